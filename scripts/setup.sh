@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent project setup: Debian packages, the Python venv, and the pinned livekit-server.
+# Everything the stack or the tests need is installed here, so a clean clone works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LIVEKIT_VERSION="v1.13.5"
+TOOLS="$PWD/.tools"
+APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+# Reinstall only when pyproject.toml changed since the last install.
+stamp=.venv/.evr-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+# The real SFU, built from its Go module at a pinned release into a project-local directory.
+if [ ! -x "$TOOLS/bin/livekit-server" ] || [ "$(cat "$TOOLS/livekit-version" 2>/dev/null)" != "$LIVEKIT_VERSION" ]; then
+  echo "setup: building livekit-server $LIVEKIT_VERSION (first run only, takes a few minutes)"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/gobin" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION"
+  mv "$TOOLS/gobin/server" "$TOOLS/bin/livekit-server"
+  echo "$LIVEKIT_VERSION" > "$TOOLS/livekit-version"
+fi
+
+if [ -f web/package.json ]; then
+  if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
+    (cd web && npm ci --no-audit --no-fund --silent)
+  fi
+  (cd web && npm run --silent build)
+fi
