@@ -1,0 +1,87 @@
+"""Handlers for the victim's (or guardian's, interpreter's) page, opened from a join link."""
+
+from aiohttp import web
+
+from control_plane.api.bodies import parse_body
+from control_plane.api.officer import token_json
+from control_plane.api.schemas import RecordChoice, SelfDeclaration
+from control_plane.auth import bearer_token
+from control_plane.domain import Choice, EligibilityItem, ParticipantRole
+from control_plane.errors import BadRequest, Forbidden
+from control_plane.joining import ParticipantSession
+from control_plane.keys import JOINING, VISITS
+from control_plane.visits import Visit
+
+CODE_MAX = 100
+
+
+async def participant(request: web.Request) -> ParticipantSession:
+    secret = bearer_token(request.headers.get("Authorization"))
+    return await request.app[JOINING].session(secret)
+
+
+def participant_view(visit: Visit, session: ParticipantSession) -> dict[str, object]:
+    """What the person on the phone may see: no crime reference, no contact details."""
+    return {
+        "visit_id": visit.id,
+        "role": session.role.value,
+        "status": visit.status.value,
+        "scheduled_at": visit.scheduled_at.isoformat(),
+        "officer_collar": visit.officer_collar,
+        "eligibility_missing": visit.missing_eligibility(),
+    }
+
+
+async def exchange_code(request: web.Request) -> web.Response:
+    code = request.match_info["code"]
+    if not code or len(code) > CODE_MAX:
+        raise BadRequest("join code has the wrong length")
+    secret, session = await request.app[JOINING].exchange(code)
+    visit = await request.app[JOINING].visit_for(session)
+    return web.json_response(
+        {"session": secret, "visit": participant_view(visit, session)}, status=201
+    )
+
+
+async def my_visit(request: web.Request) -> web.Response:
+    session = await participant(request)
+    visit = await request.app[JOINING].visit_for(session)
+    return web.json_response(participant_view(visit, session))
+
+
+def _victim_only(session: ParticipantSession) -> None:
+    if session.role is not ParticipantRole.VICTIM:
+        raise Forbidden("only the victim can make this choice")
+
+
+async def choose(request: web.Request) -> web.Response:
+    session = await participant(request)
+    _victim_only(session)
+    body = await parse_body(request, RecordChoice)
+    visit = await request.app[VISITS].record_choice(
+        session.visit_id, actor=session.actor, video=body.choice is Choice.VIDEO
+    )
+    return web.json_response(participant_view(visit, session))
+
+
+async def declare(request: web.Request) -> web.Response:
+    session = await participant(request)
+    _victim_only(session)
+    body = await parse_body(request, SelfDeclaration)
+    visit = await request.app[VISITS].record_eligibility(
+        session.visit_id,
+        items=[
+            (EligibilityItem.ADULT_OR_GUARDIAN, body.adult_or_guardian),
+            (EligibilityItem.OFFENDER_NOT_PRESENT, body.offender_not_present),
+            (EligibilityItem.SMARTPHONE_WITH_VIDEO, body.smartphone_with_video),
+        ],
+        actor=session.actor,
+        note="self-declared by the victim",
+    )
+    return web.json_response(participant_view(visit, session))
+
+
+async def participant_token(request: web.Request) -> web.Response:
+    session = await participant(request)
+    issued = await request.app[JOINING].participant_token(session)
+    return web.json_response(token_json(issued))

@@ -1,0 +1,87 @@
+"""Health, readiness, metrics, the OpenAPI document, and the LiveKit webhook receiver."""
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from control_plane.domain import VisitState
+from control_plane.errors import BadRequest, EvrError
+from control_plane.keys import (
+    ENGINE,
+    METRICS,
+    OPENAPI,
+    SFU,
+    SFU_EVENTS,
+    VISITS,
+    WEBHOOK_RECEIVER,
+)
+from control_plane.sfu_events import verify_webhook
+
+log = logging.getLogger(__name__)
+WEBHOOK_MAX_BODY = 1024 * 1024
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with request.app[ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await request.app[SFU].ping()
+        checks["sfu"] = "ok"
+    except EvrError as exc:
+        checks["sfu"] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    # Visit counts come from the database at scrape time, so they survive restarts.
+    counts = await request.app[VISITS].count_by_state()
+    for state in VisitState:
+        m.visits.labels(state=state.value).set(counts.get(state.value, 0))
+    return web.Response(
+        body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def livekit_webhook(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    body = await request.read()
+    if len(body) > WEBHOOK_MAX_BODY:
+        m.webhook_failures.labels(reason="malformed").inc()
+        raise BadRequest("webhook body too large")
+    try:
+        event = verify_webhook(
+            request.app[WEBHOOK_RECEIVER], body, request.headers.get("Authorization")
+        )
+    except EvrError:
+        m.webhook_failures.labels(reason="bad_signature").inc()
+        raise
+    try:
+        applied = await request.app[SFU_EVENTS].apply_webhook(event)
+    except EvrError:
+        m.webhook_failures.labels(reason="malformed").inc()
+        raise
+    except Exception:
+        # A 5xx makes LiveKit retry, which is what we want for a transient database failure.
+        m.webhook_failures.labels(reason="apply_error").inc()
+        raise
+    return web.json_response({"applied": applied})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])

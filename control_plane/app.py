@@ -1,0 +1,99 @@
+"""The app factory: settings in, a fully wired `web.Application` out.
+
+Every long-lived resource lives in a cleanup context, so on shutdown only what started is
+closed, in reverse order.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from livekit import api
+
+from control_plane import db
+from control_plane.auth import LocalAuthenticator, OidcAuthenticator
+from control_plane.joining import Joining
+from control_plane.keys import (
+    AUTHENTICATOR,
+    ENGINE,
+    HTTP,
+    JOINING,
+    METRICS,
+    OPENAPI,
+    SETTINGS,
+    SFU,
+    SFU_EVENTS,
+    VISITS,
+    WEBHOOK_RECEIVER,
+)
+from control_plane.metrics import Metrics
+from control_plane.middleware import error_middleware, metrics_middleware
+from control_plane.openapi import build_document
+from control_plane.routes import ROUTES, add_routes
+from control_plane.settings import Settings
+from control_plane.sfu import Sfu, make_livekit_client
+from control_plane.sfu_events import SfuEvents
+from control_plane.visits import VisitService
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = db.create_engine(app[SETTINGS].database_url)
+    await db.migrate(engine)
+    app[ENGINE] = engine
+    yield
+    await engine.dispose()
+
+
+async def _http(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+    app[HTTP] = session
+    yield
+    await session.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics, engine = app[SETTINGS], app[METRICS], app[ENGINE]
+    client = make_livekit_client(settings.livekit, app[HTTP])
+    sfu = Sfu(client, metrics)
+    app[SFU] = sfu
+    app[VISITS] = VisitService(engine, sfu, settings, metrics)
+    app[JOINING] = Joining(engine, app[VISITS], settings, metrics)
+    app[SFU_EVENTS] = SfuEvents(engine, sfu, metrics)
+    app[WEBHOOK_RECEIVER] = api.WebhookReceiver(
+        api.TokenVerifier(settings.livekit.api_key, settings.livekit.api_secret)
+    )
+    if settings.oidc is not None:
+        app[AUTHENTICATOR] = OidcAuthenticator(settings.oidc, app[HTTP])
+    else:
+        app[AUTHENTICATOR] = LocalAuthenticator(engine)
+    yield
+    await client.aclose()
+
+
+async def _reconciler(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(
+        app[SFU_EVENTS].run_reconciler(app[SETTINGS].reconcile_interval), name="reconciler"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
+    """Build the control plane. `reconcile=False` lets tests drive reconciliation by hand."""
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware], client_max_size=1024 * 1024
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[OPENAPI] = build_document(ROUTES)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_http)
+    app.cleanup_ctx.append(_services)
+    if reconcile:
+        app.cleanup_ctx.append(_reconciler)
+    add_routes(app)
+    return app

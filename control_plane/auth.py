@@ -1,0 +1,217 @@
+"""Officer authentication: local API tokens (the default) or OIDC bearer JWTs.
+
+Both produce a `Principal`; authorisation (`can_see`) works on principals only, so it does
+not care which authenticator is configured.
+"""
+
+import asyncio
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import aiohttp
+import jwt
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane import schema
+from control_plane.domain import OfficerRole
+from control_plane.errors import Conflict, NotFound, Unauthenticated
+from control_plane.settings import OidcSettings
+
+TOKEN_PREFIX = "evr_"  # noqa: S105 - a visible prefix, not a secret
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    officer_id: str
+    collar_number: str
+    display_name: str
+    unit: str
+    role: OfficerRole
+
+    @property
+    def actor(self) -> str:
+        """How the principal appears in audit and custody logs."""
+        return f"officer:{self.officer_id}"
+
+
+def can_see(principal: Principal, *, officer_id: str, unit: str) -> bool:
+    """An officer sees their own visits; a supervisor also sees every visit of their unit."""
+    if principal.officer_id == officer_id:
+        return True
+    return principal.role is OfficerRole.SUPERVISOR and principal.unit == unit
+
+
+def hash_secret(secret: str) -> str:
+    # Tokens are 256-bit random values, so a plain SHA-256 is enough: no dictionary to resist.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise Unauthenticated("missing Authorization header (expected 'Bearer <token>')")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Principal: ...
+
+
+class LocalAuthenticator:
+    """Officer accounts and API tokens kept in the database (tokens stored hashed)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def authenticate(self, token: str) -> Principal:
+        o, t = schema.officers, schema.api_tokens
+        query = (
+            select(o)
+            .join(t, t.c.officer_id == o.c.id)
+            .where(t.c.token_hash == hash_secret(token), t.c.revoked_at.is_(None))
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise Unauthenticated("unknown or revoked API token")
+        return Principal(
+            officer_id=row["id"],
+            collar_number=row["collar_number"],
+            display_name=row["display_name"],
+            unit=row["unit"],
+            role=OfficerRole(row["role"]),
+        )
+
+
+async def add_officer(
+    engine: AsyncEngine,
+    *,
+    collar_number: str,
+    display_name: str,
+    unit: str,
+    role: OfficerRole,
+) -> str:
+    """Create a local officer account; return its id."""
+    officer_id = f"local:{collar_number}"
+    async with engine.begin() as conn:
+        exists = await conn.scalar(
+            select(schema.officers.c.id).where(schema.officers.c.id == officer_id)
+        )
+        if exists:
+            raise Conflict(f"officer with collar number {collar_number} already exists")
+        await conn.execute(
+            insert(schema.officers).values(
+                id=officer_id,
+                collar_number=collar_number,
+                display_name=display_name,
+                unit=unit,
+                role=role.value,
+                created_at=datetime.now(UTC),
+            )
+        )
+    return officer_id
+
+
+async def create_api_token(engine: AsyncEngine, *, collar_number: str, label: str) -> str:
+    """Mint an API token for a local officer. The token is returned once and stored hashed."""
+    officer_id = f"local:{collar_number}"
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with engine.begin() as conn:
+        exists = await conn.scalar(
+            select(schema.officers.c.id).where(schema.officers.c.id == officer_id)
+        )
+        if not exists:
+            raise NotFound(f"no local officer with collar number {collar_number}")
+        await conn.execute(
+            insert(schema.api_tokens).values(
+                id=str(uuid.uuid4()),
+                officer_id=officer_id,
+                token_hash=hash_secret(token),
+                label=label,
+                created_at=datetime.now(UTC),
+            )
+        )
+    return token
+
+
+class OidcAuthenticator:
+    """Bearer JWTs from the force's identity provider, checked against its JWKS.
+
+    Keys are fetched with the app's own HTTP session and cached; an unknown `kid` triggers
+    one refresh (rate-limited), so key rotation at the provider needs no restart.
+    """
+
+    REFRESH_MIN_INTERVAL = 30.0
+
+    def __init__(self, settings: OidcSettings, session: aiohttp.ClientSession) -> None:
+        self._settings = settings
+        self._session = session
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self.REFRESH_MIN_INTERVAL and self._keys:
+                return
+            async with self._session.get(self._settings.jwks_url) as resp:
+                resp.raise_for_status()
+                jwks = await resp.json()
+            keyset = jwt.PyJWKSet.from_dict(jwks)
+            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+            self._fetched_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> Any:
+        if kid not in self._keys:
+            try:
+                await self._refresh()
+            except (aiohttp.ClientError, jwt.PyJWTError) as exc:
+                raise Unauthenticated(f"cannot fetch the identity provider's keys: {exc}") from exc
+        if kid not in self._keys:
+            raise Unauthenticated("token signed with an unknown key")
+        return self._keys[kid]
+
+    async def authenticate(self, token: str) -> Principal:
+        s = self._settings
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"malformed bearer token: {exc}") from exc
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise Unauthenticated("bearer token has no key id (kid)")
+        key = await self._key_for(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256", "ES256", "PS256", "EdDSA"],
+                audience=s.audience,
+                issuer=s.issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"bearer token rejected: {exc}") from exc
+        try:
+            role = OfficerRole(str(claims.get(s.role_claim, OfficerRole.OFFICER.value)))
+        except ValueError as exc:
+            raise Unauthenticated(f"claim {s.role_claim!r} is not a known role") from exc
+        unit = claims.get(s.unit_claim)
+        collar = claims.get(s.collar_claim)
+        if not isinstance(unit, str) or not isinstance(collar, str):
+            raise Unauthenticated(f"token lacks the {s.unit_claim!r} or {s.collar_claim!r} claim")
+        return Principal(
+            officer_id=f"oidc:{claims['sub']}",
+            collar_number=collar,
+            display_name=str(claims.get(s.name_claim, collar)),
+            unit=unit,
+            role=role,
+        )

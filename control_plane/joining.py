@@ -1,0 +1,218 @@
+"""One-time join links and the participant sessions they are exchanged for.
+
+A link code is 256 bits from `secrets`, stored only as its SHA-256, expires, and is
+single-use: the exchange is one conditional UPDATE, so two phones racing for the same link
+cannot both win. The exchange yields a participant session (another random secret) that
+lets the victim's page move through its steps and fetch a LiveKit token for that room only.
+"""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane import audit, schema
+from control_plane.auth import Principal, hash_secret
+from control_plane.domain import ROOM_STATES, AuditAction, ParticipantRole, TokenRole
+from control_plane.errors import Conflict, Gone, NotFound, Unauthenticated
+from control_plane.metrics import Metrics
+from control_plane.settings import Settings
+from control_plane.tokens import IssuedToken, identity_for, mint
+from control_plane.visits import Visit, VisitService, append_event, load_visit
+
+
+@dataclass(frozen=True)
+class NewLink:
+    link_id: str
+    role: ParticipantRole
+    url: str
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ParticipantSession:
+    session_id: str
+    visit_id: str
+    role: ParticipantRole
+    identity: str
+
+    @property
+    def actor(self) -> str:
+        return f"participant:{self.identity}"
+
+
+class Joining:
+    def __init__(
+        self, engine: AsyncEngine, visits: VisitService, settings: Settings, metrics: Metrics
+    ) -> None:
+        self._engine = engine
+        self._visits = visits
+        self._settings = settings
+        self._metrics = metrics
+
+    async def create_link(
+        self, principal: Principal, visit_id: str, role: ParticipantRole
+    ) -> NewLink:
+        """Create a join link; for the victim this also revokes any earlier unused victim link."""
+        visit = await self._visits.get(principal, visit_id, justification="issue join link")
+        if visit.status.value in ("chose_in_person", "ended", "cancelled", "no_show"):
+            raise Conflict(f"visit is {visit.status.value}; no new links can be issued")
+        code = secrets.token_urlsafe(32)
+        link_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        expires_at = now + self._settings.join.link_ttl
+        links = schema.join_links
+        async with self._engine.begin() as conn:
+            if role is ParticipantRole.VICTIM:
+                # Resending replaces the old link, so a stale SMS cannot be used later.
+                await conn.execute(
+                    update(links)
+                    .where(
+                        links.c.visit_id == visit_id,
+                        links.c.role == role.value,
+                        links.c.used_at.is_(None),
+                        links.c.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=now)
+                )
+            await conn.execute(
+                insert(links).values(
+                    id=link_id,
+                    visit_id=visit_id,
+                    role=role.value,
+                    code_hash=hash_secret(code),
+                    created_by=principal.actor,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            await append_event(
+                conn,
+                visit_id,
+                "link_issued",
+                principal.actor,
+                {"role": role.value, "link_id": link_id},
+            )
+        if role is ParticipantRole.VICTIM:
+            self._metrics.join_funnel.labels(step="link_sent").inc()
+        base = self._settings.join.public_base_url.rstrip("/")
+        return NewLink(
+            link_id=link_id, role=role, url=f"{base}/join/{code}", code=code, expires_at=expires_at
+        )
+
+    async def exchange(self, code: str) -> tuple[str, ParticipantSession]:
+        """Spend a join code; return the session secret and the session it opens."""
+        links = schema.join_links
+        code_hash = hash_secret(code)
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            spent = await conn.execute(
+                update(links)
+                .where(
+                    links.c.code_hash == code_hash,
+                    links.c.used_at.is_(None),
+                    links.c.revoked_at.is_(None),
+                    links.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+            link = (
+                (await conn.execute(select(links).where(links.c.code_hash == code_hash)))
+                .mappings()
+                .first()
+            )
+            if link is None:
+                raise NotFound("this join link is not valid; check it was copied in full")
+            if spent.rowcount != 1:
+                if link["used_at"] is not None:
+                    raise Gone(
+                        "this join link has already been used; ask the officer for a new one"
+                    )
+                if link["revoked_at"] is not None:
+                    raise Gone("this join link was replaced by a newer one; use the latest message")
+                raise Gone("this join link has expired; ask the officer for a new one")
+            visit = await load_visit(conn, link["visit_id"])
+            assert visit is not None
+            if visit.status.value in ("chose_in_person", "ended", "cancelled", "no_show"):
+                raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
+            role = ParticipantRole(link["role"])
+            subject = visit.id if role is ParticipantRole.VICTIM else link["id"]
+            identity = identity_for(TokenRole(role.value), subject)
+            secret = secrets.token_urlsafe(32)
+            session_id = str(uuid.uuid4())
+            await conn.execute(
+                insert(schema.participant_sessions).values(
+                    id=session_id,
+                    visit_id=visit.id,
+                    link_id=link["id"],
+                    role=role.value,
+                    identity=identity,
+                    secret_hash=hash_secret(secret),
+                    created_at=now,
+                    expires_at=now + self._settings.join.session_ttl,
+                )
+            )
+            await append_event(conn, visit.id, "link_opened", identity, {"role": role.value})
+        if role is ParticipantRole.VICTIM:
+            self._metrics.join_funnel.labels(step="link_opened").inc()
+        return secret, ParticipantSession(
+            session_id=session_id, visit_id=visit.id, role=role, identity=identity
+        )
+
+    async def session(self, secret: str) -> ParticipantSession:
+        s = schema.participant_sessions
+        async with self._engine.connect() as conn:
+            row = (
+                (await conn.execute(select(s).where(s.c.secret_hash == hash_secret(secret))))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise Unauthenticated("unknown participant session; open your join link again")
+        if row["expires_at"] <= datetime.now(UTC):
+            raise Unauthenticated("this session has expired; ask the officer for a new link")
+        return ParticipantSession(
+            session_id=row["id"],
+            visit_id=row["visit_id"],
+            role=ParticipantRole(row["role"]),
+            identity=row["identity"],
+        )
+
+    async def visit_for(self, session: ParticipantSession) -> Visit:
+        async with self._engine.begin() as conn:
+            visit = await load_visit(conn, session.visit_id)
+            if visit is None:
+                raise NotFound("visit not found")
+            await audit.record(
+                conn,
+                actor=session.actor,
+                action=AuditAction.CONSULTATION,
+                subject="visit.participant_view",
+                visit_id=visit.id,
+                justification="participant viewing their own visit",
+            )
+        return visit
+
+    async def participant_token(self, session: ParticipantSession) -> IssuedToken:
+        """A LiveKit token for camera and mic in this visit's room only."""
+        visit = await self.visit_for(session)
+        if visit.status not in ROOM_STATES or visit.room_name is None:
+            raise Conflict(
+                "the officer has not opened the call yet; please wait on this page",
+                details={"status": visit.status.value},
+            )
+        role = TokenRole(session.role.value)
+        issued = mint(
+            self._settings.livekit,
+            role=role,
+            room=visit.room_name,
+            identity=session.identity,
+            display_name=session.role.value.capitalize(),
+            ttl=self._settings.join.token_ttl,
+        )
+        self._metrics.tokens_issued.labels(role=role.value).inc()
+        return issued

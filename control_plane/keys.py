@@ -1,0 +1,26 @@
+"""Typed application state: one `web.AppKey` per resource, set by the cleanup contexts."""
+
+import aiohttp
+from aiohttp import web
+from livekit import api
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.auth import Authenticator
+from control_plane.joining import Joining
+from control_plane.metrics import Metrics
+from control_plane.settings import Settings
+from control_plane.sfu import Sfu
+from control_plane.sfu_events import SfuEvents
+from control_plane.visits import VisitService
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+ENGINE = web.AppKey("engine", AsyncEngine)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+SFU = web.AppKey("sfu", Sfu)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+VISITS = web.AppKey("visits", VisitService)
+JOINING = web.AppKey("joining", Joining)
+SFU_EVENTS = web.AppKey("sfu_events", SfuEvents)
+WEBHOOK_RECEIVER = web.AppKey("webhook_receiver", api.WebhookReceiver)
+OPENAPI = web.AppKey("openapi", dict)

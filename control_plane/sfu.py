@@ -1,0 +1,108 @@
+"""The control plane's client of LiveKit's server API (rooms and participants)."""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiohttp
+from livekit import api
+
+from control_plane.errors import DependencyUnavailable
+from control_plane.metrics import Metrics
+from control_plane.settings import LiveKitSettings, RoomSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SfuParticipant:
+    identity: str
+    joined_at: int
+
+
+class Sfu:
+    """Thin typed wrapper that counts every call and maps failures to `DependencyUnavailable`."""
+
+    def __init__(self, client: api.LiveKitAPI, metrics: Metrics) -> None:
+        self._client = client
+        self._metrics = metrics
+
+    async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            result = await call()
+        except api.TwirpError as exc:
+            self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                raise
+            raise DependencyUnavailable(f"SFU refused {name}: {exc.message}") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
+            self._metrics.sfu_reachable.set(0)
+            raise DependencyUnavailable(f"SFU unreachable during {name}: {exc}") from exc
+        self._metrics.sfu_api_requests.labels(call=name, outcome="ok").inc()
+        self._metrics.sfu_reachable.set(1)
+        return result
+
+    async def create_room(self, name: str, *, visit_id: str, rooms: RoomSettings) -> None:
+        request = api.CreateRoomRequest(
+            name=name,
+            empty_timeout=rooms.empty_timeout,
+            departure_timeout=rooms.departure_timeout,
+            max_participants=rooms.max_participants,
+            # The visit id only: crime references and personal data never reach the SFU.
+            metadata=json.dumps({"visit_id": visit_id}),
+        )
+        await self._call("create_room", lambda: self._client.room.create_room(request))
+
+    async def delete_room(self, name: str) -> None:
+        """Delete the room, disconnecting everyone. A room already gone is not an error."""
+        try:
+            await self._call(
+                "delete_room",
+                lambda: self._client.room.delete_room(api.DeleteRoomRequest(room=name)),
+            )
+        except api.TwirpError as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+
+    async def room_names(self) -> set[str]:
+        resp = await self._call(
+            "list_rooms", lambda: self._client.room.list_rooms(api.ListRoomsRequest())
+        )
+        return {room.name for room in resp.rooms}
+
+    async def participants(self, room: str) -> list[SfuParticipant] | None:
+        """Participants in the room, or None when the SFU has no such room."""
+        try:
+            resp = await self._call(
+                "list_participants",
+                lambda: self._client.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+        except api.TwirpError as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return None
+            raise
+        return [
+            SfuParticipant(identity=p.identity, joined_at=p.joined_at) for p in resp.participants
+        ]
+
+    async def ping(self) -> None:
+        await self.room_names()
+
+
+def make_livekit_client(
+    settings: LiveKitSettings, session: aiohttp.ClientSession
+) -> api.LiveKitAPI:
+    # The session is injected and owned by the app: LiveKitAPI must not close it.
+    return api.LiveKitAPI(
+        url=settings.api_url,
+        api_key=settings.api_key,
+        api_secret=settings.api_secret,
+        session=session,
+        timeout=aiohttp.ClientTimeout(total=10),
+        # Failover consults LiveKit Cloud's region list: never wanted for a self-hosted SFU.
+        failover=False,
+    )

@@ -1,0 +1,1 @@
+"""Load tests and the synthetic media participants they (and the test suite) use."""

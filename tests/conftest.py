@@ -1,0 +1,74 @@
+"""Shared fixtures: a test network namespace, PostgreSQL, and the stack per database backend.
+
+Every integration test runs twice, once on the embedded SQLite default and once on PostgreSQL.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.netns import TestNet, create_testnet, destroy_testnet
+from tests.support.postgres import RunningPostgres, create_database, start_postgres, stop_postgres
+from tests.support.stack import Api, Stack, start_stack, stop_stack
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def testnet() -> Iterator[TestNet]:
+    net = create_testnet("suite")
+    try:
+        yield net
+    finally:
+        destroy_testnet(net)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[RunningPostgres]:
+    pg = start_postgres()
+    try:
+        yield pg
+    finally:
+        stop_postgres(pg)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'evr.sqlite3'}"
+    pg: RunningPostgres = request.getfixturevalue("postgres")
+    return create_database(pg, "evr_suite")
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    testnet: TestNet, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    port = 17880 if database_url.startswith("sqlite") else 17890
+    s = await start_stack(
+        net=testnet,
+        database_url=database_url,
+        workdir=tmp_path_factory.mktemp("sfu"),
+        http_port=port,
+    )
+    try:
+        yield s
+    finally:
+        await stop_stack(s)
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def api(http: aiohttp.ClientSession, stack: Stack) -> Api:
+    return Api(http, stack)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

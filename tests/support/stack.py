@@ -1,0 +1,193 @@
+"""The control plane under test: a real AppRunner beside a real livekit-server.
+
+The SFU runs in a test network namespace (libwebrtc ignores loopback); the control plane
+listens on the host end of the veth so the SFU's webhooks reach it.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from control_plane.app import create_app
+from control_plane.auth import add_officer, create_api_token
+from control_plane.domain import OfficerRole
+from control_plane.keys import ENGINE
+from control_plane.settings import JoinSettings, LiveKitSettings, Settings
+from tests.support.netns import TestNet
+from tests.support.sfu import RunningSfu, start_sfu, stop_sfu
+
+OFFICERS = {
+    # name: (collar, unit, role)
+    "alice": ("1001", "EVR-EAST", OfficerRole.OFFICER),
+    "bob": ("1002", "EVR-EAST", OfficerRole.OFFICER),
+    "sarge": ("2001", "EVR-EAST", OfficerRole.SUPERVISOR),
+    "carol": ("1003", "EVR-WEST", OfficerRole.OFFICER),
+}
+
+
+@dataclass
+class Stack:
+    base_url: str
+    sfu: RunningSfu
+    settings: Settings
+    app: web.Application
+    runner: web.AppRunner
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def bind_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+def settings_for(
+    sfu: RunningSfu, *, host: str, port: int, database_url: str, **kw: Any
+) -> Settings:
+    return Settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        livekit=LiveKitSettings(
+            api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
+        ),
+        join=JoinSettings(public_base_url=f"http://{host}:{port}", token_ttl=timedelta(minutes=2)),
+        **kw,
+    )
+
+
+async def start_stack(*, net: TestNet, database_url: str, workdir: Path, http_port: int) -> Stack:
+    sock = bind_socket(net.host_ip)
+    port = sock.getsockname()[1]
+    sfu = start_sfu(
+        net=net,
+        webhook_url=f"http://{net.host_ip}:{port}/api/v1/livekit/webhook",
+        workdir=workdir,
+        http_port=http_port,
+        rtc_tcp_port=http_port + 1,
+        rtc_udp_port=http_port + 2,
+        prometheus_port=http_port + 3,
+        turn_udp_port=http_port + 4,
+    )
+    settings = settings_for(sfu, host=net.host_ip, port=port, database_url=database_url)
+    app = create_app(settings, reconcile=False)
+    runner = web.AppRunner(app)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        stack = Stack(
+            base_url=f"http://{net.host_ip}:{port}",
+            sfu=sfu,
+            settings=settings,
+            app=app,
+            runner=runner,
+        )
+        for name, (collar, unit, role) in OFFICERS.items():
+            await add_officer(
+                app[ENGINE], collar_number=collar, display_name=name, unit=unit, role=role
+            )
+            stack.tokens[name] = await create_api_token(
+                app[ENGINE], collar_number=collar, label="test"
+            )
+    except BaseException:
+        await runner.cleanup()
+        stop_sfu(sfu)
+        raise
+    return stack
+
+
+async def stop_stack(stack: Stack) -> None:
+    await stack.runner.cleanup()
+    stop_sfu(stack.sfu)
+
+
+class Api:
+    """A small JSON client for the control plane, returning (status, body)."""
+
+    def __init__(self, session: aiohttp.ClientSession, stack: Stack) -> None:
+        self.session = session
+        self.stack = stack
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        who: str | None = None,
+        bearer: str | None = None,
+        json: Any = None,
+        data: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        h = dict(headers or {})
+        if who:
+            h.update(self.stack.headers(who))
+        if bearer:
+            h["Authorization"] = f"Bearer {bearer}"
+        async with self.session.request(
+            method, self.stack.base_url + path, json=json, data=data, headers=h
+        ) as resp:
+            body = (
+                await resp.json(content_type=None)
+                if resp.content_type == "application/json"
+                else await resp.text()
+            )
+            return resp.status, body
+
+    async def ok(self, method: str, path: str, *, expect: int = 200, **kw: Any) -> Any:
+        status, body = await self.call(method, path, **kw)
+        assert status == expect, f"{method} {path}: {status} {body}"
+        return body
+
+    async def new_visit(
+        self, who: str = "alice", *, reference: str = "CR/2026/0001"
+    ) -> dict[str, Any]:
+        return await self.ok(
+            "POST",
+            "/api/v1/visits",
+            who=who,
+            expect=201,
+            json={
+                "crime_reference": reference,
+                "scheduled_at": "2026-11-28T14:00:00Z",
+                "contact": {"channel": "sms", "value": "+447700900123"},
+            },
+        )
+
+    async def eligible_visit(self, who: str = "alice") -> dict[str, Any]:
+        """A visit accepted as video with every eligibility item recorded as met."""
+        visit = await self.new_visit(who)
+        vid = visit["id"]
+        await self.ok("POST", f"/api/v1/visits/{vid}/choice", who=who, json={"choice": "video"})
+        for item in (
+            "risk_assessment_clear",
+            "adult_or_guardian",
+            "offender_not_present",
+            "smartphone_with_video",
+            "network_adequate",
+        ):
+            await self.ok(
+                "PUT", f"/api/v1/visits/{vid}/eligibility/{item}", who=who, json={"value": True}
+            )
+        return visit
+
+    async def live_ready_visit(self, who: str = "alice") -> tuple[str, str]:
+        """A started visit and a victim participant session for it: (visit_id, session)."""
+        visit = await self.eligible_visit(who)
+        vid = visit["id"]
+        link = await self.ok("POST", f"/api/v1/visits/{vid}/links", who=who, json={}, expect=201)
+        code = link["url"].rsplit("/", 1)[1]
+        joined = await self.ok("POST", f"/api/v1/join/{code}", expect=201)
+        await self.ok("POST", f"/api/v1/visits/{vid}/start", who=who)
+        return vid, joined["session"]
