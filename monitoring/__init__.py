@@ -1,0 +1,1 @@
+"""Monitoring as code for EVR: Prometheus alert rules, runbooks and Grafana dashboards."""

@@ -1,0 +1,123 @@
+"""LiveKit webhooks: verified on the raw body, applied at most once, repaired by reconciliation."""
+
+import base64
+import hashlib
+import time
+import uuid
+
+from google.protobuf.json_format import MessageToJson
+from livekit import api as lk
+
+from control_plane.keys import SFU_EVENTS
+from tests.support.stack import Api
+
+WEBHOOK = "/api/v1/livekit/webhook"
+
+
+def _event(kind: str, room: str, identity: str = "") -> lk.WebhookEvent:
+    ev = lk.WebhookEvent(event=kind, id=f"EV_{uuid.uuid4().hex}", created_at=int(time.time()))
+    ev.room.name = room
+    if identity:
+        ev.participant.identity = identity
+    return ev
+
+
+def _sign(body: str, key: str, secret: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    return lk.AccessToken(key, secret).with_sha256(digest).to_jwt()
+
+
+async def _post(api: Api, ev: lk.WebhookEvent, *, secret: str | None = None) -> tuple[int, object]:
+    sfu = api.stack.sfu
+    body = MessageToJson(ev)
+    auth = _sign(body, sfu.api_key, secret or sfu.api_secret)
+    # LiveKit sends the raw JWT: no "Bearer" prefix.
+    return await api.call("POST", WEBHOOK, data=body, headers={"Authorization": auth})
+
+
+async def _status(api: Api, vid: str) -> str:
+    visit = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
+    return str(visit["status"])
+
+
+async def _event_count(api: Api, vid: str) -> int:
+    return len((await api.ok("GET", f"/api/v1/visits/{vid}/events", who="alice"))["events"])
+
+
+async def test_a_signed_webhook_drives_the_visit(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    status, body = await _post(api, _event("participant_joined", f"evr-{vid}", f"victim:{vid}"))
+    assert (status, body) == (200, {"applied": True})
+    assert await _status(api, vid) == "live"
+
+
+async def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    before = await _event_count(api, vid)
+    ev = _event("room_finished", f"evr-{vid}")
+
+    forged, _ = await _post(api, ev, secret="x" * 48)
+    sfu = api.stack.sfu
+    body = MessageToJson(ev)
+    tampered, _ = await api.call(
+        "POST",
+        WEBHOOK,
+        data=body.replace("room_finished", "room_started"),
+        headers={"Authorization": _sign(body, sfu.api_key, sfu.api_secret)},
+    )
+    unsigned, _ = await api.call("POST", WEBHOOK, data=body)
+    bearer, _ = await api.call(
+        "POST", WEBHOOK, data="{not json", headers={"Authorization": "Bearer nonsense"}
+    )
+
+    assert (forged, tampered, unsigned, bearer) == (401, 401, 401, 401)
+    assert await _status(api, vid) == "waiting"
+    assert await _event_count(api, vid) == before
+
+
+async def test_a_replayed_webhook_changes_nothing_twice(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    joined = _event("participant_joined", f"evr-{vid}", f"victim:{vid}")
+    assert (await _post(api, joined))[1] == {"applied": True}
+    after_first = await _event_count(api, vid)
+
+    second = await _post(api, joined)
+
+    assert second == (200, {"applied": False})
+    assert await _event_count(api, vid) == after_first
+    assert await _status(api, vid) == "live"
+
+
+async def test_a_late_event_does_not_reopen_an_ended_visit(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    await _post(api, _event("participant_joined", f"evr-{vid}", f"victim:{vid}"))
+    assert await _status(api, vid) == "ended"
+
+
+async def test_reconciliation_repairs_a_lost_room_finished_event(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    sfu = api.stack.sfu
+    client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
+    # The room disappears behind the control plane's back, and say its webhook was lost.
+    await client.room.delete_room(lk.DeleteRoomRequest(room=f"evr-{vid}"))
+
+    await api.stack.app[SFU_EVENTS].reconcile_visit(vid)
+
+    visit = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
+    assert visit["status"] == "ended"
+    assert visit["end_reason"] in ("room no longer exists on the SFU", "room closed by the SFU")
+
+
+async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(api: Api) -> None:
+    vid, session = await api.live_ready_visit()
+    from loadtests.media import SyntheticParticipant
+
+    tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
+    victim = SyntheticParticipant(rgb=(0, 0, 0))
+    try:
+        await victim.connect(tok["url"], tok["token"])
+        await api.stack.app[SFU_EVENTS].reconcile_visit(vid)
+        assert await _status(api, vid) == "live"
+    finally:
+        await victim.close()
