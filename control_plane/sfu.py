@@ -76,15 +76,16 @@ class Sfu:
 
     async def participants(self, room: str) -> list[SfuParticipant] | None:
         """Participants in the room, or None when the SFU has no such room."""
-        try:
-            resp = await self._call(
-                "list_participants",
-                lambda: self._client.room.list_participants(api.ListParticipantsRequest(room=room)),
-            )
-        except api.TwirpError as exc:
-            if exc.code == api.TwirpErrorCode.NOT_FOUND:
-                return None
-            raise
+        # LiveKit lists an unknown room as empty rather than failing, so ask for the room first.
+        rooms = await self._call(
+            "list_rooms", lambda: self._client.room.list_rooms(api.ListRoomsRequest(names=[room]))
+        )
+        if not any(r.name == room for r in rooms.rooms):
+            return None
+        resp = await self._call(
+            "list_participants",
+            lambda: self._client.room.list_participants(api.ListParticipantsRequest(room=room)),
+        )
         return [
             SfuParticipant(identity=p.identity, joined_at=p.joined_at) for p in resp.participants
         ]

@@ -153,6 +153,7 @@ class SfuEvents:
 
     async def reconcile_all(self) -> None:
         v = schema.visits
+        await self._close_orphan_rooms()
         async with self._engine.connect() as conn:
             ids = (
                 (
@@ -165,6 +166,26 @@ class SfuEvents:
             )
         for visit_id in ids:
             await self.reconcile_visit(visit_id)
+
+    async def _close_orphan_rooms(self) -> None:
+        """Delete EVR rooms whose visit is closed (or unknown): an ended visit has no room."""
+        v = schema.visits
+        rooms = {r for r in await self._sfu.room_names() if visit_id_from_room(r)}
+        if not rooms:
+            return
+        async with self._engine.connect() as conn:
+            open_rooms = set(
+                (
+                    await conn.execute(
+                        select(v.c.room_name).where(
+                            v.c.room_name.in_(rooms), v.c.status.in_([s.value for s in ROOM_STATES])
+                        )
+                    )
+                ).scalars()
+            )
+        for room in rooms - open_rooms:
+            log.warning("deleting a room whose visit is closed", extra={"room": room})
+            await self._sfu.delete_room(room)
 
     async def run_reconciler(self, interval: float) -> None:
         """Reconcile forever; a failing SFU is logged and retried, never fatal."""

@@ -28,7 +28,7 @@ from control_plane.domain import (
     can_transition,
     room_name_for,
 )
-from control_plane.errors import Conflict, NotFound
+from control_plane.errors import Conflict, DependencyUnavailable, NotFound
 from control_plane.metrics import Metrics
 from control_plane.settings import Settings
 from control_plane.sfu import Sfu
@@ -341,7 +341,7 @@ class VisitService:
         if not video:
             self._metrics.join_funnel.labels(step="chose_in_person").inc()
             if visit.room_name and visit.status in ROOM_STATES:
-                await self._sfu.delete_room(visit.room_name)
+                await self._delete_room_or_defer(visit.room_name)
         return await self._reload(visit_id)
 
     async def _reload(self, visit_id: str) -> Visit:
@@ -452,10 +452,9 @@ class VisitService:
                 f"visit is {visit.status.value}; it cannot become {target.value}",
                 details={"status": visit.status.value},
             )
-        # Delete the room first: if the SFU is unreachable the visit stays open and the
-        # officer can retry; if we crash after it, reconciliation sees the room gone.
-        if visit.room_name and visit.status in ROOM_STATES:
-            await self._sfu.delete_room(visit.room_name)
+        # Close the visit first, then the room: the room_finished webhook that deleting causes
+        # then finds the visit already closed. If the SFU cannot be reached now, the
+        # reconciler deletes rooms whose visit is closed.
         async with self._engine.begin() as conn:
             ok = await transition(
                 conn,
@@ -467,7 +466,17 @@ class VisitService:
             )
         if not ok:
             raise Conflict("the visit changed while closing it; retry")
+        if visit.room_name and visit.status in ROOM_STATES:
+            await self._delete_room_or_defer(visit.room_name)
         return await self._reload(visit_id)
+
+    async def _delete_room_or_defer(self, room: str) -> None:
+        try:
+            await self._sfu.delete_room(room)
+        except DependencyUnavailable as exc:
+            log.warning(
+                "room left for the reconciler to delete", extra={"room": room, "error": str(exc)}
+            )
 
     async def end(self, principal: Principal, visit_id: str, *, reason: str) -> Visit:
         return await self._close(principal, visit_id, VisitState.ENDED, reason)

@@ -51,7 +51,11 @@ class SyntheticParticipant:
         return self.connected_at - start
 
     async def publish(
-        self, *, video: bool = True, audio: bool = True, source: int = rtc.TrackSource.SOURCE_CAMERA
+        self,
+        *,
+        video: bool = True,
+        audio: bool = True,
+        source: "rtc.TrackSource.ValueType" = rtc.TrackSource.SOURCE_CAMERA,
     ) -> None:
         if video:
             vsource = rtc.VideoSource(self.width, self.height)

@@ -12,7 +12,9 @@ async def test_officers_see_only_their_own_visits(api: Api) -> None:
     status, body = await api.call("GET", f"/api/v1/visits/{vid}", who="bob")
     assert status == 404
     assert body["error"]["code"] == "not_found"
-    assert (await api.call("POST", f"/api/v1/visits/{vid}/cancel", who="bob", json={"reason": "x"}))[0] == 404
+    assert (
+        await api.call("POST", f"/api/v1/visits/{vid}/cancel", who="bob", json={"reason": "x"})
+    )[0] == 404
     listed = await api.ok("GET", "/api/v1/visits", who="bob")
     assert vid not in {v["id"] for v in listed["visits"]}
 

@@ -12,7 +12,9 @@ from tests.support.stack import Api
 
 
 async def _link(api: Api, vid: str, role: str = "victim") -> str:
-    link = await api.ok("POST", f"/api/v1/visits/{vid}/links", who="alice", json={"role": role}, expect=201)
+    link = await api.ok(
+        "POST", f"/api/v1/visits/{vid}/links", who="alice", json={"role": role}, expect=201
+    )
     assert link["url"].startswith(api.stack.settings.join.public_base_url + "/join/")
     return str(link["url"].rsplit("/", 1)[1])
 
@@ -98,7 +100,10 @@ async def test_guardian_and_interpreter_invites_get_their_own_identity(api: Api)
         assert issued["room"] == f"evr-{vid}"
         # Only the victim makes the video-or-in-person choice.
         status, _ = await api.call(
-            "POST", "/api/v1/participant/choice", bearer=joined["session"], json={"choice": "in_person"}
+            "POST",
+            "/api/v1/participant/choice",
+            bearer=joined["session"],
+            json={"choice": "in_person"},
         )
         assert status == 403
 
@@ -137,7 +142,11 @@ async def test_the_victim_can_choose_and_declare_from_the_join_page(api: Api) ->
         "POST",
         "/api/v1/participant/eligibility",
         bearer=session,
-        json={"adult_or_guardian": True, "offender_not_present": True, "smartphone_with_video": True},
+        json={
+            "adult_or_guardian": True,
+            "offender_not_present": True,
+            "smartphone_with_video": True,
+        },
     )
 
     assert declared["status"] == "accepted_video"

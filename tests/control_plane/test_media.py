@@ -75,7 +75,9 @@ async def test_livekit_refuses_the_victims_token_for_screen_share(api: Api) -> N
         client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
         sources: set[int] = set()
         for _ in range(50):
-            resp = await client.room.list_participants(lk.ListParticipantsRequest(room=f"evr-{vid}"))
+            resp = await client.room.list_participants(
+                lk.ListParticipantsRequest(room=f"evr-{vid}")
+            )
             (p,) = [p for p in resp.participants if p.identity == victim_tok["identity"]]
             sources = {t.source for t in p.tracks}
             if lk.TrackSource.CAMERA in sources:

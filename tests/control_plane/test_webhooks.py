@@ -9,6 +9,7 @@ from google.protobuf.json_format import MessageToJson
 from livekit import api as lk
 
 from control_plane.keys import SFU_EVENTS
+from loadtests.media import SyntheticParticipant
 from tests.support.stack import Api
 
 WEBHOOK = "/api/v1/livekit/webhook"
@@ -111,8 +112,6 @@ async def test_reconciliation_repairs_a_lost_room_finished_event(api: Api) -> No
 
 async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(api: Api) -> None:
     vid, session = await api.live_ready_visit()
-    from loadtests.media import SyntheticParticipant
-
     tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
     victim = SyntheticParticipant(rgb=(0, 0, 0))
     try:
@@ -121,3 +120,17 @@ async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(api: Api) 
         assert await _status(api, vid) == "live"
     finally:
         await victim.close()
+
+
+async def test_reconciliation_closes_a_room_whose_visit_already_ended(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    sfu = api.stack.sfu
+    client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
+    # As if deleting the room had failed when the visit ended: the room is still there.
+    await client.room.create_room(lk.CreateRoomRequest(name=f"evr-{vid}"))
+
+    await api.stack.app[SFU_EVENTS].reconcile_all()
+
+    rooms = await client.room.list_rooms(lk.ListRoomsRequest(names=[f"evr-{vid}"]))
+    assert [r.name for r in rooms.rooms] == []

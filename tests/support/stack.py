@@ -153,7 +153,7 @@ class Api:
     async def new_visit(
         self, who: str = "alice", *, reference: str = "CR/2026/0001"
     ) -> dict[str, Any]:
-        return await self.ok(
+        visit: dict[str, Any] = await self.ok(
             "POST",
             "/api/v1/visits",
             who=who,
@@ -164,6 +164,7 @@ class Api:
                 "contact": {"channel": "sms", "value": "+447700900123"},
             },
         )
+        return visit
 
     async def eligible_visit(self, who: str = "alice") -> dict[str, Any]:
         """A visit accepted as video with every eligibility item recorded as met."""
