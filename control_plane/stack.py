@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
@@ -112,6 +113,22 @@ async def _ensure_admin(database_url: str) -> str | None:
         await engine.dispose()
 
 
+async def _wait_for_sfu(url: str, sfu: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Wait until livekit-server answers HTTP, so the control plane starts against a live SFU."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            if sfu.poll() is not None:
+                raise SystemExit(f"livekit-server exited ({sfu.returncode}); see its log")
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)):
+                    return
+            except (aiohttp.ClientError, TimeoutError):
+                await asyncio.sleep(0.2)
+    raise SystemExit(f"livekit-server did not answer on {url} within {timeout:.0f} s")
+
+
 async def run(opts: StackOptions) -> None:
     state = prepare(opts)
     settings = load_settings(state / "evr.toml", environ={})
@@ -124,6 +141,7 @@ async def run(opts: StackOptions) -> None:
     )
     runner = web.AppRunner(create_app(settings))
     try:
+        await _wait_for_sfu(settings.livekit.api_url, sfu)
         await runner.setup()
         await web.TCPSite(runner, opts.host, opts.port).start()
         base = settings.join.public_base_url

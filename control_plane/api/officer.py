@@ -1,5 +1,6 @@
 """Handlers for officers' clients (the console and force systems), authenticated as officers."""
 
+import uuid
 from datetime import date
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from control_plane.api.schemas import (
 )
 from control_plane.auth import Principal, bearer_token
 from control_plane.domain import Choice, VisitState
-from control_plane.errors import BadRequest
+from control_plane.errors import BadRequest, NotFound
 from control_plane.keys import AUTHENTICATOR, JOINING, VISITS
 from control_plane.tokens import IssuedToken
 
@@ -36,7 +37,12 @@ def token_json(issued: IssuedToken) -> dict[str, object]:
 
 
 def _visit_id(request: web.Request) -> str:
-    return request.match_info["visit_id"]
+    value = request.match_info["visit_id"]
+    try:
+        # Visit ids are UUIDs; anything else cannot name a visit (and never reaches SQL).
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise NotFound(f"no visit {value[:64]!r}: visit ids are UUIDs") from exc
 
 
 async def whoami(request: web.Request) -> web.Response:
