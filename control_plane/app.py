@@ -6,36 +6,63 @@ closed, in reverse order.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 from livekit import api
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from control_plane import db
 from control_plane.auth import LocalAuthenticator, OidcAuthenticator
+from control_plane.bandwidth.service import bandwidth_context
 from control_plane.joining import Joining
+from control_plane.journey import Journey
 from control_plane.keys import (
     AUTHENTICATOR,
     ENGINE,
     HTTP,
     JOINING,
+    JOURNEY,
     METRICS,
     OPENAPI,
+    PROGRAMME,
     SETTINGS,
     SFU,
     SFU_EVENTS,
+    TRACER,
     VISITS,
     WEBHOOK_RECEIVER,
 )
 from control_plane.metrics import Metrics
-from control_plane.middleware import error_middleware, metrics_middleware
+from control_plane.middleware import error_middleware, metrics_middleware, tracing_middleware
 from control_plane.openapi import build_document
+from control_plane.programme import Programme
+from control_plane.recording_app import recordings_ctx
 from control_plane.routes import ROUTES, add_routes
 from control_plane.settings import Settings
 from control_plane.sfu import Sfu, make_livekit_client
 from control_plane.sfu_events import SfuEvents
+from control_plane.telemetry import build_tracer_provider, tracer_from
 from control_plane.visits import VisitService
+
+SERVICE_NAME = "evr-control-plane"
+"""The `service.name` of the control plane's spans, unless OTEL_SERVICE_NAME says otherwise."""
+
+
+def _tracing(
+    exporter: SpanExporter | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def tracing(app: web.Application) -> AsyncIterator[None]:
+        provider = build_tracer_provider(
+            app[SETTINGS].tracing, service_name=SERVICE_NAME, exporter=exporter
+        )
+        app[TRACER] = tracer_from(provider)
+        yield
+        # Flushes spans still queued for OTLP: blocking I/O, so off the event loop.
+        await asyncio.to_thread(provider.shutdown)
+
+    return tracing
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -56,10 +83,12 @@ async def _http(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, metrics, engine = app[SETTINGS], app[METRICS], app[ENGINE]
     client = make_livekit_client(settings.livekit, app[HTTP])
-    sfu = Sfu(client, metrics)
+    sfu = Sfu(client, metrics, tracer=app[TRACER])
     app[SFU] = sfu
     app[VISITS] = VisitService(engine, sfu, settings, metrics)
     app[JOINING] = Joining(engine, app[VISITS], settings, metrics)
+    app[JOURNEY] = Journey(engine, metrics)
+    app[PROGRAMME] = Programme(engine, metrics)
     app[SFU_EVENTS] = SfuEvents(engine, sfu, metrics)
     app[WEBHOOK_RECEIVER] = api.WebhookReceiver(
         api.TokenVerifier(settings.livekit.api_key, settings.livekit.api_secret)
@@ -82,17 +111,25 @@ async def _reconciler(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def create_app(settings: Settings, *, reconcile: bool = True) -> web.Application:
-    """Build the control plane. `reconcile=False` lets tests drive reconciliation by hand."""
+def create_app(
+    settings: Settings, *, reconcile: bool = True, span_exporter: SpanExporter | None = None
+) -> web.Application:
+    """Build the control plane. `reconcile=False` lets tests drive reconciliation by hand;
+    `span_exporter` receives every span as it ends (tests pass an in-memory one)."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=1024 * 1024
+        middlewares=[tracing_middleware, metrics_middleware, error_middleware],
+        client_max_size=1024 * 1024,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[OPENAPI] = build_document(ROUTES)
+    # First in, last out: spans of everything else's start-up and shutdown are kept.
+    app.cleanup_ctx.append(_tracing(span_exporter))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http)
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(bandwidth_context)
+    app.cleanup_ctx.append(recordings_ctx)
     if reconcile:
         app.cleanup_ctx.append(_reconciler)
     add_routes(app)

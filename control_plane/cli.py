@@ -15,6 +15,7 @@ from control_plane.domain import OfficerRole
 from control_plane.errors import EvrError
 from control_plane.settings import Settings, SettingsError, load_settings
 from control_plane.stack import StackOptions, livekit_binary, run
+from recording import commands as recording_commands
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--collar", required=True)
     token.add_argument("--label", default="api")
     token.set_defaults(func=_db_command)
+    # `evr recorder` and `evr evidence verify|export` (issue 4) live with the recorder.
+    recording_commands.register(sub, with_config)
     return parser
 
 

@@ -51,9 +51,65 @@ def _audit_append_only(conn: Connection) -> None:
         )
 
 
+def _bandwidth_checks(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema.bandwidth_checks], checkfirst=True)
+
+
+def _consent_records(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema.consent_records], checkfirst=True)
+
+
+def _evidential_recording(conn: Connection) -> None:
+    # Recorder jobs, their segments, recording consent, and the custody chain; the chain is
+    # append-only in the database itself, like the audit log.
+    tables = [
+        schema.recordings,
+        schema.recording_segments,
+        schema.recording_consents,
+        schema.custody_log,
+    ]
+    schema.metadata.create_all(conn, tables=tables, checkfirst=True)
+    if conn.dialect.name == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER custody_log_no_{op.lower()} BEFORE {op} ON custody_log "
+                    "BEGIN SELECT RAISE(ABORT, 'custody_log is append-only'); END"
+                )
+            )
+    else:
+        conn.execute(
+            text(
+                "CREATE FUNCTION custody_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'custody_log is append-only'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER custody_log_append_only BEFORE UPDATE OR DELETE ON custody_log "
+                "FOR EACH ROW EXECUTE FUNCTION custody_log_append_only()"
+            )
+        )
+
+
+def _programme_outcomes(conn: Connection) -> None:
+    schema.metadata.create_all(
+        conn, tables=[schema.visit_feedback, schema.visit_outcomes], checkfirst=True
+    )
+    # A database whose recordings table predates the column gets it here; a fresh one
+    # already has it from the create_all of migration 1 or 3.
+    columns = {c["name"] for c in inspect(conn).get_columns("recordings")}
+    if "traceparent" not in columns:
+        conn.execute(text("ALTER TABLE recordings ADD COLUMN traceparent VARCHAR(55)"))
+
+
 MIGRATIONS: Sequence[Migration] = (
     (1, "initial schema", _initial),
     (2, "audit log append-only triggers", _audit_append_only),
+    (3, "evidential recording and custody chain", _evidential_recording),
+    (4, "connection check verdicts", _bandwidth_checks),
+    (5, "victim consent records", _consent_records),
+    (6, "programme outcomes and recording trace context", _programme_outcomes),
 )
 
 

@@ -54,6 +54,8 @@ def can_transition(current: VisitState, target: VisitState) -> bool:
 class OfficerRole(StrEnum):
     OFFICER = "officer"
     SUPERVISOR = "supervisor"
+    EVIDENCE_MANAGER = "evidence_manager"
+    """Digital evidence unit: may consult, export and decide retention of any evidence."""
 
 
 class ParticipantRole(StrEnum):

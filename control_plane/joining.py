@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane import audit, schema
 from control_plane.auth import Principal, hash_secret
+from control_plane.bandwidth.gating import TokenMode, TokenPermit, permit
 from control_plane.domain import ROOM_STATES, AuditAction, ParticipantRole, TokenRole
 from control_plane.errors import Conflict, Gone, NotFound, Unauthenticated
 from control_plane.metrics import Metrics
@@ -197,13 +198,24 @@ class Joining:
             )
         return visit
 
-    async def participant_token(self, session: ParticipantSession) -> IssuedToken:
-        """A LiveKit token for camera and mic in this visit's room only."""
+    async def participant_token(
+        self, session: ParticipantSession, mode: TokenMode = TokenMode.VIDEO
+    ) -> tuple[IssuedToken, TokenPermit]:
+        """A LiveKit token for this visit's room only, publishing only what the participant's
+        latest connection check allows (control_plane.bandwidth.gating)."""
         visit = await self.visit_for(session)
         if visit.status not in ROOM_STATES or visit.room_name is None:
             raise Conflict(
                 "the officer has not opened the call yet; please wait on this page",
                 details={"status": visit.status.value},
+            )
+        async with self._engine.connect() as conn:
+            allowed = await permit(
+                conn,
+                visit_id=visit.id,
+                identity=session.identity,
+                mode=mode,
+                settings=self._settings.bandwidth,
             )
         role = TokenRole(session.role.value)
         issued = mint(
@@ -213,6 +225,7 @@ class Joining:
             identity=session.identity,
             display_name=session.role.value.capitalize(),
             ttl=self._settings.join.token_ttl,
+            sources=allowed.sources,
         )
         self._metrics.tokens_issued.labels(role=role.value).inc()
-        return issued
+        return issued, allowed

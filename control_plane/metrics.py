@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from control_plane.domain import VisitState
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Around the connection check's thresholds (100, 700, 1150, 2300 kbps).
+KBPS_BUCKETS = (50, 100, 300, 700, 1150, 1700, 2300, 5000, 10000, 30000)
 
 
 class Metrics:
@@ -61,5 +63,62 @@ class Metrics:
         self.sfu_reachable = Gauge(
             "evr_sfu_reachable", "1 when the last SFU call succeeded", registry=r
         )
+        # Every reason from the start, so the first failure is an increase the alert sees.
+        for reason in ("bad_signature", "malformed", "apply_error"):
+            self.webhook_failures.labels(reason=reason)
+        # Programme outcomes: recomputed from the database at each scrape (so they survive
+        # restarts and every replica reports the same figure; dashboards use max by).
+        self.programme_visits = Gauge(
+            "evr_programme_visits",
+            "Visits completed by video (the victim joined), or chosen in person",
+            ["mode"],
+            registry=r,
+        )
+        self.programme_outcomes = Gauge(
+            "evr_programme_outcomes",
+            "Visits with each outcome recorded by the officer",
+            ["outcome"],
+            registry=r,
+        )
+        self.programme_feedback = Gauge(
+            "evr_programme_feedback",
+            "Victims' answers to 'would you recommend it'",
+            ["recommend"],
+            registry=r,
+        )
+        self.programme_satisfaction_sum = Gauge(
+            "evr_programme_satisfaction_sum", "Sum of victims' satisfaction (1-5)", registry=r
+        )
+        self.programme_satisfaction_count = Gauge(
+            "evr_programme_satisfaction_count", "Victims who rated their satisfaction", registry=r
+        )
+        self.programme_travel_avoided = Gauge(
+            "evr_programme_travel_avoided_total",
+            "Officer journeys not driven: visits completed by video",
+            registry=r,
+        )
+        self.bandwidth_verdicts = Counter(
+            "evr_bandwidth_verdicts", "Connection-check verdicts", ["verdict"], registry=r
+        )
+        self.bandwidth_uplink = Histogram(
+            "evr_bandwidth_uplink_kbps",
+            "Uplink measured by the server in connection checks",
+            buckets=KBPS_BUCKETS,
+            registry=r,
+        )
+        self.bandwidth_downlink = Histogram(
+            "evr_bandwidth_downlink_kbps",
+            "Downlink measured by the server in connection checks",
+            buckets=KBPS_BUCKETS,
+            registry=r,
+        )
+        self.bandwidth_rtt = Histogram(
+            "evr_bandwidth_rtt_ms",
+            "Median round-trip time measured by the server in connection checks",
+            buckets=(10, 25, 50, 100, 150, 200, 300, 500, 800, 1500),
+            registry=r,
+        )
+        for verdict in ("hd", "sd", "audio_only", "insufficient"):
+            self.bandwidth_verdicts.labels(verdict=verdict)
         for state in VisitState:
             self.visits.labels(state=state.value)

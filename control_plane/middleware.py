@@ -1,13 +1,16 @@
-"""Middlewares: errors to JSON (the one place that does it), and per-route metrics."""
+"""Middlewares: a server span per request, per-route metrics, and errors to JSON (the one
+place that does it)."""
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from control_plane.errors import EvrError
-from control_plane.keys import METRICS
+from control_plane.keys import METRICS, TRACER
+from control_plane.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,6 +48,40 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", extra={"route": route_template(request)})
         return _json_error(500, "internal_error", "internal error; it has been logged")
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A server span per request, named `"{method} {route template}"`, continuing the
+    caller's trace if it sent a `traceparent`. The raw path is never recorded: join links
+    carry their secret code in it."""
+    route = route_template(request)
+    name = request.method if route == "unmatched" else f"{request.method} {route}"
+    with request.app[TRACER].start_as_current_span(
+        name,
+        context=context_from_headers(request.headers),
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.request.method": request.method,
+            "http.route": route,
+            "url.scheme": request.scheme,
+        },
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        status = 500
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        else:
+            status = response.status
+            return response
+        finally:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
 
 
 @web.middleware

@@ -4,7 +4,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from control_plane import __version__
+from control_plane.api.journey import JOURNEY_SCHEMAS
+from control_plane.api.programme import PROGRAMME_SCHEMAS
+from control_plane.api.recording import RECORDING_SCHEMAS
 from control_plane.api.schemas import schema_of
+from control_plane.bandwidth.schemas import CHECK_SCHEMAS
 from control_plane.domain import EligibilityItem, VisitState
 from control_plane.routes import Auth, Route
 
@@ -44,7 +48,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "collar_number": {"type": "string"},
             "display_name": {"type": "string"},
             "unit": {"type": "string"},
-            "role": {"enum": ["officer", "supervisor"]},
+            "role": {"enum": ["officer", "supervisor", "evidence_manager"]},
         },
     },
     "Eligibility": {
@@ -88,6 +92,14 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "victim_joined_at": _TS_NULL,
             "ended_at": _TS_NULL,
             "end_reason": _STR_NULL,
+            "recording": {
+                "oneOf": [{"$ref": "#/components/schemas/Recording"}, {"type": "null"}],
+                "description": "The latest statement recording, or null if none was started",
+            },
+            "connection_check": {
+                "oneOf": [{"$ref": "#/components/schemas/ConnectionCheck"}, {"type": "null"}],
+                "description": "The victim's latest connection-check verdict, or null if none",
+            },
             "eligibility": {
                 "type": "object",
                 "required": ["entries", "missing"],
@@ -174,6 +186,17 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "identity": {"type": "string"},
             "room": {"type": "string"},
             "expires_in": {"type": "integer"},
+            "mode": {
+                "enum": ["video", "audio_only"],
+                "description": "Participant tokens only: what the token lets the phone publish",
+            },
+            "verdict": {"enum": ["hd", "sd", "audio_only"], "description": "Participants only"},
+            "check_id": {"type": "string", "description": "The check the token follows from"},
+            "publish_caps": {
+                "oneOf": [{"$ref": "#/components/schemas/PublishCaps"}, {"type": "null"}],
+                "description": "Participant tokens: the most the client may publish; null for "
+                "audio-only",
+            },
         },
     },
     "ParticipantVisit": {
@@ -196,6 +219,10 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
             "visit": {"$ref": "#/components/schemas/ParticipantVisit"},
         },
     },
+    **JOURNEY_SCHEMAS,
+    **CHECK_SCHEMAS,
+    **RECORDING_SCHEMAS,
+    **PROGRAMME_SCHEMAS,
 }
 
 _SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
@@ -241,7 +268,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
             components[name] = sub
         components[route.body.__name__] = schema
         op["requestBody"] = {
-            "required": True,
+            "required": route.body_required,
             "content": {
                 "application/json": {
                     "schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}
@@ -264,6 +291,8 @@ def build_document(routes: Iterable[Route]) -> dict[str, Any]:
     components: dict[str, Any] = dict(RESPONSE_SCHEMAS)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
+        if not route.in_openapi:
+            continue
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     return {
         "openapi": "3.1.0",

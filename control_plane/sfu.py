@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import aiohttp
 from livekit import api
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from control_plane.errors import DependencyUnavailable
 from control_plane.metrics import Metrics
@@ -26,22 +28,45 @@ class SfuParticipant:
 class Sfu:
     """Thin typed wrapper that counts every call and maps failures to `DependencyUnavailable`."""
 
-    def __init__(self, client: api.LiveKitAPI, metrics: Metrics) -> None:
+    def __init__(
+        self, client: api.LiveKitAPI, metrics: Metrics, *, tracer: Tracer | None = None
+    ) -> None:
         self._client = client
         self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
 
     async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
-        try:
-            result = await call()
-        except api.TwirpError as exc:
-            self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
-            if exc.code == api.TwirpErrorCode.NOT_FOUND:
-                raise
-            raise DependencyUnavailable(f"SFU refused {name}: {exc.message}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
-            self._metrics.sfu_reachable.set(0)
-            raise DependencyUnavailable(f"SFU unreachable during {name}: {exc}") from exc
+        # One client span per Twirp call, named as RPC spans are: service/Method.
+        method = "".join(word.capitalize() for word in name.split("_"))
+        with self._tracer.start_as_current_span(
+            f"livekit.RoomService/{method}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "rpc.system": "twirp",
+                "rpc.service": "livekit.RoomService",
+                "rpc.method": method,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                result = await call()
+            except api.TwirpError as exc:
+                self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
+                span.set_attribute("rpc.twirp.error_code", str(exc.code))
+                span.set_attribute("http.response.status_code", exc.status)
+                if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                    raise  # an answer, not a failure: callers treat it as "already gone"
+                # LiveKit refuses a bad token with an empty message: say what it was.
+                why = exc.message or f"HTTP {exc.status} ({exc.code})"
+                span.set_status(Status(StatusCode.ERROR, why))
+                raise DependencyUnavailable(f"SFU refused {name}: {why}") from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
+                self._metrics.sfu_reachable.set(0)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise DependencyUnavailable(f"SFU unreachable during {name}: {exc}") from exc
         self._metrics.sfu_api_requests.labels(call=name, outcome="ok").inc()
         self._metrics.sfu_reachable.set(1)
         return result
@@ -54,6 +79,22 @@ class Sfu:
             max_participants=rooms.max_participants,
             # The visit id only: crime references and personal data never reach the SFU.
             metadata=json.dumps({"visit_id": visit_id}),
+        )
+        await self._call("create_room", lambda: self._client.room.create_room(request))
+
+    async def set_recording_flag(self, name: str, *, visit_id: str, recording: bool) -> None:
+        """Tell every participant, through the room metadata, whether recording is on."""
+        request = api.UpdateRoomMetadataRequest(
+            room=name, metadata=json.dumps({"visit_id": visit_id, "recording": recording})
+        )
+        await self._call(
+            "update_room_metadata", lambda: self._client.room.update_room_metadata(request)
+        )
+
+    async def create_probe_room(self, name: str, *, empty_timeout: int) -> None:
+        """A throw-away room for one connection check: the phone and the hidden observer."""
+        request = api.CreateRoomRequest(
+            name=name, empty_timeout=empty_timeout, departure_timeout=1, max_participants=2
         )
         await self._call("create_room", lambda: self._client.room.create_room(request))
 

@@ -129,6 +129,26 @@ async def _wait_for_sfu(url: str, sfu: subprocess.Popen[bytes], timeout: float =
     raise SystemExit(f"livekit-server did not answer on {url} within {timeout:.0f} s")
 
 
+def _start_recorder(state: Path) -> subprocess.Popen[bytes]:
+    """The evidential recorder, as its own process (a crash there never takes the API down)."""
+    argv = [sys.executable, "-m", "control_plane.cli", "recorder", "--config"]
+    with (state / "recorder.log").open("ab") as out:
+        return subprocess.Popen(
+            [*argv, str(state / "evr.toml")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    # SIGTERM lets the recorder close its segments and hand its statements back.
+    child.terminate()
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+
+
 async def run(opts: StackOptions) -> None:
     state = prepare(opts)
     settings = load_settings(state / "evr.toml", environ={})
@@ -140,6 +160,7 @@ async def run(opts: StackOptions) -> None:
         stderr=subprocess.STDOUT,
     )
     runner = web.AppRunner(create_app(settings))
+    recorder: subprocess.Popen[bytes] | None = None
     try:
         await _wait_for_sfu(settings.livekit.api_url, sfu)
         await runner.setup()
@@ -147,6 +168,9 @@ async def run(opts: StackOptions) -> None:
         base = settings.join.public_base_url
         print(f"EVR is up.\n  Officer console: {base}/console\n  API: {base}/api/v1/openapi.json")
         print(f"  SFU: {settings.livekit.client_url} (log: {state / 'livekit-server.log'})")
+        recorder = _start_recorder(state)
+        rs = settings.recording
+        print(f"  Recorder: metrics on http://{rs.metrics_host}:{rs.metrics_port}/metrics")
         if token:
             print("  Sign in as the duty supervisor (collar 0001) with this token, shown once:")
             print(f"    {token}")
@@ -160,9 +184,15 @@ async def run(opts: StackOptions) -> None:
         while not stop.is_set():
             if sfu.poll() is not None:
                 raise SystemExit(f"livekit-server exited ({sfu.returncode}); see its log")
+            if recorder.poll() is not None:
+                # A recorder that died is restarted at once: it resumes any statement it held.
+                log.error("recorder exited; restarting it", extra={"code": recorder.returncode})
+                recorder = _start_recorder(state)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        if recorder is not None:
+            _stop_child(recorder)
         await runner.cleanup()
         sfu.terminate()
         try:

@@ -5,6 +5,7 @@ so no token opens another room or manages this one.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,7 +31,7 @@ class IssuedToken:
     expires_in: int
 
 
-def _grants(role: TokenRole, room: str) -> api.VideoGrants:
+def _grants(role: TokenRole, room: str, sources: Sequence[str] | None = None) -> api.VideoGrants:
     if role is TokenRole.RECORDER:
         return api.VideoGrants(
             room_join=True,
@@ -41,7 +42,8 @@ def _grants(role: TokenRole, room: str) -> api.VideoGrants:
             hidden=True,
             recorder=True,
         )
-    sources = _OFFICER_SOURCES if role is TokenRole.OFFICER else _CAMERA_MIC
+    if sources is None:
+        sources = _OFFICER_SOURCES if role is TokenRole.OFFICER else _CAMERA_MIC
     return api.VideoGrants(
         room_join=True,
         room=room,
@@ -61,8 +63,12 @@ def mint(
     identity: str,
     display_name: str,
     ttl: timedelta,
+    sources: Sequence[str] | None = None,
 ) -> IssuedToken:
-    """Mint a LiveKit access token for one participant of one room."""
+    """Mint a LiveKit access token for one participant of one room.
+
+    `sources` narrows what may be published (e.g. the microphone only for an audio-only call);
+    by default the role's own sources."""
     if role is not TokenRole.RECORDER and identity == RECORDER_IDENTITY:
         raise ValueError("the recorder identity is reserved")
     token = (
@@ -70,7 +76,7 @@ def mint(
         .with_identity(identity)
         .with_name(display_name)
         .with_metadata(json.dumps({"role": role.value}))
-        .with_grants(_grants(role, room))
+        .with_grants(_grants(role, room, sources))
         .with_ttl(ttl)
         .to_jwt()
     )

@@ -8,7 +8,7 @@ the current status, so concurrent requests and late webhooks cannot skip the sta
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane import audit, schema
 from control_plane.auth import Principal, can_see
+from control_plane.bandwidth import records as bandwidth_records
 from control_plane.domain import (
     ROOM_STATES,
     TERMINAL_STATES,
@@ -30,6 +31,7 @@ from control_plane.domain import (
 )
 from control_plane.errors import Conflict, DependencyUnavailable, NotFound
 from control_plane.metrics import Metrics
+from control_plane.recording_state import RecordingSnapshot, latest_for_visit, latest_for_visits
 from control_plane.settings import Settings
 from control_plane.sfu import Sfu
 from control_plane.tokens import IssuedToken, identity_for, mint
@@ -74,9 +76,17 @@ class Visit:
     ended_at: datetime | None
     end_reason: str | None
     eligibility: tuple[EligibilityEntry, ...] = ()
+    recording: RecordingSnapshot | None = None
+    connection_check: dict[str, Any] | None = None
+    """The victim's latest connection-check verdict (control_plane.bandwidth.records)."""
 
     @classmethod
-    def from_row(cls, row: Any, eligibility: Iterable[EligibilityEntry] = ()) -> "Visit":
+    def from_row(
+        cls,
+        row: Any,
+        eligibility: Iterable[EligibilityEntry] = (),
+        recording: RecordingSnapshot | None = None,
+    ) -> "Visit":
         return cls(
             id=row["id"],
             crime_reference=row["crime_reference"],
@@ -95,6 +105,7 @@ class Visit:
             ended_at=row["ended_at"],
             end_reason=row["end_reason"],
             eligibility=tuple(eligibility),
+            recording=recording,
         )
 
     def missing_eligibility(self) -> list[str]:
@@ -125,6 +136,9 @@ class Visit:
                 "entries": [e.to_json() for e in self.eligibility],
                 "missing": self.missing_eligibility(),
             },
+            # The latest statement recording, judged now (control_plane.recording_state).
+            "recording": self.recording.to_json() if self.recording else None,
+            "connection_check": self.connection_check,
         }
         if include_contact:
             body["contact"] = {"channel": self.contact_channel.value, "value": self.contact_value}
@@ -156,7 +170,11 @@ async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
     )
     if row is None:
         return None
-    return Visit.from_row(row, await _eligibility(conn, visit_id))
+    visit = Visit.from_row(
+        row, await _eligibility(conn, visit_id), await latest_for_visit(conn, visit_id)
+    )
+    check = await bandwidth_records.latest_for_visit(conn, visit_id)
+    return replace(visit, connection_check=bandwidth_records.check_json(check) if check else None)
 
 
 async def append_event(
@@ -295,7 +313,17 @@ class VisitService:
             query = query.where(v.c.status == status.value)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [Visit.from_row(r) for r in rows]
+            recordings = await latest_for_visits(conn, [r["id"] for r in rows])
+            checks = await bandwidth_records.latest_for_visits(conn, [r["id"] for r in rows])
+        return [
+            replace(
+                Visit.from_row(r, recording=recordings.get(r["id"])),
+                connection_check=(
+                    bandwidth_records.check_json(checks[r["id"]]) if r["id"] in checks else None
+                ),
+            )
+            for r in rows
+        ]
 
     async def events(self, principal: Principal, visit_id: str) -> list[dict[str, Any]]:
         e = schema.visit_events
@@ -443,32 +471,35 @@ class VisitService:
     async def _close(
         self, principal: Principal, visit_id: str, target: VisitState, reason: str
     ) -> Visit:
-        async with self._engine.connect() as conn:
-            visit = await self._visible(conn, principal, visit_id)
-        if visit.status is target:
-            return visit
-        if not can_transition(visit.status, target):
-            raise Conflict(
-                f"visit is {visit.status.value}; it cannot become {target.value}",
-                details={"status": visit.status.value},
-            )
-        # Close the visit first, then the room: the room_finished webhook that deleting causes
-        # then finds the visit already closed. If the SFU cannot be reached now, the
-        # reconciler deletes rooms whose visit is closed.
-        async with self._engine.begin() as conn:
-            ok = await transition(
-                conn,
-                visit,
-                target,
-                actor=principal.actor,
-                reason=reason,
-                values={"ended_at": datetime.now(UTC), "end_reason": reason},
-            )
-        if not ok:
-            raise Conflict("the visit changed while closing it; retry")
-        if visit.room_name and visit.status in ROOM_STATES:
-            await self._delete_room_or_defer(visit.room_name)
-        return await self._reload(visit_id)
+        # A webhook may move the visit between waiting and live at the same moment (the victim
+        # dropping off 4G); the compare-and-set then fails and we retry on the fresh state.
+        for _attempt in range(3):
+            async with self._engine.connect() as conn:
+                visit = await self._visible(conn, principal, visit_id)
+            if visit.status is target:
+                return visit
+            if not can_transition(visit.status, target):
+                raise Conflict(
+                    f"visit is {visit.status.value}; it cannot become {target.value}",
+                    details={"status": visit.status.value},
+                )
+            # Close the visit first, then the room: the room_finished webhook that deleting
+            # causes then finds the visit already closed. If the SFU cannot be reached now,
+            # the reconciler deletes rooms whose visit is closed.
+            async with self._engine.begin() as conn:
+                ok = await transition(
+                    conn,
+                    visit,
+                    target,
+                    actor=principal.actor,
+                    reason=reason,
+                    values={"ended_at": datetime.now(UTC), "end_reason": reason},
+                )
+            if ok:
+                if visit.room_name and visit.status in ROOM_STATES:
+                    await self._delete_room_or_defer(visit.room_name)
+                return await self._reload(visit_id)
+        raise Conflict("the visit kept changing while closing it; retry")
 
     async def _delete_room_or_defer(self, room: str) -> None:
         try:
@@ -507,4 +538,4 @@ class VisitService:
         v = schema.visits
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(v.c.status, func.count()).group_by(v.c.status))
-            return {str(status): int(count) for status, count in rows.tuples()}
+            return {str(status): int(count) for status, count in rows}

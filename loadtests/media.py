@@ -1,12 +1,14 @@
 """A synthetic LiveKit participant: publishes a known camera pattern and a tone, counts what
 it receives. Used by the integration tests and the load tests, over the real media path.
 
-The video is a solid colour per participant with the frame number in the first pixel row,
-so a receiver can tell whose video it got; the audio is a sine tone per participant.
+The video is a solid colour per participant, so a receiver can tell whose video it got; the
+audio is a sine tone per participant.
 """
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,29 @@ from livekit import rtc
 
 WIDTH, HEIGHT, FPS = 320, 240, 15
 SAMPLE_RATE, AUDIO_FRAME_MS = 48000, 20
+# The sync mark's click: a 20 ms burst at a pitch no tone uses, easy to find after Opus/AAC.
+CLICK_SAMPLES, CLICK_HZ = SAMPLE_RATE // 50, 3000.0
+
+
+NOISE_FRAMES = 16
+
+
+@functools.cache
+def camera_frames(width: int, height: int, rgb: tuple[int, int, int], noise: int) -> list[bytes]:
+    """RGBA frames of `rgb`, each with its own noise when `noise` > 0. Cached and shared by
+    every participant of a process (capture_frame copies the buffer), to spare memory."""
+    frame = np.empty((height, width, 4), dtype=np.uint8)
+    frame[:, :, 0], frame[:, :, 1], frame[:, :, 2], frame[:, :, 3] = (*rgb, 255)
+    if noise <= 0:
+        return [frame.tobytes()]
+    rng = np.random.default_rng(sum(rgb))
+    out = []
+    for _ in range(NOISE_FRAMES):
+        grain = rng.integers(-noise, noise + 1, size=(height, width, 1), dtype=np.int16)
+        noisy = frame.astype(np.int16)
+        noisy[:, :, :3] += grain
+        out.append(np.clip(noisy, 0, 255).astype(np.uint8).tobytes())
+    return out
 
 
 @dataclass
@@ -37,18 +62,31 @@ class SyntheticParticipant:
     height: int = HEIGHT
     fps: int = FPS
     max_bitrate: int = 300_000
+    noise: int = 0
+    """Amplitude of per-frame noise over the colour. A flat colour encodes to a few kbps;
+    load runs add noise so the encoder spends its bitrate the way a real camera does."""
+    inspect_pixels: bool = True
+    """Convert received video to RGBA and sample its colour; load runs switch this off to
+    spend the generator's CPU on the media path rather than on pixel checks."""
+    marker: float | None = None
+    """A `time.perf_counter()` instant at which the camera flashes white (two frames) and the
+    mic clicks (20 ms at CLICK_HZ), together: a sync mark for recordings. Set it >= 1 s ahead."""
     room: rtc.Room = field(default_factory=rtc.Room)
     received: dict[str, Received] = field(default_factory=dict)
+    connect_started: float | None = None
     connected_at: float | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def connect(self, url: str, token: str, *, timeout: float = 20.0) -> float:
         """Connect; return the join time in seconds."""
         self.room.on("track_subscribed", self._on_track)
-        start = time.perf_counter()
-        await asyncio.wait_for(self.room.connect(url, token), timeout)
+        self.connect_started = time.perf_counter()
+        # The SDK's own timeout: cancelling Room.connect from outside makes its FFI side panic
+        # when the join completes later. wait_for is only a backstop should that one hang.
+        options = rtc.RoomOptions(connect_timeout=timeout)
+        await asyncio.wait_for(self.room.connect(url, token, options), timeout + 10)
         self.connected_at = time.perf_counter()
-        return self.connected_at - start
+        return self.connected_at - self.connect_started
 
     async def publish(
         self,
@@ -77,19 +115,29 @@ class SyntheticParticipant:
             self._tasks.append(asyncio.create_task(self._pump_audio(asource)))
 
     async def _pump_video(self, source: rtc.VideoSource) -> None:
-        frame = np.empty((self.height, self.width, 4), dtype=np.uint8)
-        frame[:, :, 0], frame[:, :, 1], frame[:, :, 2], frame[:, :, 3] = (*self.rgb, 255)
-        n = 0
+        frames = camera_frames(self.width, self.height, self.rgb, self.noise)
         interval = 1 / self.fps
-        while True:
-            buf = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, frame.tobytes())
+        due = time.perf_counter()
+        white = camera_frames(self.width, self.height, (255, 255, 255), 0)[0]
+        for n in itertools.count():
+            now = time.perf_counter()
+            m = self.marker
+            flash = m is not None and m - 0.002 <= now < m + 2 / self.fps
+            data = white if flash else frames[n % len(frames)]
+            buf = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, data)
             source.capture_frame(buf)
-            n += 1
-            await asyncio.sleep(interval)
+            # Pace against a deadline, not a fixed sleep, so a busy loop does not lower the fps.
+            due += interval
+            if m is not None and now < m < due:
+                due = m  # capture the flash on the marker instant itself, not up to a frame late
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
 
     async def _pump_audio(self, source: rtc.AudioSource) -> None:
         samples = SAMPLE_RATE * AUDIO_FRAME_MS // 1000
         t = 0
+        # The source plays its queue out in real time from the first frame, so sample n is
+        # heard at started + n / SAMPLE_RATE however far ahead this loop runs.
+        started = time.perf_counter()
         while True:
             af = rtc.AudioFrame.create(SAMPLE_RATE, 1, samples)
             data = np.frombuffer(af.data, dtype=np.int16)
@@ -97,6 +145,12 @@ class SyntheticParticipant:
             data[:] = (8000 * np.sin(2 * math.pi * self.tone_hz * idx / SAMPLE_RATE)).astype(
                 np.int16
             )
+            if self.marker is not None:
+                at = idx - round((self.marker - started) * SAMPLE_RATE)
+                beep = (at >= 0) & (at < CLICK_SAMPLES)
+                data[beep] = (
+                    20000 * np.sin(2 * math.pi * CLICK_HZ * at[beep] / SAMPLE_RATE)
+                ).astype(np.int16)
             t += samples
             await source.capture_frame(af)
 
@@ -110,6 +164,13 @@ class SyntheticParticipant:
             self._tasks.append(asyncio.create_task(self._read_audio(track, stats)))
 
     async def _read_video(self, track: rtc.Track, stats: Received) -> None:
+        if not self.inspect_pixels:
+            async for event in rtc.VideoStream(track):
+                stats.video_frames += 1
+                if stats.first_video_at is None:
+                    stats.first_video_at = time.perf_counter()
+                stats.video_size = (event.frame.width, event.frame.height)
+            return
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.RGBA)
         async for event in stream:
             stats.video_frames += 1

@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_report(report: VerificationReport, out: TextIO) -> int:
+def print_report(report: VerificationReport, out: TextIO) -> int:
     for line in report.passed:
         print(f"ok    {line}", file=out)
     for failure in report.failures:
@@ -58,13 +58,13 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
         report = verify_store_entry(
             LocalEvidenceStore(args.store), args.target, trusted_key_ids=trusted
         )
-        return _print_report(report, out)
+        return print_report(report, out)
     target = Path(args.target)
     if (target / CUSTODY_NAME).is_file():
-        return _print_report(verify_bundle(target, trusted_key_ids=trusted), out)
+        return print_report(verify_bundle(target, trusted_key_ids=trusted), out)
     if target.parent.name == "evidence" and (target.parent.parent / "custody").is_dir():
         store = LocalEvidenceStore(target.parent.parent)
-        return _print_report(verify_store_entry(store, target.name, trusted_key_ids=trusted), out)
+        return print_report(verify_store_entry(store, target.name, trusted_key_ids=trusted), out)
     print(f"{target}: neither a bundle nor a store entry", file=sys.stderr)
     return 2
 

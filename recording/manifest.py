@@ -75,10 +75,13 @@ class SegmentRecord:
     bytes: int
     start: datetime
     end: datetime
+    hashed: str = "capture"
+    """"capture": SHA-256 taken while writing; "recovery": taken when a crashed writer's
+    segment was recovered (its bytes up to the crash were not hashed as they were written)."""
 
     @classmethod
     def from_info(cls, info: SegmentInfo) -> Self:
-        return cls(info.name, info.sha256, info.bytes, info.start, info.end)
+        return cls(info.name, info.sha256, info.bytes, info.start, info.end, info.hashed)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class Manifest:
                     "bytes": s.bytes,
                     "start": utc_iso(s.start),
                     "end": utc_iso(s.end),
+                    "hashed": s.hashed,
                 }
                 for s in self.segments
             ],
@@ -219,6 +223,7 @@ class Manifest:
                     _field(s, "bytes", int, "segments[]."),
                     _time(s, "start", "segments[]."),
                     _time(s, "end", "segments[]."),
+                    _field(s, "hashed", str, "segments[]."),
                 )
                 for s in items("segments")
             ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -99,6 +99,8 @@ class SegmentInfo:
     bytes: int
     start: datetime
     end: datetime
+    hashed: str = "capture"
+    """"capture" (hashed while writing) or "recovery" (hashed after the writer crashed)."""
 
     @property
     def name(self) -> str:
@@ -182,7 +184,10 @@ class StatementWriter:
     every fragment) written through :class:`HashingFileWriter`, so a crash leaves every
     completed fragment playable and every closed segment has a hash taken at acquisition.
     A new writer for a directory that already holds segments continues their numbering
-    (resume after a crash or reconnection); recording the gap is the caller's job.
+    (resume after a crash or reconnection), or starts at ``first_index`` if that is higher;
+    recording the gap is the caller's job. ``on_segment_open(index, name, start)`` runs just
+    before a segment file is created and ``on_segment_closed(info)`` once it is fsynced, so a
+    recorder can persist both before writing on.
     """
 
     def __init__(
@@ -193,6 +198,9 @@ class StatementWriter:
         started_at: datetime,
         title: str = "EVR statement",
         config: WriterConfig | None = None,
+        first_index: int = 1,
+        on_segment_open: Callable[[int, str, datetime], None] | None = None,
+        on_segment_closed: Callable[[SegmentInfo], None] | None = None,
     ) -> None:
         if not 1 <= len(participants) <= _MAX_PARTICIPANTS:
             raise RecorderError(f"between 1 and {_MAX_PARTICIPANTS} participants are supported")
@@ -205,7 +213,9 @@ class StatementWriter:
         self.title = title
         directory.mkdir(parents=True, exist_ok=True)
         existing = existing_segment_indices(directory)
-        self.first_index = (existing[-1] + 1) if existing else 1
+        self.first_index = max(first_index, (existing[-1] + 1) if existing else 1)
+        self._on_open = on_segment_open
+        self._on_closed = on_segment_closed
         tiles = _grid(len(participants), self.config.width, self.config.height)
         self._participants = {p: _Participant(t) for p, t in zip(participants, tiles, strict=True)}
         self._horizon = 0.0  # latest media instant seen (seconds since started_at)
@@ -258,6 +268,12 @@ class StatementWriter:
             self._render_until(math.ceil(round(self._horizon * self.config.fps, 6)))
             self._finish_segment()
         return list(self._done)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes handed to the kernel so far, over every segment of this writer."""
+        current = self._segment.sink.bytes_written if self._segment is not None else 0
+        return sum(s.bytes for s in self._done) + current
 
     @property
     def segments(self) -> list[SegmentInfo]:
@@ -355,6 +371,8 @@ class StatementWriter:
         cfg = self.config
         index = self.first_index + len(self._done)
         start = self.started_at + timedelta(seconds=first_frame / cfg.fps)
+        if self._on_open is not None:
+            self._on_open(index, segment_name(index), start)
         sink = HashingFileWriter(self.directory / segment_name(index))
         try:
             container = av.open(
@@ -402,14 +420,14 @@ class StatementWriter:
         segment.container.close()
         digest = segment.sink.close()
         fps = self.config.fps
-        self._done.append(
-            SegmentInfo(
-                index=segment.index,
-                path=digest.path,
-                sha256=digest.sha256,
-                bytes=digest.size,
-                start=self.started_at + timedelta(seconds=segment.first_frame / fps),
-                end=self.started_at
-                + timedelta(seconds=(segment.first_frame + segment.frames) / fps),
-            )
+        info = SegmentInfo(
+            index=segment.index,
+            path=digest.path,
+            sha256=digest.sha256,
+            bytes=digest.size,
+            start=self.started_at + timedelta(seconds=segment.first_frame / fps),
+            end=self.started_at + timedelta(seconds=(segment.first_frame + segment.frames) / fps),
         )
+        self._done.append(info)
+        if self._on_closed is not None:
+            self._on_closed(info)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 LIVEKIT_VERSION="v1.13.5"
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3)
+APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3 jq openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -36,6 +36,18 @@ if [ ! -x "$TOOLS/bin/livekit-server" ] || [ "$(cat "$TOOLS/livekit-version" 2>/
   GOBIN="$TOOLS/gobin" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION"
   mv "$TOOLS/gobin/server" "$TOOLS/bin/livekit-server"
   echo "$LIVEKIT_VERSION" > "$TOOLS/livekit-version"
+fi
+
+# MinIO, for the S3 Object Lock evidence store's tests. The module proxy cannot resolve its
+# RELEASE.* tags (not semver), so the newest commit is pinned by pseudo-version; its go.mod
+# has no replace directive and builds with Go 1.26 (about 8 minutes on 2 cores).
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+if [ ! -x "$TOOLS/bin/minio" ] || [ "$(cat "$TOOLS/minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  echo "setup: building minio $MINIO_VERSION (first run only, takes several minutes)"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/gobin" go install "github.com/minio/minio@$MINIO_VERSION"
+  mv "$TOOLS/gobin/minio" "$TOOLS/bin/minio"
+  echo "$MINIO_VERSION" > "$TOOLS/minio-version"
 fi
 
 if [ -f web/package.json ]; then

@@ -1,18 +1,28 @@
 """Handlers for the victim's (or guardian's, interpreter's) page, opened from a join link."""
 
+import string
+
 from aiohttp import web
 
 from control_plane.api.bodies import parse_body
 from control_plane.api.officer import token_json
-from control_plane.api.schemas import RecordChoice, SelfDeclaration
+from control_plane.api.schemas import RecordChoice, SelfDeclaration, Strict
 from control_plane.auth import bearer_token
+from control_plane.bandwidth.gating import TokenMode
 from control_plane.domain import Choice, EligibilityItem, ParticipantRole
-from control_plane.errors import BadRequest, Forbidden
+from control_plane.errors import Forbidden, NotFound
 from control_plane.joining import ParticipantSession
-from control_plane.keys import JOINING, VISITS
+from control_plane.keys import JOINING, JOURNEY, VISITS
 from control_plane.visits import Visit
 
 CODE_MAX = 100
+_CODE_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+class TokenRequest(Strict):
+    """Optional body of POST /api/v1/participant/token; without it, video is asked for."""
+
+    mode: TokenMode = TokenMode.VIDEO
 
 
 async def participant(request: web.Request) -> ParticipantSession:
@@ -34,8 +44,8 @@ def participant_view(visit: Visit, session: ParticipantSession) -> dict[str, obj
 
 async def exchange_code(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    if not code or len(code) > CODE_MAX:
-        raise BadRequest("join code has the wrong length")
+    if not code or len(code) > CODE_MAX or not _CODE_CHARS.issuperset(code):
+        raise NotFound("this join link is not valid; check it was copied in full")
     secret, session = await request.app[JOINING].exchange(code)
     visit = await request.app[JOINING].visit_for(session)
     return web.json_response(
@@ -78,10 +88,13 @@ async def declare(request: web.Request) -> web.Response:
         actor=session.actor,
         note="self-declared by the victim",
     )
+    if body.safe_to_talk is not None:
+        await request.app[JOURNEY].record_safe_to_talk(session, body.safe_to_talk)
     return web.json_response(participant_view(visit, session))
 
 
 async def participant_token(request: web.Request) -> web.Response:
     session = await participant(request)
-    issued = await request.app[JOINING].participant_token(session)
-    return web.json_response(token_json(issued))
+    body = await parse_body(request, TokenRequest) if request.can_read_body else TokenRequest()
+    issued, allowed = await request.app[JOINING].participant_token(session, body.mode)
+    return web.json_response(token_json(issued) | allowed.to_json())

@@ -52,6 +52,9 @@ class SelfDeclaration(Strict):
     adult_or_guardian: bool
     offender_not_present: bool
     smartphone_with_video: bool
+    safe_to_talk: bool | None = Field(
+        default=None, description="Safe to talk now: recorded as an event, not an eligibility item"
+    )
 
 
 class CreateLink(Strict):

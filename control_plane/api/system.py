@@ -12,6 +12,7 @@ from control_plane.keys import (
     ENGINE,
     METRICS,
     OPENAPI,
+    PROGRAMME,
     SFU,
     SFU_EVENTS,
     VISITS,
@@ -53,6 +54,7 @@ async def metrics(request: web.Request) -> web.Response:
     counts = await request.app[VISITS].count_by_state()
     for state in VisitState:
         m.visits.labels(state=state.value).set(counts.get(state.value, 0))
+    await request.app[PROGRAMME].refresh_metrics()
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -61,7 +61,8 @@ def _visits() -> Row:
         [
             time_series(
                 "Visits by state",
-                [(f"sum by (state) (evr_visits{CONTROL_PLANE})", "{{state}}")],
+                # Every replica recomputes this from the database: combine with max, not sum.
+                [(f"max by (state) (evr_visits{CONTROL_PLANE})", "{{state}}")],
                 stacked=True,
                 width=THIRD,
             ),

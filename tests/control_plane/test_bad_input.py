@@ -16,7 +16,10 @@ MALFORMED_BODIES: list[tuple[str, bytes]] = [
     ("json string", b'"hello"'),
     ("bad utf8", b'{"a": "\xff\xfe"}'),
     ("null", b"null"),
-    ("wrong types", b'{"crime_reference": 5, "choice": 7, "value": "maybe", "role": [], "reason": {}}'),
+    (
+        "wrong types",
+        b'{"crime_reference": 5, "choice": 7, "value": "maybe", "role": [], "reason": {}}',
+    ),
     ("unknown field", b'{"surprise": true}'),
     ("huge", b'{"reason": "' + b"x" * 200_000 + b'"}'),
 ]
@@ -91,7 +94,10 @@ async def test_bad_paths_and_parameters_get_a_clear_4xx(api: Api, method: str, p
 async def test_an_unknown_eligibility_item_is_400(api: Api) -> None:
     visit = await api.new_visit()
     status, body = await api.call(
-        "PUT", f"/api/v1/visits/{visit['id']}/eligibility/feels_fine", who="alice", json={"value": True}
+        "PUT",
+        f"/api/v1/visits/{visit['id']}/eligibility/feels_fine",
+        who="alice",
+        json={"value": True},
     )
     assert status == 400
     assert "item" in body["error"]["message"]
@@ -103,7 +109,11 @@ async def test_acting_out_of_order_is_a_409_that_says_why(api: Api) -> None:
     status, body = await api.call("POST", f"/api/v1/visits/{vid}/token", who="alice")
     assert status == 409
     assert "start it" in body["error"]["message"]
-    await api.ok("POST", f"/api/v1/visits/{vid}/cancel", who="alice", json={"reason": "victim unwell"})
-    status, body = await api.call("POST", f"/api/v1/visits/{vid}/choice", who="alice", json={"choice": "video"})
+    await api.ok(
+        "POST", f"/api/v1/visits/{vid}/cancel", who="alice", json={"reason": "victim unwell"}
+    )
+    status, body = await api.call(
+        "POST", f"/api/v1/visits/{vid}/choice", who="alice", json={"choice": "video"}
+    )
     assert status == 409
     assert body["error"]["details"]["status"] == "cancelled"

@@ -18,7 +18,9 @@ async def test_healthz_and_readyz(api: Api) -> None:
     }
 
 
-async def test_readyz_is_503_when_the_sfu_is_unreachable(api: Api, http: aiohttp.ClientSession) -> None:
+async def test_readyz_is_503_when_the_sfu_is_unreachable(
+    api: Api, http: aiohttp.ClientSession
+) -> None:
     # A port on the SFU's namespace address where nothing listens: refused at once.
     dead = api.stack.sfu.url.rsplit(":", 1)[0] + ":9"
     lk: LiveKitSettings = replace(api.stack.settings.livekit, api_url=dead)

@@ -71,6 +71,7 @@ async def test_an_unknown_code_is_404(api: Api) -> None:
 
 async def test_the_victims_token_is_camera_and_mic_in_one_room_with_a_short_ttl(api: Api) -> None:
     vid, session = await api.live_ready_visit()
+    await api.passed_check(session)
     issued = await api.ok("POST", "/api/v1/participant/token", bearer=session)
 
     claims = jwt.decode(
@@ -95,6 +96,8 @@ async def test_guardian_and_interpreter_invites_get_their_own_identity(api: Api)
     for role in ("guardian", "interpreter"):
         code = await _link(api, vid, role)
         joined = await api.ok("POST", f"/api/v1/join/{code}", expect=201)
+        # Each device proves its own connection before it gets a token.
+        await api.passed_check(joined["session"])
         issued = await api.ok("POST", "/api/v1/participant/token", bearer=joined["session"])
         assert issued["identity"].startswith(f"{role}:")
         assert issued["room"] == f"evr-{vid}"

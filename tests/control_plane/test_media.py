@@ -29,6 +29,7 @@ async def _wait_status(api: Api, vid: str, status: str, timeout: float = 15) -> 
 
 async def test_officer_and_victim_receive_each_others_audio_and_video(api: Api) -> None:
     vid, session = await api.live_ready_visit()
+    await api.passed_check(session)
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
     victim_tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
     officer = SyntheticParticipant(rgb=OFFICER_RGB, tone_hz=440)
@@ -57,6 +58,7 @@ async def test_officer_and_victim_receive_each_others_audio_and_video(api: Api) 
 
 async def test_livekit_refuses_the_victims_token_for_screen_share(api: Api) -> None:
     vid, session = await api.live_ready_visit()
+    await api.passed_check(session)
     victim_tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
     victim = SyntheticParticipant(rgb=VICTIM_RGB)
     try:
@@ -92,6 +94,7 @@ async def test_livekit_refuses_the_victims_token_for_screen_share(api: Api) -> N
 async def test_no_token_opens_another_room(api: Api) -> None:
     vid_a, session_a = await api.live_ready_visit()
     vid_b, _ = await api.live_ready_visit()
+    await api.passed_check(session_a)
     victim_tok = await api.ok("POST", "/api/v1/participant/token", bearer=session_a)
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid_a}/token", who="alice")
     sfu = api.stack.sfu

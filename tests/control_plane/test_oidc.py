@@ -32,14 +32,17 @@ class Idp:
         now = int(time.time())
         body = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": "u-123", "iat": now, "exp": now + 300,
-            "collar_number": "7777", "evr_unit": "EVR-EAST", "evr_role": "officer", "name": "PC Seven",
+            "collar_number": "7777", "evr_unit": "EVR-EAST", "evr_role": "officer",
+            "name": "PC Seven",
         } | claims  # fmt: skip
         return jwt.encode(body, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
 
 @pytest.fixture
 async def idp() -> AsyncIterator[Idp]:
-    state = Idp(keys={"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, jwks_url="")
+    state = Idp(
+        keys={"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, jwks_url=""
+    )
 
     async def jwks(_request: web.Request) -> web.Response:
         state.fetches += 1
@@ -92,9 +95,13 @@ async def test_bad_tokens_are_refused(
         await auth.authenticate(idp.token("k1", **claims))
 
 
-async def test_a_token_signed_by_another_key_is_refused(idp: Idp, http: aiohttp.ClientSession) -> None:
+async def test_a_token_signed_by_another_key_is_refused(
+    idp: Idp, http: aiohttp.ClientSession
+) -> None:
     auth = OidcAuthenticator(_settings(idp), http)
-    forged = Idp(keys={"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, jwks_url="")
+    forged = Idp(
+        keys={"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}, jwks_url=""
+    )
     with pytest.raises(Unauthenticated, match="rejected"):
         await auth.authenticate(forged.token("k1"))
 
@@ -109,7 +116,9 @@ async def test_key_rotation_needs_no_restart(idp: Idp, http: aiohttp.ClientSessi
     assert idp.fetches == 2
 
 
-async def test_the_api_accepts_oidc_officers(idp: Idp, api: Api, http: aiohttp.ClientSession) -> None:
+async def test_the_api_accepts_oidc_officers(
+    idp: Idp, api: Api, http: aiohttp.ClientSession
+) -> None:
     settings = replace(api.stack.settings, oidc=_settings(idp))
     runner = web.AppRunner(create_app(settings, reconcile=False))
     await runner.setup()
@@ -121,7 +130,9 @@ async def test_the_api_accepts_oidc_officers(idp: Idp, api: Api, http: aiohttp.C
         async with http.get(base + "/api/v1/me", headers=headers) as resp:
             assert resp.status == 200
             me = await resp.json()
-        async with http.get(base + "/api/v1/me", headers={"Authorization": "Bearer not.a.jwt"}) as resp:
+        async with http.get(
+            base + "/api/v1/me", headers={"Authorization": "Bearer not.a.jwt"}
+        ) as resp:
             assert resp.status == 401
     finally:
         await runner.cleanup()

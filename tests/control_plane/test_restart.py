@@ -34,7 +34,9 @@ def _evr(*args: str, config: Path) -> str:
 
 
 @pytest.fixture
-def fresh_database(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[str]:
+def fresh_database(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}"
     else:
@@ -42,7 +44,9 @@ def fresh_database(request: pytest.FixtureRequest, database_url: str, tmp_path: 
         yield create_database(pg, f"evr_restart_{uuid.uuid4().hex[:8]}")
 
 
-async def _wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
+async def _wait_ready(
+    session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]
+) -> None:
     for _ in range(200):
         assert proc.poll() is None, "control plane exited"
         try:
@@ -95,11 +99,15 @@ async def test_visit_state_and_audit_survive_kill_9(
         ) as resp:
             assert resp.status == 201
             vid = (await resp.json())["id"]
-        await http.post(f"{base}/api/v1/visits/{vid}/choice", headers=headers, json={"choice": "video"})
+        await http.post(
+            f"{base}/api/v1/visits/{vid}/choice", headers=headers, json={"choice": "video"}
+        )
         for item in ("risk_assessment_clear", "adult_or_guardian", "offender_not_present",
                      "smartphone_with_video", "network_adequate"):  # fmt: skip
             await http.put(
-                f"{base}/api/v1/visits/{vid}/eligibility/{item}", headers=headers, json={"value": True}
+                f"{base}/api/v1/visits/{vid}/eligibility/{item}",
+                headers=headers,
+                json={"value": True},
             )
         async with http.post(f"{base}/api/v1/visits/{vid}/start", headers=headers) as resp:
             assert resp.status == 200
@@ -129,7 +137,9 @@ async def test_visit_state_and_audit_survive_kill_9(
     assert len(audit_after) == len(audit_before) + 1  # the GET after the restart
 
 
-async def test_sigterm_shuts_down_cleanly(stack: Stack, tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_sigterm_shuts_down_cleanly(
+    stack: Stack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     sock = bind_socket(stack.settings.host)
     port = sock.getsockname()[1]
     sock.close()
@@ -140,7 +150,7 @@ async def test_sigterm_shuts_down_cleanly(stack: Stack, tmp_path: Path, http: ai
         f'database_url = "sqlite+aiosqlite:///{tmp_path / "t.sqlite3"}"\n'
         f'[livekit]\nkey_file = "{key_file}"\napi_url = "{stack.sfu.url}"\n'
     )
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child under test
         [PY, "-m", "control_plane.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -56,7 +56,9 @@ public_base_url = "https://evr.example.police.uk"
 
 def test_environment_overrides_the_file(tmp_path: Path, key_file: Path) -> None:
     config = _write(tmp_path, f'port = 9000\n[livekit]\nkey_file = "{key_file}"\n')
-    s = load_settings(config, environ={"EVR_PORT": "9100", "EVR_DATABASE_URL": "sqlite+aiosqlite:///x"})
+    s = load_settings(
+        config, environ={"EVR_PORT": "9100", "EVR_DATABASE_URL": "sqlite+aiosqlite:///x"}
+    )
     assert s.port == 9100
     assert s.database_url == "sqlite+aiosqlite:///x"
     assert s.livekit.client_url == "ws://127.0.0.1:7880"

@@ -13,14 +13,24 @@ from tests.support.stack import bind_socket
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback http only
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
         return resp.status, json.loads(resp.read())
 
 
 def _up(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "control_plane.cli", "up", "--state-dir", str(state), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "control_plane.cli",
+            "up",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -112,6 +112,7 @@ async def test_reconciliation_repairs_a_lost_room_finished_event(api: Api) -> No
 
 async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(api: Api) -> None:
     vid, session = await api.live_ready_visit()
+    await api.passed_check(session)
     tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
     victim = SyntheticParticipant(rgb=(0, 0, 0))
     try:

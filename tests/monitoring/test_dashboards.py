@@ -102,3 +102,25 @@ def test_expand_macros_leaves_plain_promql() -> None:
     for _, _, expr in dashboards.all_panel_queries():
         assert "$" not in dashboards.expand_macros(expr)
     assert dashboards.expand_macros("rate(x[$__rate_interval])") == "rate(x[1m])"
+
+
+#: Gauges every control-plane replica recomputes from the shared database at scrape time.
+DATABASE_GAUGES = re.compile(r"\b(evr_visits|evr_programme_[a-z_]+)\{")
+INNER_AGGREGATION = re.compile(r"\b(sum|avg|min|max|count) by \([^)]*\) \(\s*(evr_[a-z_]+)\{")
+
+
+def test_database_gauges_are_combined_with_max_never_summed() -> None:
+    # Summing them would multiply every figure by the number of replicas.
+    checked = 0
+    for uid, title, expr in dashboards.all_panel_queries():
+        if not DATABASE_GAUGES.search(expr):
+            continue
+        inner = [
+            op
+            for op, metric in INNER_AGGREGATION.findall(expr)
+            if DATABASE_GAUGES.match(metric + "{")
+        ]
+        assert inner, f"{uid} / {title}: aggregate the database gauges with max by: {expr}"
+        assert set(inner) == {"max"}, f"{uid} / {title}: use max by, not {inner}: {expr}"
+        checked += 1
+    assert checked >= 2

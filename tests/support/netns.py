@@ -21,7 +21,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TestNet", "create_testnet", "destroy_testnet"]
+__all__ = [
+    "TestNet",
+    "create_testnet",
+    "destroy_testnet",
+    "route_between",
+    "unroute_between",
+]
 
 _SUPERNET = ipaddress.IPv4Network("10.213.0.0/16")
 _SUBNETS = 2 ** (30 - _SUPERNET.prefixlen)  # number of /30 blocks in the supernet
@@ -131,3 +137,37 @@ def _pids_in(name: str) -> list[int]:
 def _slug(tag: str) -> str:
     cleaned = "".join(c if c.isalnum() else "-" for c in tag.lower()).strip("-")
     return cleaned[:24] or "net"
+
+
+def _table_for(net: TestNet) -> int:
+    # One routing table per test namespace, numbered from its /30 (its interface suffix).
+    return 10_000 + int(net.host_if[3:7], 16)
+
+
+def route_between(a: TestNet, b: TestNet) -> None:
+    """Opt in to routing between two test namespaces through the host, and nowhere else.
+
+    Forwarding is switched on for the two host ends only, and packets arriving on either
+    are looked up in a table of their own that holds the other namespace's /30 and an
+    `unreachable` default: a packet from a test namespace can reach the host or the other
+    namespace, never anything past this machine. Undo with `unroute_between`.
+    """
+    for src, dst in ((a, b), (b, a)):
+        table = str(_table_for(src))
+        _run("ip", "route", "flush", "table", table, check=False)
+        subnet = str(ipaddress.ip_interface(f"{dst.host_ip}/30").network)
+        _run("ip", "route", "add", subnet, "dev", dst.host_if, "table", table)
+        _run("ip", "route", "add", "unreachable", "default", "table", table)
+        _run("ip", "rule", "add", "pref", "1000", "iif", src.host_if, "lookup", table)
+    for net in (a, b):
+        _sysctl(Path(f"/proc/sys/net/ipv4/conf/{net.host_if}/forwarding"), "1")
+
+
+def unroute_between(a: TestNet, b: TestNet) -> None:
+    """Undo `route_between`. Idempotent."""
+    for net in (a, b):
+        with contextlib.suppress(OSError):
+            _sysctl(Path(f"/proc/sys/net/ipv4/conf/{net.host_if}/forwarding"), "0")
+        table = str(_table_for(net))
+        _run("ip", "rule", "del", "pref", "1000", "iif", net.host_if, check=False)
+        _run("ip", "route", "flush", "table", table, check=False)

@@ -14,12 +14,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from control_plane.app import create_app
 from control_plane.auth import add_officer, create_api_token
 from control_plane.domain import OfficerRole
 from control_plane.keys import ENGINE
+from control_plane.recording_settings import RecordingSettings
 from control_plane.settings import JoinSettings, LiveKitSettings, Settings
+from loadtests.check_client import run_check
 from tests.support.netns import TestNet
 from tests.support.sfu import RunningSfu, start_sfu, stop_sfu
 
@@ -40,6 +43,8 @@ class Stack:
     app: web.Application
     runner: web.AppRunner
     tokens: dict[str, str] = field(default_factory=dict)
+    spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
+    """Every span the control plane ended (tests/control_plane/test_tracing.py)."""
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -50,6 +55,19 @@ def bind_socket(host: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     return sock
+
+
+def recording_settings_for(workdir: Path) -> RecordingSettings:
+    """Evidence store, spool and exports of one test stack; short timeouts so failures show
+    within a test's patience (tests/support/recorder.py runs recorders against these)."""
+    return RecordingSettings(
+        store_dir=workdir / "evidence",
+        spool_dir=workdir / "recorder-spool",
+        export_dir=workdir / "exports",
+        signing_key=workdir / "recorder-signing-key.pem",
+        start_timeout=4.0,
+        stale_after=3.0,
+    )
 
 
 def settings_for(
@@ -80,8 +98,15 @@ async def start_stack(*, net: TestNet, database_url: str, workdir: Path, http_po
         prometheus_port=http_port + 3,
         turn_udp_port=http_port + 4,
     )
-    settings = settings_for(sfu, host=net.host_ip, port=port, database_url=database_url)
-    app = create_app(settings, reconcile=False)
+    settings = settings_for(
+        sfu,
+        host=net.host_ip,
+        port=port,
+        database_url=database_url,
+        recording=recording_settings_for(workdir),
+    )
+    spans = InMemorySpanExporter()
+    app = create_app(settings, reconcile=False, span_exporter=spans)
     runner = web.AppRunner(app)
     try:
         await runner.setup()
@@ -92,6 +117,7 @@ async def start_stack(*, net: TestNet, database_url: str, workdir: Path, http_po
             settings=settings,
             app=app,
             runner=runner,
+            spans=spans,
         )
         for name, (collar, unit, role) in OFFICERS.items():
             await add_officer(
@@ -192,3 +218,10 @@ class Api:
         joined = await self.ok("POST", f"/api/v1/join/{code}", expect=201)
         await self.ok("POST", f"/api/v1/visits/{vid}/start", who=who)
         return vid, joined["session"]
+
+    async def passed_check(self, session: str) -> dict[str, Any]:
+        """Run the real connection check for this participant session (from the host, over
+        the unshaped veth) so that participant tokens can be issued; return the verdict."""
+        verdict = await run_check(self.session, self.stack.base_url, session)
+        assert verdict["video_capable"], verdict
+        return verdict

@@ -1,0 +1,189 @@
+"""Benchmark of the connection check: measured against shaped rates, with its cost.
+
+Not a test: it reports, it does not assert. For each rate the phone's veth is shaped with tc
+tbf to that rate both ways. The Python check client (the protocol the phone's page runs)
+then runs in the phone's own network namespace against a real control plane and a real
+livekit-server. Each row reports:
+
+- the uplink and downlink the server measured against the shaped rate;
+- the verdict;
+- how long the check took on the phone;
+- the bytes it moved on the wire, both ways, including the WebRTC leg.
+
+    .venv/bin/python -m benchmarks.bandwidth_check [--runs 3] [--write BENCHMARKS.md]
+
+It needs root (namespaces, tc) and starts and stops everything itself. All traffic stays on
+this machine: the namespaces are its own.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.support.netns import create_testnet, destroy_testnet, route_between, unroute_between
+from tests.support.shaping import link_bytes, shape, unshape
+from tests.support.stack import Api, bind_socket, start_stack, stop_stack
+
+RATES_MBIT = (0.5, 1, 2, 5, 10)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Connection check (issue 3)"
+
+
+@dataclass
+class Run:
+    shaped_kbit: int
+    uplink_kbps: float
+    downlink_kbps: float
+    rtt_ms: float
+    verdict: str
+    duration_s: float
+    moved_bytes: int
+
+
+async def _one(api: Api, phone_ns: str, base_url: str, session: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", phone_ns,
+        sys.executable, "-m", "loadtests.check_client",
+        f"--api-base={base_url}", f"--session={session}",  # secrets may start with -
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    if not out:
+        raise RuntimeError(err.decode(errors="replace")[-2000:])
+    result: dict[str, Any] = json.loads(out)
+    if "error" in result:
+        raise RuntimeError(str(result))
+    return result
+
+
+async def measure(runs: int) -> list[Run]:
+    sfu_net = create_testnet("bench-sfu")
+    phone = create_testnet("bench-phone")
+    results: list[Run] = []
+    try:
+        route_between(phone, sfu_net)
+        with tempfile.TemporaryDirectory(prefix="evr-bench-") as tmp:
+            stack = await start_stack(
+                net=sfu_net,
+                database_url=f"sqlite+aiosqlite:///{tmp}/evr.sqlite3",
+                workdir=Path(tmp) / "sfu",
+                http_port=17960,
+            )
+            try:
+                sock = bind_socket(phone.host_ip)
+                await web.SockSite(stack.runner, sock).start()
+                base_url = f"http://{phone.host_ip}:{sock.getsockname()[1]}"
+                async with aiohttp.ClientSession() as http:
+                    api = Api(http, stack)
+                    for mbit in RATES_MBIT:
+                        kbit = int(mbit * 1000)
+                        for _ in range(runs):
+                            _, session = await api.live_ready_visit()
+                            shape(phone, up_kbit=kbit, down_kbit=kbit)
+                            before = link_bytes(phone)
+                            try:
+                                r = await _one(api, phone.name, base_url, session)
+                            finally:
+                                unshape(phone)
+                            results.append(
+                                Run(
+                                    shaped_kbit=kbit,
+                                    uplink_kbps=r["uplink_kbps"],
+                                    downlink_kbps=r["downlink_kbps"],
+                                    rtt_ms=r["rtt_ms"],
+                                    verdict=r["verdict"],
+                                    duration_s=r["client"]["duration_s"],
+                                    moved_bytes=link_bytes(phone) - before,
+                                )
+                            )
+                            print(results[-1], file=sys.stderr)
+            finally:
+                await stop_stack(stack)
+    finally:
+        unroute_between(phone, sfu_net)
+        destroy_testnet(phone)
+        destroy_testnet(sfu_net)
+    return results
+
+
+def table(results: list[Run], runs: int) -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [
+        SECTION,
+        "",
+        "Command (from the repository root, as root):",
+        "",
+        f"    .venv/bin/python -m benchmarks.bandwidth_check --runs {runs} --write BENCHMARKS.md",
+        "",
+        f"Machine: the project's 2-core development machine, shared (load average {load} at",
+        f"the end of the run). Run on {date.today().isoformat()}. Median of {runs} runs per rate.",
+        "",
+        "The phone's veth is shaped with tc tbf, at the same rate both ways. The Python check",
+        "client runs in the phone's own network namespace against a real control plane and",
+        "livekit-server.",
+        "",
+        "- Measured: what the server timed on its own bytes.",
+        "- Duration: the whole check on the phone, from start to verdict.",
+        "- Moved: bytes on the wire both ways (HTTP, signalling and the WebRTC leg), counted",
+        "  on the veth.",
+        "",
+        "| shaped | uplink measured | downlink measured | RTT | verdict | duration | moved |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kbit in sorted({r.shaped_kbit for r in results}):
+        rows = [r for r in results if r.shaped_kbit == kbit]
+        up = statistics.median(r.uplink_kbps for r in rows)
+        down = statistics.median(r.downlink_kbps for r in rows)
+        verdicts = "/".join(sorted({r.verdict for r in rows}))
+        lines.append(
+            f"| {kbit / 1000:g} Mbit/s "
+            f"| {up / 1000:.2f} Mbit/s ({up / kbit:.0%}) "
+            f"| {down / 1000:.2f} Mbit/s ({down / kbit:.0%}) "
+            f"| {statistics.median(r.rtt_ms for r in rows):.0f} ms "
+            f"| {verdicts} "
+            f"| {statistics.median(r.duration_s for r in rows):.1f} s "
+            f"| {statistics.median(r.moved_bytes for r in rows) / 1e6:.2f} MB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace this benchmark's section of the file (up to the next '## '), or append it."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION in old:
+        head, _, rest = old.partition(SECTION)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1 :] if nxt >= 0 else ""
+        new = head + text + ("\n" + tail if tail else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--write", type=Path, help="put the table into this Markdown file")
+    args = parser.parse_args()
+    results = asyncio.run(measure(args.runs))
+    text = table(results, args.runs)
+    print(text)
+    if args.write:
+        write_section(args.write, text)
+
+
+if __name__ == "__main__":
+    main()

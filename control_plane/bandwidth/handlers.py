@@ -1,0 +1,178 @@
+"""HTTP handlers of the connection check (participant-session authenticated)."""
+
+import asyncio
+import contextlib
+import socket
+import time
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import Field
+
+from control_plane.api.bodies import parse_body
+from control_plane.api.participant import participant
+from control_plane.api.schemas import Strict
+from control_plane.bandwidth.measure import CHUNK_BYTES
+from control_plane.bandwidth.service import CHECKS, ActiveCheck
+from control_plane.keys import SETTINGS
+
+_NONCE = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
+_WRITE_GRACE = 1.0
+"""Seconds past the download's time cap the server waits on a stalled reader."""
+
+
+class RttRound(Strict):
+    nonce: str | None = Field(
+        default=None,
+        min_length=32,
+        max_length=32,
+        pattern=r"^[0-9a-f]{32}$",
+        description="The nonce of the previous answer; omit or null for the first round",
+    )
+
+
+class DownloadAck(Strict):
+    nonce: str = _NONCE
+    """The last 32 bytes of the last complete chunk received."""
+
+
+class Transport(Strict):
+    protocol: str | None = Field(default=None, max_length=10, description="udp or tcp")
+    candidate_type: str | None = Field(
+        default=None, max_length=10, description="host, srflx, prflx or relay"
+    )
+    relay_protocol: str | None = Field(default=None, max_length=10, description="udp, tcp, tls")
+
+
+class FinishCheck(Strict):
+    transport: Transport | None = Field(
+        default=None,
+        description="The selected ICE candidate pair of the probe, as the phone saw it",
+    )
+
+
+async def _check(request: web.Request) -> ActiveCheck:
+    session = await participant(request)
+    return request.app[CHECKS].get(session, request.match_info["check_id"])
+
+
+async def start_check(request: web.Request) -> web.Response:
+    session = await participant(request)
+    _, plan = await request.app[CHECKS].start(session)
+    return web.json_response(plan, status=201)
+
+
+async def rtt_round(request: web.Request) -> web.Response:
+    arrived = time.monotonic()  # before authentication, so the DB lookup is not counted
+    check = await _check(request)
+    body = await parse_body(request, RttRound)
+    nonce = check.rtt.answer(body.nonce, arrived)
+    response = web.json_response(
+        {"nonce": nonce, "done": check.rtt.done, "samples": len(check.rtt.samples_ms)}
+    )
+    check.rtt.mark_sent(time.monotonic())
+    return response
+
+
+def _small_send_queue(request: web.Request) -> None:
+    """Keep little unsent data queued, so the write loop follows what the network takes."""
+    transport = request.transport
+    if transport is None:
+        return
+    transport.set_write_buffer_limits(high=CHUNK_BYTES)
+    sock = transport.get_extra_info("socket")
+    if sock is not None and hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CHUNK_BYTES)
+
+
+async def probe_status(request: web.Request) -> web.Response:
+    check = await _check(request)
+    return web.json_response(check.probe.status(request.app[SETTINGS].bandwidth.probe_seconds))
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    check = await _check(request)
+    ledger = check.download
+    ledger.start(time.monotonic())
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/octet-stream", "Cache-Control": "no-store"}
+    )
+    _small_send_queue(request)
+    await response.prepare(request)
+    try:
+        async with asyncio.timeout(ledger.max_seconds + _WRITE_GRACE):
+            while ledger.more(time.monotonic()):
+                await response.write(ledger.next_chunk())
+        await response.write_eof()
+    except (TimeoutError, ConnectionError):
+        # A reader that stalled or hung up (after acknowledging) ends the stream early.
+        request.protocol.force_close()
+    return response
+
+
+async def download_ack(request: web.Request) -> web.Response:
+    arrived = time.monotonic()
+    check = await _check(request)
+    body = await parse_body(request, DownloadAck)
+    acked, seconds = check.download.ack(body.nonce, arrived)
+    return web.json_response(
+        {
+            "downlink_kbps": round(check.download.kbps or 0.0, 1),
+            "bytes": acked,
+            "seconds": round(seconds, 3),
+        }
+    )
+
+
+async def upload_ticket(request: web.Request) -> web.Response:
+    check = await _check(request)
+    ticket = check.upload.issue(time.monotonic())
+    return web.json_response(
+        {
+            "ticket": ticket,
+            "max_bytes": check.upload.max_bytes,
+            "max_seconds": check.upload.max_seconds,
+        }
+    )
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    check = await _check(request)
+    meter = check.upload
+    stop_at = meter.begin(request.query.get("ticket"))
+    content = request.content
+    # Count what the connection delivered (total_raw_bytes), not only what was read: a body
+    # that ends early still counts for the bytes that did arrive.
+    try:
+        async with asyncio.timeout(max(0.0, stop_at - time.monotonic())):
+            while meter.observe(content.total_raw_bytes, time.monotonic()):
+                if not await content.readany():
+                    break
+    except (TimeoutError, ConnectionError, HttpProcessingError):
+        pass  # a stall, a hang-up or a body shorter than announced
+    meter.observe(content.total_raw_bytes, time.monotonic())
+    meter.done = True
+    response = web.json_response(
+        {
+            "uplink_kbps": round(meter.kbps or 0.0, 1),
+            "bytes": meter.received,
+            "seconds": round(meter.seconds, 3),
+        }
+    )
+    if not request.content.is_eof():
+        # Past a cap the rest of the body is refused, not drained: answer, then hang up.
+        response.force_close()
+        with contextlib.suppress(ConnectionError):
+            await response.prepare(request)
+            await response.write_eof()
+        request.protocol.force_close()
+    return response
+
+
+async def finish_check(request: web.Request) -> web.Response:
+    session = await participant(request)
+    body = await parse_body(request, FinishCheck) if request.can_read_body else FinishCheck()
+    transport = body.transport.model_dump() if body.transport else None
+    verdict = await request.app[CHECKS].finish(session, request.match_info["check_id"], transport)
+    return web.json_response(verdict)

@@ -1,0 +1,74 @@
+"""Stored verdicts: reading them back for the officer's view of a visit and for token gating.
+
+Depends on the schema only, so `control_plane.visits` can import it without a cycle.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from control_plane import schema
+
+
+def check_json(row: Any, *, window: timedelta | None = None) -> dict[str, Any]:
+    """A stored check as the API shows it (the visit's `connection_check`)."""
+    finished: datetime = row["finished_at"]
+    body: dict[str, Any] = {
+        "check_id": row["id"],
+        "role": row["role"],
+        "identity": row["identity"],
+        "verdict": row["verdict"],
+        "video_preset": row["video_preset"],
+        "uplink_kbps": row["uplink_kbps"],
+        "downlink_kbps": row["downlink_kbps"],
+        "rtt_ms": row["rtt_ms"],
+        "started_at": row["started_at"].isoformat(),
+        "finished_at": finished.isoformat(),
+        "measurements": row["measurements"],
+    }
+    if window is not None:
+        body["valid_until"] = (finished + window).isoformat()
+    return body
+
+
+async def latest_for_visit(
+    conn: AsyncConnection, visit_id: str, *, role: str = "victim"
+) -> Any | None:
+    """The most recent check a participant of `role` ran for the visit (a row), or None."""
+    b = schema.bandwidth_checks
+    query = (
+        select(b)
+        .where(b.c.visit_id == visit_id, b.c.role == role)
+        .order_by(b.c.finished_at.desc(), b.c.id)
+        .limit(1)
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def latest_for_visits(
+    conn: AsyncConnection, visit_ids: Iterable[str], *, role: str = "victim"
+) -> dict[str, Any]:
+    """The latest check per visit for a list view, in one query."""
+    ids = list(visit_ids)
+    if not ids:
+        return {}
+    b = schema.bandwidth_checks
+    rows = await conn.execute(
+        select(b).where(b.c.visit_id.in_(ids), b.c.role == role).order_by(b.c.finished_at)
+    )
+    return {r["visit_id"]: r for r in rows.mappings()}
+
+
+async def latest_for_identity(conn: AsyncConnection, visit_id: str, identity: str) -> Any | None:
+    """The most recent check of one participant: each device proves its own connection."""
+    b = schema.bandwidth_checks
+    query = (
+        select(b)
+        .where(b.c.visit_id == visit_id, b.c.identity == identity)
+        .order_by(b.c.finished_at.desc(), b.c.id)
+        .limit(1)
+    )
+    return (await conn.execute(query)).mappings().first()

@@ -1,0 +1,286 @@
+"""The victim's journey through the join page: progress, consent, and in-call quality changes.
+
+Each report is a visit event, so the officer's console and the visit's history show the same
+thing. Consent is also a row of its own (who, when, which notice) with an audit entry, because
+a force must be able to show it later as evidence that the call was agreed to.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane import audit, schema
+from control_plane.auth import Principal, can_see
+from control_plane.bandwidth import records as bandwidth_records
+from control_plane.domain import AuditAction, ParticipantRole
+from control_plane.errors import Conflict, Forbidden, NotFound
+from control_plane.joining import ParticipantSession
+from control_plane.metrics import Metrics
+from control_plane.visits import append_event, load_visit
+
+
+class JourneyStep(StrEnum):
+    """The join page's screens, in the order the victim meets them."""
+
+    CHOICE = "choice"
+    ELIGIBILITY = "eligibility"
+    CONSENT = "consent"
+    PREVIEW = "preview"
+    CHECK = "check"
+    JOIN = "join"
+    LEFT = "left"
+    """The victim left the call with the page's own button."""
+    QUICK_EXIT = "quick_exit"
+    """The quick-exit button: a safeguarding signal the officer must see at once."""
+
+
+STEP_ORDER: tuple[JourneyStep, ...] = (
+    JourneyStep.CHOICE,
+    JourneyStep.ELIGIBILITY,
+    JourneyStep.CONSENT,
+    JourneyStep.PREVIEW,
+    JourneyStep.CHECK,
+    JourneyStep.JOIN,
+)
+
+
+class StepState(StrEnum):
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+    DECLINED = "declined"
+
+
+class ConnectionQuality(StrEnum):
+    """LiveKit's ConnectionQuality values as the JS client names them."""
+
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    POOR = "poor"
+    LOST = "lost"
+
+
+class QualityAction(StrEnum):
+    """What the victim's client did about a quality change."""
+
+    NONE = "none"
+    LOWER_VIDEO = "lower_video"
+    AUDIO_ONLY = "audio_only"
+    RAISE_VIDEO = "raise_video"
+    VIDEO_RESUMED = "video_resumed"
+
+
+class VideoLayer(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    OFF = "off"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityReport:
+    quality: ConnectionQuality
+    action: QualityAction
+    video_layer: VideoLayer
+
+
+_CONSENT_ROLES = frozenset({ParticipantRole.VICTIM, ParticipantRole.GUARDIAN})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class Journey:
+    def __init__(self, engine: AsyncEngine, metrics: Metrics) -> None:
+        self._engine = engine
+        self._metrics = metrics
+
+    async def _open_visit(self, conn: AsyncConnection, session: ParticipantSession) -> None:
+        if await load_visit(conn, session.visit_id) is None:
+            raise NotFound("visit not found")
+
+    async def report_step(
+        self, session: ParticipantSession, step: JourneyStep, state: StepState, detail: str
+    ) -> None:
+        """Record that the participant reached, finished or could not finish a step."""
+        async with self._engine.begin() as conn:
+            await self._open_visit(conn, session)
+            await append_event(
+                conn,
+                session.visit_id,
+                "progress",
+                session.actor,
+                {"step": step.value, "state": state.value, "detail": detail},
+            )
+        if session.role is ParticipantRole.VICTIM and state is StepState.DONE:
+            self._metrics.join_funnel.labels(step=step.value).inc()
+
+    async def record_safe_to_talk(self, session: ParticipantSession, value: bool) -> None:
+        """'Safe to talk now' is about this moment, not the visit, so it is an event only."""
+        async with self._engine.begin() as conn:
+            await self._open_visit(conn, session)
+            await append_event(
+                conn, session.visit_id, "safe_to_talk", session.actor, {"value": value}
+            )
+            await audit.record(
+                conn,
+                actor=session.actor,
+                action=AuditAction.COLLECTION,
+                subject="visit.safe_to_talk",
+                visit_id=session.visit_id,
+                detail={"value": value},
+            )
+
+    async def record_consent(
+        self, session: ParticipantSession, *, consented: bool, notice_version: str
+    ) -> dict[str, Any]:
+        """Record consent (or its refusal) to the video call, with time and identity."""
+        if session.role not in _CONSENT_ROLES:
+            raise Forbidden("only the victim or their guardian can consent to the call")
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            visit = await load_visit(conn, session.visit_id)
+            if visit is None:
+                raise NotFound("visit not found")
+            if visit.status.value in ("ended", "cancelled", "no_show", "chose_in_person"):
+                raise Conflict(f"this visit is {visit.status.value.replace('_', ' ')}")
+            await conn.execute(
+                insert(schema.consent_records).values(
+                    visit_id=session.visit_id,
+                    session_id=session.session_id,
+                    identity=session.identity,
+                    consented=consented,
+                    notice_version=notice_version,
+                    recorded_at=now,
+                )
+            )
+            detail = {"consented": consented, "notice_version": notice_version}
+            await append_event(conn, session.visit_id, "consent", session.actor, detail)
+            await audit.record(
+                conn,
+                actor=session.actor,
+                action=AuditAction.COLLECTION,
+                subject="visit.consent",
+                visit_id=session.visit_id,
+                detail=detail,
+            )
+        return {
+            "consented": consented,
+            "notice_version": notice_version,
+            "identity": session.identity,
+            "recorded_at": now.isoformat(),
+        }
+
+    async def record_quality(self, session: ParticipantSession, report: QualityReport) -> None:
+        async with self._engine.begin() as conn:
+            await self._open_visit(conn, session)
+            await append_event(
+                conn,
+                session.visit_id,
+                "quality",
+                session.actor,
+                {
+                    "quality": report.quality.value,
+                    "action": report.action.value,
+                    "video_layer": report.video_layer.value,
+                },
+            )
+
+    async def progress(self, principal: Principal, visit_id: str) -> dict[str, Any]:
+        """The officer's view of how far the victim got through the join page."""
+        async with self._engine.connect() as conn:
+            visit = await load_visit(conn, visit_id)
+            if visit is None or not can_see(
+                principal, officer_id=visit.officer_id, unit=visit.unit
+            ):
+                raise NotFound(f"no visit {visit_id}")
+            body = await self._summary(conn, visit_id)
+            check = await bandwidth_records.latest_for_visit(conn, visit_id)
+        body["status"] = visit.status.value
+        # The visit as the list shows it (status, eligibility, recording), so the console can
+        # poll this one endpoint without writing a consultation audit entry every few seconds.
+        body["visit"] = visit.to_json(include_contact=False)
+        body["connection_check"] = bandwidth_records.check_json(check) if check else None
+        return body
+
+    async def _summary(self, conn: AsyncConnection, visit_id: str) -> dict[str, Any]:
+        e = schema.visit_events
+        rows = (
+            (await conn.execute(select(e).where(e.c.visit_id == visit_id).order_by(e.c.id)))
+            .mappings()
+            .all()
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        quality: list[dict[str, Any]] = []
+        opened_at: str | None = None
+        safe_to_talk: bool | None = None
+        quick_exit_at: str | None = None
+        for r in rows:
+            kind, detail, at = r["kind"], r["detail"], _iso(r["at"])
+            if kind == "link_opened" and detail.get("role") == ParticipantRole.VICTIM.value:
+                opened_at = at
+            elif kind == "progress":
+                step = str(detail.get("step"))
+                latest[step] = {"state": detail.get("state"), "at": at, "detail": detail["detail"]}
+                if step == JourneyStep.QUICK_EXIT.value:
+                    quick_exit_at = at
+            elif kind == "quality":
+                quality.append({"at": at, **detail})
+            elif kind == "safe_to_talk":
+                safe_to_talk = bool(detail.get("value"))
+        steps = []
+        for step in STEP_ORDER:
+            seen = latest.get(step.value)
+            steps.append(
+                {
+                    "step": step.value,
+                    "state": seen["state"] if seen else "pending",
+                    "at": seen["at"] if seen else None,
+                    "detail": seen["detail"] if seen else "",
+                }
+            )
+        c = schema.consent_records
+        consent_row = (
+            (
+                await conn.execute(
+                    select(c).where(c.c.visit_id == visit_id).order_by(c.c.id.desc()).limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        consent = (
+            {
+                "consented": consent_row["consented"],
+                "notice_version": consent_row["notice_version"],
+                "identity": consent_row["identity"],
+                "recorded_at": _iso(consent_row["recorded_at"]),
+            }
+            if consent_row
+            else None
+        )
+        if consent is not None:
+            # The consent record itself is authoritative for the consent step.
+            step_view = steps[STEP_ORDER.index(JourneyStep.CONSENT)]
+            step_view["state"] = (
+                StepState.DONE.value if consent["consented"] else StepState.DECLINED.value
+            )
+            step_view["at"] = consent["recorded_at"]
+        current = next((s["step"] for s in steps if s["state"] != StepState.DONE.value), None)
+        left = latest.get(JourneyStep.LEFT.value)
+        return {
+            "visit_id": visit_id,
+            "link_opened_at": opened_at,
+            "steps": steps,
+            "current_step": current,
+            "safe_to_talk": safe_to_talk,
+            "consent": consent,
+            "quality": {"current": quality[-1] if quality else None, "changes": quality[-50:]},
+            "quick_exit_at": quick_exit_at,
+            "left_at": left["at"] if left else None,
+        }

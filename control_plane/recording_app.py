@@ -1,0 +1,25 @@
+"""Wiring of statement recording into the control plane: the service and its watch task."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from control_plane.keys import ENGINE, RECORDINGS, SETTINGS, SFU
+from control_plane.recordings import RecordingService, stop_task
+from recording.custody_db import DbCustodyLog
+from recording.stores import open_store
+
+WATCH_INTERVAL = 1.0
+"""Seconds between the control plane's checks that every active recording is secured."""
+
+
+async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, engine = app[SETTINGS], app[ENGINE]
+    custody = DbCustodyLog(engine)
+    store = await asyncio.to_thread(open_store, settings.recording, custody)
+    service = RecordingService(engine, app[SFU], settings, custody, store)
+    app[RECORDINGS] = service
+    task = asyncio.create_task(service.watch(WATCH_INTERVAL), name="recording-watch")
+    yield
+    await stop_task(task)

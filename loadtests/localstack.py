@@ -1,0 +1,118 @@
+"""A whole EVR stack on this machine for load runs: the real livekit-server in a network
+namespace of its own (libwebrtc ignores loopback) and the control plane on the host end of
+its veth pair, on SQLite. Traffic never leaves the machine.
+
+    sudo .venv/bin/python -m loadtests.localstack      # prints --host and the officer tokens
+
+It reuses the test suite's launchers (tests/support), so load runs and tests start the same
+components the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.support.netns import TestNet, create_testnet, destroy_testnet
+from tests.support.recorder import RunningRecorder, start_recorder, stop_recorder
+from tests.support.stack import Stack, start_stack, stop_stack
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    net: TestNet
+    stack: Stack
+    recorder: RunningRecorder | None = None
+
+    @property
+    def host(self) -> str:
+        """The control plane's base URL, for Locust's --host."""
+        return self.stack.base_url
+
+    @property
+    def officer_tokens(self) -> str:
+        """Comma-separated officer API tokens, for --officer-tokens."""
+        return ",".join(self.stack.tokens[name] for name in ("alice", "bob", "carol"))
+
+    @property
+    def sfu_pid(self) -> int:
+        return int(self.stack.sfu.process.pid)
+
+    @property
+    def recorder_pid(self) -> int | None:
+        return None if self.recorder is None else int(self.recorder.process.pid)
+
+
+@contextlib.asynccontextmanager
+async def local_stack(
+    workdir: Path, *, tag: str = "load", http_port: int = 17980, recorder: bool = False
+) -> AsyncIterator[LocalStack]:
+    """Start a namespace, the SFU, the control plane and, with `recorder`, the recorder
+    worker (`evr recorder`); tear all of it down on exit."""
+    net = create_testnet(tag)
+    try:
+        db = workdir / "evr.sqlite3"
+        stack = await start_stack(
+            net=net,
+            database_url=f"sqlite+aiosqlite:///{db}",
+            workdir=workdir / "sfu",
+            http_port=http_port,
+        )
+        try:
+            rec = start_recorder(stack, workdir / "recorder", name="load") if recorder else None
+            try:
+                yield LocalStack(net=net, stack=stack, recorder=rec)
+            finally:
+                if rec is not None:
+                    stop_recorder(rec)
+        finally:
+            await stop_stack(stack)
+    finally:
+        destroy_testnet(net)
+
+
+def run_cancellable(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with SIGTERM (e.g. from `timeout`) cancelling `main` like Ctrl-C does, so
+    the stack's teardown runs and no namespace or server is left behind."""
+
+    async def runner() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await main
+
+    return asyncio.run(runner())
+
+
+async def _serve(workdir: Path, *, recorder: bool) -> None:
+    async with local_stack(workdir, recorder=recorder) as ls:
+        print(f"--host {ls.host}")
+        print(f"EVR_OFFICER_TOKENS={ls.officer_tokens}")
+        print("Ctrl-C stops the stack.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--workdir", type=Path, help="state directory (default: a temp dir)")
+    parser.add_argument("--recorder", action="store_true", help="also run `evr recorder`")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="evr-load-") as tmp:
+        run_cancellable(_serve(args.workdir or Path(tmp), recorder=args.recorder))
+
+
+if __name__ == "__main__":
+    main()

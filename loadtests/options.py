@@ -1,0 +1,130 @@
+"""The load test's own command-line options, and the typed settings read from them.
+
+Locust parses them (so they work in the web UI, in a config file and as LOCUST_* variables)
+and hands every process, master and workers alike, the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from locust import events
+from locust.argument_parser import LocustArgumentParser
+
+
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
+def add_options(parser: LocustArgumentParser, **_kw: Any) -> None:
+    # Straight on the parser: Locust's web-UI flags (is_secret) do not pass through groups.
+    group = shape = parser
+    group.add_argument(
+        "--officer-tokens",
+        env_var="EVR_OFFICER_TOKENS",
+        default="",
+        is_secret=True,
+        help="Comma-separated officer API tokens (evr token-create); users take them in turn",
+    )
+    group.add_argument(
+        "--hold", type=float, default=30.0, help="Seconds each call is held once media flows"
+    )
+    group.add_argument(
+        "--stats-window",
+        type=float,
+        default=10.0,
+        help="Seconds per received-media measurement while the call is held",
+    )
+    group.add_argument("--video-width", type=int, default=960, help="Camera width (540p: 960)")
+    group.add_argument("--video-height", type=int, default=540, help="Camera height")
+    group.add_argument("--video-fps", type=int, default=25, help="Camera frame rate")
+    group.add_argument(
+        "--video-kbps", type=int, default=800, help="Camera max bitrate (LiveKit h540: 800)"
+    )
+    group.add_argument(
+        "--video-noise",
+        type=int,
+        default=12,
+        help="Per-frame noise amplitude, so the encoder uses its bitrate as a camera would",
+    )
+    group.add_argument("--no-video", action="store_true", help="Audio only")
+    group.add_argument(
+        "--media-timeout", type=float, default=20.0, help="Seconds allowed to join or see video"
+    )
+    group.add_argument(
+        "--media-agents",
+        type=int,
+        default=1,
+        help="Media agent processes per Locust process (spreads Python's share of the media)",
+    )
+    group.add_argument(
+        "--record",
+        action="store_true",
+        help="Record the statement during the call (needs the recorder running)",
+    )
+    group.add_argument(
+        "--no-bandwidth-check",
+        action="store_true",
+        help="Skip the victim's connection check (for a control plane without one)",
+    )
+    group.add_argument(
+        "--visits-per-user",
+        type=int,
+        default=0,
+        help="Stop each user after this many visits; a local run ends when all have (0: no limit)",
+    )
+    group.add_argument(
+        "--media-samples",
+        default="",
+        help="Also append every media measurement to this JSON-lines file (local runs)",
+    )
+    shape.add_argument("--visits", type=int, default=10, help="Peak concurrent visits")
+    shape.add_argument("--ramp-time", type=float, default=120.0, help="Ramp: seconds to peak")
+    shape.add_argument("--peak-time", type=float, default=60.0, help="Ramp/spike: seconds at peak")
+    shape.add_argument("--soak-time", type=float, default=1800.0, help="Soak: seconds held")
+    shape.add_argument(
+        "--spike-base", type=int, default=0, help="Spike: visits before and after (0: visits/4)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitOptions:
+    officer_tokens: tuple[str, ...]
+    hold: float
+    stats_window: float
+    width: int
+    height: int
+    fps: int
+    max_bitrate: int
+    noise: int
+    video: bool
+    media_timeout: float
+    media_agents: int
+    record: bool
+    bandwidth_check: bool
+    visits_per_user: int
+
+    @classmethod
+    def from_parsed(cls, parsed: Any) -> VisitOptions:
+        """Read Locust's parsed options; raises ValueError on values that cannot work."""
+        tokens = tuple(t.strip() for t in str(parsed.officer_tokens).split(",") if t.strip())
+        if not tokens:
+            raise ValueError("--officer-tokens (or EVR_OFFICER_TOKENS) is required")
+        if parsed.stats_window <= 0 or parsed.hold < 0:
+            raise ValueError("--stats-window must be > 0 and --hold >= 0")
+        if parsed.media_agents < 1:
+            raise ValueError("--media-agents must be at least 1")
+        return cls(
+            officer_tokens=tokens,
+            hold=float(parsed.hold),
+            stats_window=float(parsed.stats_window),
+            width=int(parsed.video_width),
+            height=int(parsed.video_height),
+            fps=int(parsed.video_fps),
+            max_bitrate=int(parsed.video_kbps) * 1000,
+            noise=int(parsed.video_noise),
+            video=not parsed.no_video,
+            media_timeout=float(parsed.media_timeout),
+            media_agents=int(parsed.media_agents),
+            record=bool(parsed.record),
+            bandwidth_check=not parsed.no_bandwidth_check,
+            visits_per_user=max(0, int(parsed.visits_per_user)),
+        )

@@ -1,0 +1,1 @@
+"""Locustfiles, one per load shape."""

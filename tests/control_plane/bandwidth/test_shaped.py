@@ -1,0 +1,187 @@
+"""Shaped bandwidth, for real: the check client runs in a network namespace of its own (the
+phone), whose veth is shaped with tc tbf, against the real control plane and SFU.
+
+The phone reaches the control plane on its own veth's host address (a second site of the
+stack's runner) and the SFU, in the suite's namespace, through the host: routing between the
+two test namespaces is switched on for them alone (tests.support.netns.route_between), so
+no packet can leave the machine.
+"""
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.support.netns import (
+    TestNet,
+    create_testnet,
+    destroy_testnet,
+    route_between,
+    unroute_between,
+)
+from tests.support.shaping import block, link_bytes, shape, unblock, unshape
+from tests.support.stack import Api, Stack, bind_socket
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DOWN_KBIT = 10_000
+"""The phone's downlink in the rate tests: 4G-class, so the uplink decides."""
+CAPS = {
+    "h720": {"max_width": 1280, "max_height": 720, "max_bitrate": 1_700_000, "max_framerate": 30},
+    "h360": {"max_width": 640, "max_height": 360, "max_bitrate": 450_000, "max_framerate": 20},
+}
+
+
+@dataclass
+class Phone:
+    net: TestNet
+    base_url: str
+
+
+@pytest.fixture(scope="module")
+async def phone(stack: Stack, testnet: TestNet) -> AsyncIterator[Phone]:
+    net = create_testnet("phone")
+    try:
+        route_between(net, testnet)
+        sock = bind_socket(net.host_ip)
+        site = web.SockSite(stack.runner, sock)
+        await site.start()
+        try:
+            yield Phone(net, f"http://{net.host_ip}:{sock.getsockname()[1]}")
+        finally:
+            await site.stop()
+    finally:
+        unroute_between(net, testnet)
+        destroy_testnet(net)
+
+
+async def _check_from_phone(phone: Phone, session: str) -> dict[str, Any]:
+    """Run loadtests.check_client inside the phone's namespace; return its JSON line."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", phone.net.name,
+        sys.executable, "-m", "loadtests.check_client",
+        f"--api-base={phone.base_url}", f"--session={session}",  # secrets may start with -
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert out, err.decode(errors="replace")[-3000:]
+    result: dict[str, Any] = json.loads(out)
+    assert "error" not in result, result
+    return result
+
+
+async def _shaped_check(phone: Phone, session: str, *, up: int, down: int) -> dict[str, Any]:
+    shape(phone.net, up_kbit=up, down_kbit=down)
+    try:
+        return await _check_from_phone(phone, session)
+    finally:
+        unshape(phone.net)
+
+
+async def _token(api: Api, session: str, mode: str) -> tuple[int, Any]:
+    return await api.call("POST", "/api/v1/participant/token", bearer=session, json={"mode": mode})
+
+
+@pytest.mark.parametrize(
+    ("up_kbit", "verdict", "preset"),
+    [
+        pytest.param(3000, "hd", "h720", id="3mbit-hd"),
+        pytest.param(1000, "sd", "h360", id="1mbit-sd"),
+        pytest.param(300, "audio_only", None, id="300kbit-audio-only"),
+        pytest.param(60, "insufficient", None, id="60kbit-insufficient"),
+    ],
+)
+async def test_shaped_uplink_lands_in_its_class_and_the_token_follows(
+    api: Api, phone: Phone, up_kbit: int, verdict: str, preset: str | None
+) -> None:
+    _, session = await api.live_ready_visit()
+    result = await _shaped_check(phone, session, up=up_kbit, down=DOWN_KBIT)
+
+    assert result["verdict"] == verdict, result
+    assert result["video_preset"] == preset
+    # The server cannot be told more than the link carried (tbf's burst is the slack).
+    assert result["uplink_kbps"] <= up_kbit * 1.05 + 20, result
+
+    video_status, video = await _token(api, session, "video")
+    audio_status, audio = await _token(api, session, "audio_only")
+    if preset is not None:
+        assert video_status == 200, video
+        assert video["publish_caps"] == CAPS[preset]
+        assert audio_status == 200, audio
+    elif verdict == "audio_only":
+        assert video_status == 409, video
+        assert video["error"]["code"] == "video_not_available"
+        assert video["error"]["details"]["offered"] == ["audio_only", "in_person"]
+        assert audio_status == 200, audio
+        assert audio["publish_caps"] is None
+        claims = _claims(api, audio["token"])
+        assert claims.video.can_publish_sources == ["microphone"]
+    else:
+        for status, body in ((video_status, video), (audio_status, audio)):
+            assert status == 409, body
+            assert body["error"]["code"] == "connection_insufficient"
+            assert body["error"]["details"]["offered"] == ["in_person"]
+
+
+def _claims(api: Api, token: str) -> Any:
+    from livekit import api as lk  # noqa: PLC0415 - only this test decodes tokens
+
+    sfu = api.stack.sfu
+    return lk.TokenVerifier(sfu.api_key, sfu.api_secret).verify(token)
+
+
+async def test_the_check_stays_within_its_data_and_time_budget_on_a_4g_class_link(
+    api: Api, phone: Phone
+) -> None:
+    """A functional budget the issue sets (victims pay for data), not a speed benchmark."""
+    _, session = await api.live_ready_visit()
+    before = link_bytes(phone.net)
+    result = await _shaped_check(phone, session, up=8_000, down=20_000)
+    moved = link_bytes(phone.net) - before
+
+    assert result["verdict"] == "hd", result
+    assert moved <= 3_000_000, f"the check moved {moved} bytes"
+    assert result["client"]["duration_s"] <= 8.0, result["client"]
+
+
+def _rtc_tcp_port(stack: Stack) -> int:
+    config = yaml.safe_load(stack.sfu.config_path.read_text())
+    return int(config["rtc"]["tcp_port"])
+
+
+async def test_a_network_that_blocks_udp_is_carried_over_tcp(api: Api, phone: Phone) -> None:
+    _, session = await api.live_ready_visit()
+    block(phone.net, udp=True)
+    try:
+        result = await _check_from_phone(phone, session)
+    finally:
+        unblock(phone.net)
+    webrtc = result["measurements"]["webrtc"]
+    assert webrtc["connected"], result
+    assert webrtc["transport"]["protocol"] == "tcp", webrtc
+    assert result["video_capable"], result
+
+
+async def test_a_network_that_blocks_udp_and_ice_tcp_is_refused(
+    api: Api, phone: Phone, stack: Stack
+) -> None:
+    _, session = await api.live_ready_visit()
+    # UDP and ICE/TCP are gone; the dev profile's TURN is UDP only, so nothing is left.
+    block(phone.net, udp=True, tcp_ports=(_rtc_tcp_port(stack),))
+    try:
+        result = await _check_from_phone(phone, session)
+    finally:
+        unblock(phone.net)
+    assert result["verdict"] == "insufficient", result
+    assert any("no media" in r for r in result["reasons"]), result
+    status, body = await _token(api, session, "audio_only")
+    assert status == 409, body
+    assert body["error"]["details"]["offered"] == ["in_person"]

@@ -1,0 +1,71 @@
+"""The control plane serves the built pages with strict headers, and only its own assets."""
+
+import re
+
+import pytest
+
+from control_plane.pages import QUICK_EXIT_PLACEHOLDER
+from tests.support.browser import STATIC, ensure_built
+from tests.support.stack import Api
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built() -> None:
+    ensure_built()
+
+
+async def _get(api: Api, path: str) -> tuple[int, dict[str, str], str]:
+    async with api.session.get(api.stack.base_url + path) as resp:
+        return resp.status, dict(resp.headers), await resp.text()
+
+
+async def test_the_join_page_carries_the_quick_exit_url_and_strict_headers(api: Api) -> None:
+    status, headers, body = await _get(api, "/join/some-code")
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    exit_url = api.stack.settings.web.quick_exit_url
+    assert f'href="{exit_url}"' in body
+    assert QUICK_EXIT_PLACEHOLDER not in body
+    # No referrer: the join code must not reach the quick-exit site or anyone else.
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert api.stack.settings.livekit.client_url.rsplit(":", 1)[0] in csp
+    # Everything the page loads is bundled and served from here: no CDN, no other host.
+    for src in re.findall(r'(?:src|href)="([^"]+)"', body):
+        assert src.startswith("/static/assets/") or src in (exit_url, "data:,"), src
+
+
+async def test_the_console_and_its_assets_are_served(api: Api) -> None:
+    status, _, body = await _get(api, "/console")
+    assert status == 200
+    assets = re.findall(r'(?:src|href)="(/static/assets/[^"]+)"', body)
+    assert any(a.endswith(".js") for a in assets)
+    for asset in assets:
+        got, headers, _ = await _get(api, asset)
+        assert got == 200, asset
+        assert "immutable" in headers["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/assets/..%2F..%2Fpages.py",
+        "/static/assets/.hidden",
+        "/static/assets/nope.js",
+        "/static/join.html",
+    ],
+)
+async def test_nothing_outside_the_built_assets_is_served(api: Api, path: str) -> None:
+    status, _, _ = await _get(api, path)
+    assert status == 404
+
+
+def test_the_build_output_is_not_in_git() -> None:
+    # Built by scripts/setup.sh from web/; the output directory is ignored.
+    assert (STATIC / "join.html").is_file()
+    gitignore = (STATIC.parents[1] / ".gitignore").read_text()
+    assert "/control_plane/static/" in gitignore

@@ -1,0 +1,253 @@
+"""Programme outcomes: the victim's feedback, the officer's outcomes, and the figures exported.
+
+The figures are recomputed from the database at each scrape, so these tests compare the
+scraped values before and after (the session's database holds other tests' visits too).
+"""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Connection, inspect, text
+
+from control_plane import db
+from control_plane.domain import TokenRole, room_name_for
+from control_plane.tokens import identity_for, mint
+from loadtests.media import SyntheticParticipant
+from tests.support.postgres import create_database
+from tests.support.stack import Api
+
+FEEDBACK = "/api/v1/participant/feedback"
+
+
+async def _scrape(api: Api) -> dict[str, float]:
+    """The programme figures from /metrics, as `name{label=value}` -> value."""
+    text = await api.ok("GET", "/metrics")
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if not family.name.startswith("evr_programme"):
+            continue
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
+
+
+def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
+async def _wait_status(api: Api, vid: str, status: str) -> None:
+    for _ in range(100):
+        visit = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
+        if visit["status"] == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visit {vid} never became {status}: {visit['status']}")
+
+
+async def _video_visit_ended(api: Api) -> tuple[str, str]:
+    """A visit the victim joined on the real SFU, then ended by the officer."""
+    vid, session = await api.live_ready_visit()
+    # The victim's token as the control plane mints it (its connection-check gate is
+    # tested with the check itself).
+    token = mint(
+        api.stack.settings.livekit,
+        role=TokenRole.VICTIM,
+        room=room_name_for(vid),
+        identity=identity_for(TokenRole.VICTIM, vid),
+        display_name="Victim",
+        ttl=timedelta(minutes=2),
+    )
+    victim = SyntheticParticipant(rgb=(0, 0, 0))
+    try:
+        await victim.connect(token.url, token.token)
+        await _wait_status(api, vid, "live")  # LiveKit's webhook says the victim joined
+        await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    finally:
+        await victim.close()
+    return vid, session
+
+
+async def test_feedback_opens_when_the_call_ends_and_is_taken_once(api: Api) -> None:
+    before = await _scrape(api)
+    vid, session = await api.live_ready_visit()
+    answer = {"recommend": True, "satisfaction": 4, "comment": "  Quicker than waiting in.  "}
+
+    assert await api.ok("GET", FEEDBACK, bearer=session) == {"state": "not_open", "feedback": None}
+    status, body = await api.call("POST", FEEDBACK, bearer=session, json=answer)
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    assert "once the call has ended" in body["error"]["message"]
+
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    assert (await api.ok("GET", FEEDBACK, bearer=session))["state"] == "open"
+    given = await api.ok("POST", FEEDBACK, bearer=session, json=answer, expect=201)
+    expected = {"recommend": True, "satisfaction": 4, "comment": "Quicker than waiting in."}
+    assert given == {"state": "given", "feedback": expected}
+    assert await api.ok("GET", FEEDBACK, bearer=session) == given
+
+    again, body = await api.call(
+        "POST", FEEDBACK, bearer=session, json={**answer, "satisfaction": 1}
+    )
+    assert again == 409
+    assert "already given" in body["error"]["message"]
+    assert (await api.ok("GET", FEEDBACK, bearer=session))["feedback"]["satisfaction"] == 4
+
+    audit = await api.ok("GET", f"/api/v1/visits/{vid}/audit", who="alice")
+    (entry,) = [e for e in audit["entries"] if e["subject"] == "visit.feedback"]
+    assert entry["action"] == "collection"
+    assert "Quicker" not in str(entry), "the victim's words are not copied into the audit log"
+    assert _delta(before, await _scrape(api)) == {
+        "evr_programme_feedback{recommend=yes}": 1,
+        "evr_programme_satisfaction_sum{}": 4,
+        "evr_programme_satisfaction_count{}": 1,
+    }
+
+
+async def test_concurrent_feedback_is_recorded_once(api: Api) -> None:
+    vid, session = await api.live_ready_visit()
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    answers = [{"recommend": i % 2 == 0, "satisfaction": 1 + i} for i in range(4)]
+    results = await asyncio.gather(
+        *(api.call("POST", FEEDBACK, bearer=session, json=a) for a in answers)
+    )
+    assert sorted(status for status, _ in results) == [201, 409, 409, 409]
+
+
+async def test_only_the_victim_gives_feedback(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    link = await api.ok(
+        "POST", f"/api/v1/visits/{vid}/links", who="alice", json={"role": "guardian"}, expect=201
+    )
+    guardian = await api.ok("POST", f"/api/v1/join/{link['url'].rsplit('/', 1)[1]}", expect=201)
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    answer = {"recommend": False, "satisfaction": 2}
+    status, body = await api.call("POST", FEEDBACK, bearer=guardian["session"], json=answer)
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    status, _ = await api.call("POST", FEEDBACK, json=answer)
+    assert status == 401
+
+
+async def test_feedback_values_are_checked(api: Api) -> None:
+    vid, session = await api.live_ready_visit()
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    for bad, field in [
+        ({"recommend": True, "satisfaction": 0}, "satisfaction"),
+        ({"recommend": True, "satisfaction": 6}, "satisfaction"),
+        ({"recommend": "maybe", "satisfaction": 3}, "recommend"),
+        ({"recommend": True, "satisfaction": 3, "comment": "x" * 501}, "comment"),
+        ({"recommend": True}, "satisfaction"),
+    ]:
+        status, body = await api.call("POST", FEEDBACK, bearer=session, json=bad)
+        assert status == 422, (bad, body)
+        assert body["error"]["details"][0]["field"] == field
+    # An empty comment is no comment.
+    empty = {"recommend": True, "satisfaction": 5, "comment": " "}
+    given = await api.ok("POST", FEEDBACK, bearer=session, json=empty, expect=201)
+    assert given["feedback"]["comment"] is None
+
+
+async def test_outcomes_are_recorded_after_the_visit_corrected_and_audited(api: Api) -> None:
+    before = await _scrape(api)
+    vid, _ = await _video_visit_ended(api)
+    path = f"/api/v1/visits/{vid}/outcomes"
+    none = {"arrest_or_interview": False, "charge_or_caution": False, "victim_withdrew": False}
+    assert (await api.ok("GET", path, who="alice"))["outcomes"] is None
+
+    first = await api.ok("PUT", path, who="alice", json={**none, "arrest_or_interview": True})
+    assert first["outcomes"] == {**none, "arrest_or_interview": True}
+    assert first["recorded_by"].endswith("1001")
+    # Weeks later the suspect is charged: the same visit's outcomes are corrected.
+    later = {**none, "arrest_or_interview": True, "charge_or_caution": True}
+    second = await api.ok("PUT", path, who="sarge", json=later)
+    assert second["outcomes"] == later
+    assert await api.ok("GET", path, who="alice") == second
+
+    audit = await api.ok("GET", f"/api/v1/visits/{vid}/audit", who="alice")
+    changes = [e["detail"] for e in audit["entries"] if e["subject"] == "visit.outcomes"]
+    assert changes == [
+        {"from": None, "to": first["outcomes"]},
+        {"from": first["outcomes"], "to": later},
+    ]
+    assert _delta(before, await _scrape(api)) == {
+        "evr_programme_visits{mode=video}": 1,
+        "evr_programme_travel_avoided_total{}": 1,
+        "evr_programme_outcomes{outcome=arrest_or_interview}": 1,
+        "evr_programme_outcomes{outcome=charge_or_caution}": 1,
+    }
+
+
+async def test_outcomes_wait_for_the_visit_to_close_and_stay_private(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    path = f"/api/v1/visits/{vid}/outcomes"
+    body: dict[str, Any] = {
+        "arrest_or_interview": False,
+        "charge_or_caution": False,
+        "victim_withdrew": True,
+    }
+    status, error = await api.call("PUT", path, who="alice", json=body)
+    assert (status, error["error"]["code"]) == (409, "conflict")
+    assert "once it is closed" in error["error"]["message"]
+    # Another unit's officer cannot see the visit at all.
+    assert (await api.call("GET", path, who="carol"))[0] == 404
+    assert (await api.call("PUT", path, who="carol", json=body))[0] == 404
+    status, error = await api.call("PUT", path, who="alice", json={"victim_withdrew": True})
+    assert status == 422
+
+
+async def test_a_visit_chosen_in_person_counts_as_in_person(api: Api) -> None:
+    before = await _scrape(api)
+    visit = await api.new_visit()
+    await api.ok(
+        "POST", f"/api/v1/visits/{visit['id']}/choice", who="alice", json={"choice": "in_person"}
+    )
+    # An in-person visit's outcomes count too: they are what video is compared against.
+    await api.ok(
+        "PUT",
+        f"/api/v1/visits/{visit['id']}/outcomes",
+        who="alice",
+        json={"arrest_or_interview": False, "charge_or_caution": False, "victim_withdrew": True},
+    )
+    assert _delta(before, await _scrape(api)) == {
+        "evr_programme_visits{mode=in_person}": 1,
+        "evr_programme_outcomes{outcome=victim_withdrew}": 1,
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_migration_6_upgrades_a_database_made_before_it(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+    else:
+        url = create_database(request.getfixturevalue("postgres"), "evr_migration_6")
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        # Wind the database back to how migration 5 left it: no outcome tables, and a
+        # recordings table without the trace context column.
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE visit_feedback"))
+            await conn.execute(text("DROP TABLE visit_outcomes"))
+            await conn.execute(text("ALTER TABLE recordings DROP COLUMN traceparent"))
+            await conn.execute(text("DELETE FROM schema_migrations WHERE version = 6"))
+
+        assert await db.migrate(engine) == [6]
+
+        def shape(conn: Connection) -> tuple[set[str], set[str]]:
+            inspector = inspect(conn)
+            return set(inspector.get_table_names()), {
+                c["name"] for c in inspector.get_columns("recordings")
+            }
+
+        async with engine.connect() as conn:
+            tables, columns = await conn.run_sync(shape)
+        assert {"visit_feedback", "visit_outcomes"} <= tables
+        assert "traceparent" in columns
+        assert await db.migrate(engine) == []
+    finally:
+        await engine.dispose()

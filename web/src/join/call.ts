@@ -1,0 +1,229 @@
+// The victim's side of the LiveKit call: publish camera and mic within the caps the server set,
+// show the officer, show "Recording is on" when the room says so, and step the video down
+// (or off) when LiveKit reports the connection getting worse.
+
+import {
+  ConnectionQuality,
+  DisconnectReason,
+  LocalVideoTrack,
+  type Participant,
+  type RemoteTrack,
+  Room,
+  RoomEvent,
+  Track,
+  VideoPreset,
+  VideoPresets,
+  VideoQuality,
+  createLocalTracks,
+} from "livekit-client";
+
+import { type Decision, type Layer, type Quality, QualityPolicy } from "./quality";
+
+/** What the server lets this phone send (from the token response's publish_caps). */
+export interface PublishCaps {
+  maxWidth: number;
+  maxHeight: number;
+  maxBitrate: number;
+  maxFramerate: number;
+}
+
+export type EndReason = "officer_ended" | "left" | "dropped";
+
+export interface CallHooks {
+  onRecording(on: boolean): void;
+  onQualityDecision(decision: Decision): void;
+  onOfficerVideo(el: HTMLVideoElement | null): void;
+  onEnded(reason: EndReason): void;
+}
+
+const LAYER_QUALITY: Record<Exclude<Layer, "off">, VideoQuality> = {
+  high: VideoQuality.HIGH,
+  medium: VideoQuality.MEDIUM,
+  low: VideoQuality.LOW,
+};
+
+export function recordingFromMetadata(metadata: string | undefined): boolean {
+  if (!metadata) return false;
+  try {
+    const parsed: unknown = JSON.parse(metadata);
+    return typeof parsed === "object" && parsed !== null && "recording" in parsed
+      ? (parsed as { recording: unknown }).recording === true
+      : false;
+  } catch {
+    return false;
+  }
+}
+
+function qualityName(q: ConnectionQuality): Quality {
+  switch (q) {
+    case ConnectionQuality.Excellent:
+      return "excellent";
+    case ConnectionQuality.Good:
+      return "good";
+    case ConnectionQuality.Poor:
+      return "poor";
+    case ConnectionQuality.Lost:
+      return "lost";
+    default:
+      return "unknown";
+  }
+}
+
+/** Capture and simulcast layers that fit within the caps. */
+function videoPlan(caps: PublishCaps): {
+  resolution: { width: number; height: number; frameRate: number };
+  layers: VideoPreset[];
+} {
+  const height = Math.min(caps.maxHeight, 720);
+  const width = Math.min(caps.maxWidth, Math.round((height * 16) / 9));
+  const frameRate = Math.min(caps.maxFramerate, 30);
+  // Lower simulcast layers are what the phone steps down to when the link gets worse.
+  const layers = [VideoPresets.h180, VideoPresets.h360].filter((p) => p.height < height);
+  return { resolution: { width, height, frameRate }, layers };
+}
+
+export class VictimCall {
+  readonly room: Room;
+  private policy: QualityPolicy;
+  private ticker: number | undefined;
+  private cameraByUser = true;
+  private videoTrack: LocalVideoTrack | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly caps: PublishCaps | null,
+    private readonly hooks: CallHooks,
+  ) {
+    this.room = new Room({
+      adaptiveStream: true,
+      // Off: the phone alone decides its layers, so a step down is not undone by the SFU.
+      dynacast: false,
+      disconnectOnPageLeave: true,
+    });
+    // The top layer is the capture itself; two simulcast layers below it make it "high".
+    const plan = caps ? videoPlan(caps) : null;
+    const top: Layer = plan ? (["low", "medium", "high"] as const)[plan.layers.length] : "off";
+    this.policy = new QualityPolicy(top, performance.now());
+  }
+
+  async start(url: string, token: string): Promise<void> {
+    const room = this.room;
+    room
+      .on(RoomEvent.RoomMetadataChanged, (metadata) =>
+        this.hooks.onRecording(recordingFromMetadata(metadata)),
+      )
+      .on(RoomEvent.ConnectionQualityChanged, (quality: ConnectionQuality, p: Participant) => {
+        if (p.identity !== room.localParticipant.identity) return;
+        void this.apply(this.policy.report(qualityName(quality), performance.now()));
+      })
+      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => this.attach(track))
+      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
+        track.detach().forEach((el) => el.remove());
+        if (track.kind === Track.Kind.Video) this.hooks.onOfficerVideo(null);
+      })
+      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
+        this.stopTicker();
+        if (this.ended) return;
+        this.ended = true;
+        if (reason === DisconnectReason.CLIENT_INITIATED) this.hooks.onEnded("left");
+        else if (
+          reason === DisconnectReason.ROOM_DELETED ||
+          reason === DisconnectReason.PARTICIPANT_REMOVED
+        )
+          this.hooks.onEnded("officer_ended");
+        else this.hooks.onEnded("dropped");
+      });
+
+    // ICE servers come from the SFU (its own STUN/TURN), never from a public default.
+    await room.connect(url, token);
+    this.hooks.onRecording(recordingFromMetadata(room.metadata));
+    await room.startAudio();
+
+    const plan = this.caps ? videoPlan(this.caps) : null;
+    const tracks = await createLocalTracks({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      video: plan ? { resolution: plan.resolution, facingMode: "user" } : false,
+    });
+    for (const track of tracks) {
+      if (track instanceof LocalVideoTrack && plan && this.caps) {
+        this.videoTrack = track;
+        await room.localParticipant.publishTrack(track, {
+          source: Track.Source.Camera,
+          simulcast: plan.layers.length > 0,
+          videoSimulcastLayers: plan.layers,
+          videoEncoding: {
+            maxBitrate: this.caps.maxBitrate,
+            maxFramerate: plan.resolution.frameRate,
+          },
+          // Keep lip-reading frame rate when bandwidth drops; resolution gives way first.
+          degradationPreference: "maintain-framerate",
+        });
+      } else {
+        await room.localParticipant.publishTrack(track, { source: Track.Source.Microphone });
+      }
+    }
+    for (const p of room.remoteParticipants.values()) {
+      for (const pub of p.trackPublications.values()) {
+        if (pub.track) this.attach(pub.track);
+      }
+    }
+    this.ticker = window.setInterval(
+      () => void this.apply(this.policy.tick(performance.now())),
+      1000,
+    );
+  }
+
+  /** The local camera track, for the small self-view. */
+  get localVideo(): LocalVideoTrack | null {
+    return this.videoTrack;
+  }
+
+  get layer(): Layer {
+    return this.policy.current;
+  }
+
+  async setCamera(on: boolean): Promise<void> {
+    this.cameraByUser = on;
+    if (!this.videoTrack) return;
+    if (on && this.policy.current !== "off") await this.videoTrack.unmute();
+    if (!on) await this.videoTrack.mute();
+  }
+
+  async setMicrophone(on: boolean): Promise<void> {
+    await this.room.localParticipant.setMicrophoneEnabled(on);
+  }
+
+  async leave(): Promise<void> {
+    await this.room.disconnect(true);
+  }
+
+  private async apply(decision: Decision | null): Promise<void> {
+    if (!decision) return;
+    const track = this.videoTrack;
+    if (track) {
+      if (decision.layer === "off") {
+        await track.mute();
+      } else {
+        track.setPublishingQuality(LAYER_QUALITY[decision.layer]);
+        if (track.isMuted && this.cameraByUser) await track.unmute();
+      }
+    }
+    this.hooks.onQualityDecision(decision);
+  }
+
+  private attach(track: RemoteTrack): void {
+    const el = track.attach();
+    if (track.kind === Track.Kind.Video && el instanceof HTMLVideoElement) {
+      el.setAttribute("playsinline", "");
+      this.hooks.onOfficerVideo(el);
+    } else {
+      el.hidden = true;
+      document.body.append(el);
+    }
+  }
+
+  private stopTicker(): void {
+    if (this.ticker !== undefined) window.clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+}

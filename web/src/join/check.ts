@@ -1,0 +1,91 @@
+// The join page's side of the bandwidth check and the token gate, adapting the check module
+// (web/src/check/bandwidth.ts) and the token endpoint to what the screens need.
+
+import { ApiError, call } from "../common/api";
+import {
+  type CheckProgress,
+  ConnectionCheckError,
+  type VerdictClass,
+  runConnectionCheck,
+} from "../check/bandwidth";
+import type { PublishCaps } from "./call";
+import type { Mode } from "./state";
+
+export type { VerdictClass };
+
+export interface CheckOutcome {
+  klass: VerdictClass;
+}
+
+const CLASSES: readonly VerdictClass[] = ["hd", "sd", "audio_only", "insufficient"];
+
+export async function checkConnection(
+  session: string,
+  onProgress: (fraction: number) => void,
+): Promise<CheckOutcome> {
+  try {
+    const verdict = await runConnectionCheck({
+      apiBase: "",
+      session,
+      onProgress: (p: CheckProgress) => onProgress(Math.max(0, Math.min(1, p.fraction))),
+    });
+    return { klass: CLASSES.includes(verdict.verdict) ? verdict.verdict : "insufficient" };
+  } catch (err) {
+    if (err instanceof ConnectionCheckError) {
+      // The server's own message, where it sent one, is written for the person on the phone.
+      const body = err.body as { error?: { code?: string; message?: string } } | null;
+      throw new ApiError(
+        err.status,
+        body?.error?.code ?? "check_failed",
+        body?.error?.message ??
+          "The check could not finish. Please check your internet connection and try again.",
+        body,
+      );
+    }
+    throw new ApiError(
+      0,
+      "check_failed",
+      "The check could not finish. Please check your internet connection and try again.",
+      null,
+    );
+  }
+}
+
+interface TokenResponse {
+  url: string;
+  token: string;
+  publish_caps?: {
+    max_width: number;
+    max_height: number;
+    max_bitrate: number;
+    max_framerate: number;
+  } | null;
+}
+
+export interface Issued {
+  url: string;
+  token: string;
+  caps: PublishCaps | null;
+}
+
+/** Ask for a LiveKit token in `mode`; the server enforces what the latest check allows. */
+export async function requestToken(session: string, mode: Mode): Promise<Issued> {
+  const issued = await call<TokenResponse>("/api/v1/participant/token", {
+    bearer: session,
+    body: { mode },
+  });
+  const c = issued.publish_caps;
+  return {
+    url: issued.url,
+    token: issued.token,
+    caps:
+      mode === "video" && c
+        ? {
+            maxWidth: c.max_width,
+            maxHeight: c.max_height,
+            maxBitrate: c.max_bitrate,
+            maxFramerate: c.max_framerate,
+          }
+        : null,
+  };
+}
