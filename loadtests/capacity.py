@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -43,7 +45,7 @@ import psutil
 from livekit import api as lk_api
 
 from loadtests.localstack import LocalStack, local_stack, run_cancellable
-from loadtests.names import FIRST_FRAME, JOIN, LOSS_BP, VIDEO_FPS, VIDEO_KBPS
+from loadtests.names import FIRST_FRAME, JOIN, LOSS_BP, MEDIA, VIDEO_FPS, VIDEO_KBPS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LK = REPO_ROOT / ".tools" / "gobin" / "lk"
@@ -156,6 +158,9 @@ class Level:
     failures: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     load: str = ""
+    http_failures: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Distinct failure messages (media and HTTP) and how often each occurred."""
 
     @property
     def reasons(self) -> list[str]:
@@ -169,7 +174,16 @@ class Level:
                 out.append(f"{self.failures[name]} failed '{name}'")
         if len(self.first_frames) < 2 * self.visits:
             out.append(f"{len(self.first_frames)}/{2 * self.visits} saw the other's video")
+        if self.http_failures:
+            out.append(f"{self.http_failures} failed control-plane requests")
         return out
+
+    @property
+    def others(self) -> float:
+        """Cores used by processes this run did not start (other work on a shared machine)."""
+        c = self.cpu
+        mine = sum(c.get(k, 0.0) for k in ("sfu", "generator", "recorder", "control_plane"))
+        return max(0.0, c.get("machine", 0.0) - mine)
 
     @property
     def passed(self) -> bool:
@@ -195,7 +209,8 @@ class Level:
             f"| {p95(self.first_frames) if self.first_frames else math.nan:.0f} | {loss} "
             f"| {fmt(self.fps, '.1f')} | {fmt(self.kbps)} "
             f"| {c.get('sfu', 0):.2f} | {c.get('generator', 0):.2f} | {c.get('recorder', 0):.2f} "
-            f"| {c.get('control_plane', 0):.2f} | {c.get('machine', 0):.2f} | {self.load} "
+            f"| {c.get('control_plane', 0):.2f} | {self.others:.2f} | {c.get('machine', 0):.2f} "
+            f"| {self.load} "
             f"| {'pass' if self.passed else 'FAIL: ' + '; '.join(self.reasons)} |"
         )
 
@@ -203,7 +218,7 @@ class Level:
 HEADER = (
     "| mode | visits | p95 join ms | p95 first frame ms | loss % mean / max | recv fps "
     "| recv video kbps | SFU cores | generator cores | recorder cores | control plane cores "
-    "| machine cores | load avg | verdict |\n|" + "---|" * 14
+    "| other processes cores | machine cores | load avg | verdict |\n|" + "---|" * 15
 )
 
 
@@ -256,9 +271,12 @@ async def run_level(
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"Locust recorded nothing at {visits} visits:\n{tail}")
     rows = [json.loads(line) for line in samples_path.read_text().splitlines()]
+    read_http_failures(work / f"locust-{tag}_failures.csv", level)
     for row in rows:
         if not row["ok"]:
             level.failures[row["name"]] = level.failures.get(row["name"], 0) + 1
+            error = f"{row['name']}: {row.get('error', '?')}"[:200]
+            level.errors[error] = level.errors.get(error, 0) + 1
             continue
         {
             JOIN: level.joins,
@@ -275,13 +293,25 @@ async def run_level(
     return level
 
 
+def read_http_failures(path: Path, level: Level) -> None:
+    """Control-plane failures from Locust's failures CSV (media ones come from the samples)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Method"] == MEDIA:
+                continue
+            count = int(row["Occurrences"])
+            level.http_failures += count
+            error = f"{row['Method']} {row['Name']}: {row['Error']}"[:200]
+            level.errors[error] = level.errors.get(error, 0) + count
+
+
 def bottleneck(level: Level, ncpu: int) -> str:
     c = level.cpu
     machine = c.get("machine", 0.0)
     ours = {k: c.get(k, 0.0) for k in ("sfu", "generator", "recorder") if k in c}
-    others = max(
-        0.0, machine - sum(c.get(k, 0.0) for k in ("sfu", "generator", "recorder", "control_plane"))
-    )
+    others = level.others
     if not ours:
         return "no CPU figures: no call was ever held at this level."
     busiest = max(ours, key=lambda k: ours[k])
@@ -330,11 +360,23 @@ async def lk_load_test(ls: LocalStack, args: argparse.Namespace) -> str:
     lk_cores = cpu.get("lk", 0.0)
     per_core = (2 * pubs) / lk_cores if lk_cores > 0 else math.nan
     shown = "\n".join(text.strip().splitlines()[-25:])
-    cmd = shlex.join([a if a != sfu.api_secret else "SECRET" for a in argv])
+    secrets = (sfu.api_secret, sfu.api_key)
+    cmd = shlex.join([a if a not in secrets else "..." for a in argv])
+    total = re.search(r"Total\W+(\d+)/(\d+)", text)
+    subscribed = int(total.group(1)) if total else 0
+    if subscribed == 0:
+        verdict = (
+            "No subscriber received a single track: the media lk publishes are embedded in "
+            "its module, and the published module carries them as Git LFS pointers (130-byte "
+            "text files), so its publishers send nothing. Its per-core figure therefore counts "
+            "signalling and idle peer connections only and is not comparable with ours."
+        )
+    else:
+        verdict = f"{subscribed} tracks subscribed."
     return (
         f"`{cmd}` exited {proc.returncode}; lk used {lk_cores:.2f} cores for {2 * pubs} "
-        f"participants ({per_core:.1f} per core), SFU {cpu.get('sfu', 0):.2f} cores.\n\n"
-        f"```\n{shown}\n```"
+        f"testers ({per_core:.0f} per core), the SFU {cpu.get('sfu', 0):.2f} cores. "
+        f"{verdict}\n\n```\n{shown}\n```"
     )
 
 
@@ -350,7 +392,9 @@ async def run(args: argparse.Namespace) -> str:
             work = Path(tmp) / ("rec" if record else "norec")
             work.mkdir()
             try:
-                async with local_stack(work, tag="capacity", recorder=record) as ls:
+                async with local_stack(
+                    work, tag="capacity", recorder=record, postgres=args.postgres
+                ) as ls:
                     for n in levels:
                         print(
                             f"{'with' if record else 'without'} recorder: {n} visits",
@@ -374,6 +418,7 @@ def render(
     lines = [
         f"Machine: {ncpu} cores ({psutil.virtual_memory().total / 2**30:.0f} GiB), shared with "
         "other engineers' test runs; CPU of 'other processes' is what this run did not start.",
+        f"Database: {'PostgreSQL' if args.postgres else 'SQLite'}. "
         f"Each level: N visits started one a second, each held {args.hold:g} s after both saw "
         f"video, media windows of {args.window:g} s; 960x540@25 800 kbps VP8 + Opus each way.",
         "",
@@ -390,6 +435,9 @@ def render(
         limiting = next((lv for lv in ran if not lv.passed), ran[-1])
         lines.append(f"- **{mode}: {carried} concurrent visits** within the limit.")
         lines.append(f"  - At {limiting.visits} visits: {bottleneck(limiting, ncpu)}")
+        if limiting.errors:
+            top = sorted(limiting.errors.items(), key=lambda kv: -kv[1])[:4]
+            lines.append("  - Failures there: " + "; ".join(f"`{e}` x{n}" for e, n in top))
         best = passed[-1] if passed else ran[0]
         sfu = best.cpu.get("sfu", 0.0)
         if sfu > 0:
@@ -417,6 +465,11 @@ def main() -> None:
     parser.add_argument("--recorder", choices=("off", "on", "both"), default="both")
     parser.add_argument("--lk-publishers", type=int, default=4)
     parser.add_argument("--no-lk", action="store_true", help="skip the lk load-test comparison")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run the control plane (and recorder) on PostgreSQL instead of SQLite",
+    )
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
     report = run_cancellable(run(args))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
+from tests.support.postgres import create_database, start_postgres, stop_postgres
 from tests.support.recorder import RunningRecorder, start_recorder, stop_recorder
 from tests.support.stack import Stack, start_stack, stop_stack
 
@@ -54,16 +55,36 @@ class LocalStack:
 
 @contextlib.asynccontextmanager
 async def local_stack(
-    workdir: Path, *, tag: str = "load", http_port: int = 17980, recorder: bool = False
+    workdir: Path,
+    *,
+    tag: str = "load",
+    http_port: int = 17980,
+    recorder: bool = False,
+    postgres: bool = False,
 ) -> AsyncIterator[LocalStack]:
-    """Start a namespace, the SFU, the control plane and, with `recorder`, the recorder
-    worker (`evr recorder`); tear all of it down on exit."""
+    """Start a namespace, the SFU, the control plane (on SQLite, or a throw-away PostgreSQL
+    with `postgres`) and, with `recorder`, the recorder worker (`evr recorder`); tear all of
+    it down on exit."""
+    with contextlib.ExitStack() as cleanup:
+        if postgres:
+            pg = start_postgres()
+            cleanup.callback(stop_postgres, pg)
+            database_url = create_database(pg, "evr_load")
+        else:
+            database_url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
+        async with _stack(workdir, tag, http_port, database_url, recorder=recorder) as ls:
+            yield ls
+
+
+@contextlib.asynccontextmanager
+async def _stack(
+    workdir: Path, tag: str, http_port: int, database_url: str, *, recorder: bool
+) -> AsyncIterator[LocalStack]:
     net = create_testnet(tag)
     try:
-        db = workdir / "evr.sqlite3"
         stack = await start_stack(
             net=net,
-            database_url=f"sqlite+aiosqlite:///{db}",
+            database_url=database_url,
             workdir=workdir / "sfu",
             http_port=http_port,
         )
@@ -93,8 +114,8 @@ def run_cancellable(main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(runner())
 
 
-async def _serve(workdir: Path, *, recorder: bool) -> None:
-    async with local_stack(workdir, recorder=recorder) as ls:
+async def _serve(workdir: Path, *, recorder: bool, postgres: bool) -> None:
+    async with local_stack(workdir, recorder=recorder, postgres=postgres) as ls:
         print(f"--host {ls.host}")
         print(f"EVR_OFFICER_TOKENS={ls.officer_tokens}")
         print("Ctrl-C stops the stack.", flush=True)
@@ -109,9 +130,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--workdir", type=Path, help="state directory (default: a temp dir)")
     parser.add_argument("--recorder", action="store_true", help="also run `evr recorder`")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="evr-load-") as tmp:
-        run_cancellable(_serve(args.workdir or Path(tmp), recorder=args.recorder))
+        workdir = args.workdir or Path(tmp)
+        run_cancellable(_serve(workdir, recorder=args.recorder, postgres=args.postgres))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class SyntheticParticipant:
     """Convert received video to RGBA and sample its colour; load runs switch this off to
     spend the generator's CPU on the media path rather than on pixel checks."""
     marker: float | None = None
-    """A `time.perf_counter()` instant at which the camera flashes white (two frames) and the
+    """A `time.perf_counter()` instant at which the camera flashes white (0.25 s) and the
     mic clicks (20 ms at CLICK_HZ), together: a sync mark for recordings. Set it >= 1 s ahead."""
     room: rtc.Room = field(default_factory=rtc.Room)
     received: dict[str, Received] = field(default_factory=dict)
@@ -122,7 +122,9 @@ class SyntheticParticipant:
         for n in itertools.count():
             now = time.perf_counter()
             m = self.marker
-            flash = m is not None and m - 0.002 <= now < m + 2 / self.fps
+            # A quarter-second flash: an encoder dropping a frame under load cannot erase it, and
+            # its onset is still within one frame interval of the marker.
+            flash = m is not None and m - 0.002 <= now < m + max(2 / self.fps, 0.25)
             data = white if flash else frames[n % len(frames)]
             buf = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, data)
             source.capture_frame(buf)

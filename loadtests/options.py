@@ -1,7 +1,7 @@
 """The load test's own command-line options, and the typed settings read from them.
 
-Locust parses them (so they work in the web UI, in a config file and as LOCUST_* variables)
-and hands every process, master and workers alike, the same values.
+Locust parses them (so they also appear in the web UI's form and work in a locust.conf), and
+the master hands its values to the workers.
 """
 
 from __future__ import annotations
@@ -16,71 +16,70 @@ from locust.argument_parser import LocustArgumentParser
 @events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
 def add_options(parser: LocustArgumentParser, **_kw: Any) -> None:
     # Straight on the parser: Locust's web-UI flags (is_secret) do not pass through groups.
-    group = shape = parser
-    group.add_argument(
+    parser.add_argument(
         "--officer-tokens",
         env_var="EVR_OFFICER_TOKENS",
         default="",
         is_secret=True,
         help="Comma-separated officer API tokens (evr token-create); users take them in turn",
     )
-    group.add_argument(
+    parser.add_argument(
         "--hold", type=float, default=30.0, help="Seconds each call is held once media flows"
     )
-    group.add_argument(
+    parser.add_argument(
         "--stats-window",
         type=float,
         default=10.0,
         help="Seconds per received-media measurement while the call is held",
     )
-    group.add_argument("--video-width", type=int, default=960, help="Camera width (540p: 960)")
-    group.add_argument("--video-height", type=int, default=540, help="Camera height")
-    group.add_argument("--video-fps", type=int, default=25, help="Camera frame rate")
-    group.add_argument(
+    parser.add_argument("--video-width", type=int, default=960, help="Camera width (540p: 960)")
+    parser.add_argument("--video-height", type=int, default=540, help="Camera height")
+    parser.add_argument("--video-fps", type=int, default=25, help="Camera frame rate")
+    parser.add_argument(
         "--video-kbps", type=int, default=800, help="Camera max bitrate (LiveKit h540: 800)"
     )
-    group.add_argument(
+    parser.add_argument(
         "--video-noise",
         type=int,
         default=12,
         help="Per-frame noise amplitude, so the encoder uses its bitrate as a camera would",
     )
-    group.add_argument("--no-video", action="store_true", help="Audio only")
-    group.add_argument(
+    parser.add_argument("--no-video", action="store_true", help="Audio only")
+    parser.add_argument(
         "--media-timeout", type=float, default=20.0, help="Seconds allowed to join or see video"
     )
-    group.add_argument(
+    parser.add_argument(
         "--media-agents",
         type=int,
         default=1,
         help="Media agent processes per Locust process (spreads Python's share of the media)",
     )
-    group.add_argument(
+    parser.add_argument(
         "--record",
         action="store_true",
         help="Record the statement during the call (needs the recorder running)",
     )
-    group.add_argument(
+    parser.add_argument(
         "--no-bandwidth-check",
         action="store_true",
         help="Skip the victim's connection check (for a control plane without one)",
     )
-    group.add_argument(
+    parser.add_argument(
         "--visits-per-user",
         type=int,
         default=0,
         help="Stop each user after this many visits; a local run ends when all have (0: no limit)",
     )
-    group.add_argument(
+    parser.add_argument(
         "--media-samples",
         default="",
         help="Also append every media measurement to this JSON-lines file (local runs)",
     )
-    shape.add_argument("--visits", type=int, default=10, help="Peak concurrent visits")
-    shape.add_argument("--ramp-time", type=float, default=120.0, help="Ramp: seconds to peak")
-    shape.add_argument("--peak-time", type=float, default=60.0, help="Ramp/spike: seconds at peak")
-    shape.add_argument("--soak-time", type=float, default=1800.0, help="Soak: seconds held")
-    shape.add_argument(
+    parser.add_argument("--visits", type=int, default=10, help="Peak concurrent visits")
+    parser.add_argument("--ramp-time", type=float, default=120.0, help="Ramp: seconds to peak")
+    parser.add_argument("--peak-time", type=float, default=60.0, help="Ramp/spike: seconds at peak")
+    parser.add_argument("--soak-time", type=float, default=1800.0, help="Soak: seconds held")
+    parser.add_argument(
         "--spike-base", type=int, default=0, help="Spike: visits before and after (0: visits/4)"
     )
 

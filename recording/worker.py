@@ -715,7 +715,8 @@ class StatementJob:
     async def fail_start(self, exc: BaseException) -> None:
         """The recorder could not join or write: release the job for a retry, loudly."""
         reason = "disk_full" if is_disk_full(exc) else "start_failed"
-        message = f"recorder could not start: {type(exc).__name__}: {exc}"
+        cause = "evidence disk is full: " if reason == "disk_full" else ""
+        message = f"{cause}recorder could not start: {type(exc).__name__}: {exc}"
         self.worker.metrics.failed.labels(reason=reason).inc()
         self.spans.failed(reason, exc)
         self.worker.unsecured.add(self.recording_id)

@@ -40,8 +40,10 @@ class RunningRecorder:
         """The recorder's JSON log lines so far."""
         lines = []
         for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if raw.startswith("{"):
+            try:
                 lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                continue  # a line still being written, or a library's plain-text output
         return lines
 
 

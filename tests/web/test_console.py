@@ -116,7 +116,10 @@ async def test_an_officer_runs_a_visit_from_the_console(
         await _status(page, "live")
 
         await page.get_by_role("button", name="Join the call").click()
-        await expect(page.get_by_test_id("call-status")).to_contain_text("In the call")
+        # Joining includes ICE and DTLS on a shared 2-core machine: allow for load.
+        await expect(page.get_by_test_id("call-status")).to_contain_text(
+            "In the call", timeout=30_000
+        )
         await page.wait_for_function(
             "() => [...document.querySelectorAll('[data-testid=call-stage] video')]"
             ".some(v => v.videoWidth > 0)",
