@@ -29,6 +29,7 @@ from locust import HttpUser, constant, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import LocalRunner
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from loadtests.agentclient import AgentError, AgentProcess, close_pool, pool_for
 from loadtests.names import (
@@ -279,7 +280,9 @@ class VisitUser(EvrUser):
             # A worker never quits on its own (its last statistics would be lost): in
             # distributed mode --run-time ends the run.
             if isinstance(runner, LocalRunner) and runner.user_count <= 1:
-                gevent.spawn(runner.quit)
+                # Locust rewrites its CSV files once a second and not again at exit: give it
+                # time to write this visit's last requests before quitting.
+                gevent.spawn_later(2 * CSV_STATS_INTERVAL_SEC, runner.quit)
             raise StopUser
 
     def _play(self) -> None:

@@ -71,7 +71,7 @@ async def test_a_few_visits_run_end_to_end_under_locust(api: Api, tmp_path: Path
         "/api/v1/participant/token",
         "/api/v1/visits/{visit_id}/end",
     ):
-        assert int(http[name]["Request Count"]) == USERS, (name, output[-3000:])
+        assert int(http.get(name, {}).get("Request Count", 0)) == USERS, (name, output[-3000:])
     assert all(row["Failure Count"] == "0" for row in http.values()), output[-3000:]
     assert len(http) <= 12, "request names must stay low-cardinality"
 
