@@ -720,6 +720,8 @@ class StatementJob:
         self.worker.metrics.failed.labels(reason=reason).inc()
         self.spans.failed(reason, exc)
         self.worker.unsecured.add(self.recording_id)
+        # Loud at once: the main loop's periodic refresh may be seconds away.
+        self.worker.metrics.not_secured.set(len(self.worker.unsecured))
         self._log(
             logging.ERROR, "recorder could not start the statement", reason=reason, error=message
         )
@@ -737,6 +739,7 @@ class StatementJob:
         self.worker.metrics.failed.labels(reason=reason).inc()
         self.spans.failed(reason)
         self.worker.unsecured.add(self.recording_id)
+        self.worker.metrics.not_secured.set(len(self.worker.unsecured))
         self._log(logging.ERROR, "statement recording failed", reason=reason, problem=problem)
         await self.worker.finish(
             self.recording_id, status=RecordingStatus.FAILED, problem=problem, reason=reason
