@@ -58,6 +58,7 @@ from recording.store import (
     SIGNATURE_NAME,
     Retention,
     StoreCapacity,
+    log_review_date_change,
 )
 
 _RETENTION_NAME = "retention.json"
@@ -249,17 +250,8 @@ class S3EvidenceStore:
     ) -> None:
         """Record the review date; the Object Lock is extended to it (never shortened)."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        self._custody.append(
-            evidence_id=evidence_id,
-            event=CustodyEvent.RETENTION_CHANGED,
-            actor=actor,
-            reason=reason,
-            details={
-                "review_date_from": current.review_date.isoformat()
-                if current.review_date
-                else None,
-                "review_date_to": review_date.isoformat(),
-            },
+        log_review_date_change(
+            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
         )
         wanted = datetime.combine(review_date, time.min, tzinfo=UTC)
         for key in self._locked_keys(evidence_id):

@@ -254,17 +254,8 @@ class LocalEvidenceStore:
     ) -> None:
         """Set the MoPI review date (the earliest date deletion may be considered)."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        self._custody.append(
-            evidence_id=evidence_id,
-            event=CustodyEvent.RETENTION_CHANGED,
-            actor=actor,
-            reason=reason,
-            details={
-                "review_date_from": current.review_date.isoformat()
-                if current.review_date
-                else None,
-                "review_date_to": review_date.isoformat(),
-            },
+        log_review_date_change(
+            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
         )
         self._write_retention(
             evidence_id, Retention(review_date=review_date, legal_hold=current.legal_hold)
@@ -329,3 +320,25 @@ class LocalEvidenceStore:
 def is_read_only(path: Path) -> bool:
     """True if nobody has write permission on ``path``."""
     return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def log_review_date_change(
+    custody: CustodyLog,
+    evidence_id: str,
+    current: Retention,
+    review_date: date,
+    *,
+    actor: str,
+    reason: str,
+) -> None:
+    """Append the custody entry for a review-date change; shared by every store backend."""
+    custody.append(
+        evidence_id=evidence_id,
+        event=CustodyEvent.RETENTION_CHANGED,
+        actor=actor,
+        reason=reason,
+        details={
+            "review_date_from": current.review_date.isoformat() if current.review_date else None,
+            "review_date_to": review_date.isoformat(),
+        },
+    )
