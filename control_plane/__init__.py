@@ -1,3 +1,1 @@
-"""EVR control plane: visits, LiveKit rooms, least-privilege tokens and webhooks."""
-
-__version__ = "0.1.0"
+"""EVR control plane: the HTTP service for visits, LiveKit rooms, tokens, webhooks and pages."""

@@ -13,7 +13,6 @@ from aiohttp import web
 from livekit import api
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from control_plane import db
 from control_plane.auth import LocalAuthenticator, OidcAuthenticator
 from control_plane.bandwidth.service import bandwidth_context
 from control_plane.joining import Joining
@@ -40,11 +39,12 @@ from control_plane.openapi import build_document
 from control_plane.programme import Programme
 from control_plane.recording_app import recordings_ctx
 from control_plane.routes import ROUTES, add_routes
-from control_plane.settings import Settings
 from control_plane.sfu import Sfu, make_livekit_client
 from control_plane.sfu_events import SfuEvents
-from control_plane.telemetry import build_tracer_provider, tracer_from
 from control_plane.visits import VisitService
+from core import db
+from core.settings import Settings
+from core.telemetry import build_tracer_provider, tracer_from
 
 SERVICE_NAME = "evr-control-plane"
 """The `service.name` of the control plane's spans, unless OTEL_SERVICE_NAME says otherwise."""

@@ -18,10 +18,10 @@ import jwt
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane import schema
-from control_plane.domain import OfficerRole
 from control_plane.errors import Conflict, NotFound, Unauthenticated
-from control_plane.settings import OidcSettings
+from core import schema
+from core.domain import OfficerRole
+from core.settings import OidcSettings
 
 TOKEN_PREFIX = "evr_"  # noqa: S105 - a visible prefix, not a secret
 

@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.auth import Principal, hash_secret
 from control_plane.bandwidth.gating import TokenMode, TokenPermit, permit
-from control_plane.domain import ROOM_STATES, AuditAction, ParticipantRole, TokenRole
 from control_plane.errors import Conflict, Gone, NotFound, Unauthenticated
 from control_plane.metrics import Metrics
-from control_plane.settings import Settings
-from control_plane.tokens import IssuedToken, identity_for, mint
 from control_plane.visits import Visit, VisitService, append_event, load_visit
+from core import audit, schema
+from core.domain import ROOM_STATES, AuditAction, ParticipantRole, TokenRole
+from core.settings import Settings
+from core.tokens import IssuedToken, identity_for, mint
 
 
 @dataclass(frozen=True)

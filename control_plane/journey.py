@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.auth import Principal, can_see
 from control_plane.bandwidth import records as bandwidth_records
-from control_plane.domain import AuditAction, ParticipantRole
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
 from control_plane.visits import append_event, load_visit
+from core import audit, schema
+from core.domain import AuditAction, ParticipantRole
 
 
 class JourneyStep(StrEnum):

@@ -12,10 +12,10 @@ from control_plane.journey import Journey
 from control_plane.metrics import Metrics
 from control_plane.programme import Programme
 from control_plane.recordings import RecordingService
-from control_plane.settings import Settings
 from control_plane.sfu import Sfu
 from control_plane.sfu_events import SfuEvents
 from control_plane.visits import VisitService
+from core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

@@ -5,7 +5,7 @@ Labels stay low-cardinality: route templates, states, roles, never ids or raw pa
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from control_plane.domain import VisitState
+from core.domain import VisitState
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Around the connection check's thresholds (100, 700, 1150, 2300 kbps).

@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from control_plane.errors import EvrError
 from control_plane.keys import METRICS, TRACER
-from control_plane.telemetry import context_from_headers
+from core.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

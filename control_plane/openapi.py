@@ -3,14 +3,14 @@
 from collections.abc import Iterable
 from typing import Any
 
-from control_plane import __version__
 from control_plane.api.journey import JOURNEY_SCHEMAS
 from control_plane.api.programme import PROGRAMME_SCHEMAS
 from control_plane.api.recording import RECORDING_SCHEMAS
 from control_plane.api.schemas import schema_of
 from control_plane.bandwidth.schemas import CHECK_SCHEMAS
-from control_plane.domain import EligibilityItem, VisitState
 from control_plane.routes import Auth, Route
+from core import __version__
+from core.domain import EligibilityItem, VisitState
 
 _TS = {"type": "string", "format": "date-time"}
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}

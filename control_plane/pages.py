@@ -14,7 +14,7 @@ from aiohttp import web
 
 from control_plane.errors import DependencyUnavailable, NotFound
 from control_plane.keys import SETTINGS
-from control_plane.settings import Settings
+from core.settings import Settings
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 ASSETS = STATIC_ROOT / "assets"

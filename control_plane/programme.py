@@ -19,13 +19,13 @@ from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.auth import Principal, can_see
-from control_plane.domain import TERMINAL_STATES, AuditAction, ParticipantRole, VisitState
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
 from control_plane.visits import Visit, append_event, load_visit
+from core import audit, schema
+from core.domain import TERMINAL_STATES, AuditAction, ParticipantRole, VisitState
 
 OUTCOMES = ("arrest_or_interview", "charge_or_caution", "victim_withdrew")
 MODES = ("video", "in_person")

@@ -7,8 +7,8 @@ from aiohttp import web
 
 from control_plane.keys import ENGINE, RECORDINGS, SETTINGS, SFU
 from control_plane.recordings import RecordingService, stop_task
-from recording.custody_db import DbCustodyLog
-from recording.stores import open_store
+from core.custody_db import DbCustodyLog
+from evidence.stores import open_store
 
 WATCH_INTERVAL = 1.0
 """Seconds between the control plane's checks that every active recording is secured."""

@@ -2,11 +2,11 @@
 
 The control plane never touches media. Starting a recording (1) checks consent, (2) flags the
 LiveKit room so every participant's page shows that recording is on, then (3) writes a job
-row that a recorder worker (`recording.worker`) claims. Stopping marks the job `stopping`;
+row that a recorder worker (`recorder.worker`) claims. Stopping marks the job `stopping`;
 the worker seals. Viewing and exporting sealed evidence need rights and a justification, and
 each one is written to the custody chain and the DPA s.62 audit log.
 
-Consent rules (documented in recording/README.md): before a start, the victim
+Consent rules (documented in evidence/README.md): before a start, the victim
 (`victim:<visit id>`) and every other non-officer participant in the room must have a
 consent record. A participant gives it on their own page (method "self"), or the officer
 records a participant's spoken consent on their behalf (method "verbal", with the officer
@@ -30,15 +30,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.auth import Principal, can_see
-from control_plane.domain import (
-    ROOM_STATES,
-    TERMINAL_STATES,
-    AuditAction,
-    OfficerRole,
-    TokenRole,
-)
 from control_plane.errors import (
     BadRequest,
     Conflict,
@@ -48,20 +40,13 @@ from control_plane.errors import (
     ValidationFailed,
 )
 from control_plane.joining import ParticipantSession
-from control_plane.recording_state import (
-    ACTIVE_STATUSES,
-    RecordingStatus,
-    latest_for_visit,
-    snapshot,
-)
-from control_plane.settings import Settings
 from control_plane.sfu import Sfu
-from control_plane.telemetry import current_traceparent
-from control_plane.tokens import identity_for, role_of_identity
 from control_plane.visits import Visit, append_event, load_visit
-from recording.custody import CustodyEvent
-from recording.custody_db import DbCustodyLog
-from recording.errors import (
+from core import audit, schema
+from core.custody import CustodyEvent
+from core.custody_db import DbCustodyLog
+from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, OfficerRole, TokenRole
+from core.evidence_errors import (
     AuthorisationError,
     EvidenceError,
     IntegrityError,
@@ -69,9 +54,13 @@ from recording.errors import (
     ObjectExistsError,
     RetentionError,
 )
-from recording.export import export_bundle
-from recording.store import MANIFEST_NAME, MASTERS_DIR, EvidenceStore
-from recording.writer import SEGMENT_PATTERN
+from core.recording_status import ACTIVE_STATUSES, RecordingStatus, latest_for_visit, snapshot
+from core.settings import Settings
+from core.telemetry import current_traceparent
+from core.tokens import identity_for, role_of_identity
+from evidence.export import export_bundle
+from evidence.store import MANIFEST_NAME, MASTERS_DIR, EvidenceStore
+from evidence.writer import SEGMENT_PATTERN
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from control_plane.errors import DependencyUnavailable
 from control_plane.metrics import Metrics
-from control_plane.settings import LiveKitSettings, RoomSettings
+from core.settings import LiveKitSettings, RoomSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

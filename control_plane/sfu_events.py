@@ -15,13 +15,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane import schema
-from control_plane.domain import ROOM_STATES, TokenRole, VisitState, visit_id_from_room
 from control_plane.errors import BadRequest, DependencyUnavailable, Unauthenticated
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
-from control_plane.tokens import role_of_identity
 from control_plane.visits import Visit, append_event, load_visit, transition
+from core import schema
+from core.domain import ROOM_STATES, TokenRole, VisitState, visit_id_from_room
+from core.tokens import role_of_identity
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,13 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.auth import Principal, can_see
 from control_plane.bandwidth import records as bandwidth_records
-from control_plane.domain import (
+from control_plane.errors import Conflict, DependencyUnavailable, NotFound
+from control_plane.metrics import Metrics
+from control_plane.sfu import Sfu
+from core import audit, schema
+from core.domain import (
     ROOM_STATES,
     TERMINAL_STATES,
     AuditAction,
@@ -29,12 +32,9 @@ from control_plane.domain import (
     can_transition,
     room_name_for,
 )
-from control_plane.errors import Conflict, DependencyUnavailable, NotFound
-from control_plane.metrics import Metrics
-from control_plane.recording_state import RecordingSnapshot, latest_for_visit, latest_for_visits
-from control_plane.settings import Settings
-from control_plane.sfu import Sfu
-from control_plane.tokens import IssuedToken, identity_for, mint
+from core.recording_status import RecordingSnapshot, latest_for_visit, latest_for_visits
+from core.settings import Settings
+from core.tokens import IssuedToken, identity_for, mint
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Visit:
                 "entries": [e.to_json() for e in self.eligibility],
                 "missing": self.missing_eligibility(),
             },
-            # The latest statement recording, judged now (control_plane.recording_state).
+            # The latest statement recording, judged now (core.recording_status).
             "recording": self.recording.to_json() if self.recording else None,
             "connection_check": self.connection_check,
         }

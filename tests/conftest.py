@@ -10,7 +10,12 @@ import aiohttp
 import pytest
 
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
-from tests.support.postgres import RunningPostgres, create_database, start_postgres, stop_postgres
+from tests.support.postgres import (
+    RunningPostgres,
+    create_database,
+    start_postgres,
+    stop_postgres,
+)
 from tests.support.stack import Api, Stack, start_stack, stop_stack
 
 BACKENDS = ("sqlite", "postgres")

@@ -19,7 +19,8 @@ def test_the_wheel_carries_code_templates_and_the_entry_point(tmp_path: Path) ->
     (wheel,) = tmp_path.glob("evr-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
 
-    for package in ("control_plane", "recording", "sfu_config", "monitoring"):
+    packages = ("core", "evidence", "control_plane", "recorder", "evr", "sfu_config", "monitoring")
+    for package in packages:
         assert f"{package}/__init__.py" in names
     templates = {n for n in names if n.startswith("sfu_config/templates/")}
     assert {Path(n).name for n in templates} >= {"dev.yaml.j2", "production.yaml.j2"}
@@ -28,5 +29,5 @@ def test_the_wheel_carries_code_templates_and_the_entry_point(tmp_path: Path) ->
         if path.is_file():
             assert path.relative_to(REPO).as_posix() in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "evr = control_plane.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "evr = evr.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith(("tests/", "loadtests/")) for n in names)

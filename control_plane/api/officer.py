@@ -15,10 +15,10 @@ from control_plane.api.schemas import (
     RecordEligibility,
 )
 from control_plane.auth import Principal, bearer_token
-from control_plane.domain import Choice, VisitState
 from control_plane.errors import BadRequest, NotFound
 from control_plane.keys import AUTHENTICATOR, JOINING, VISITS
-from control_plane.tokens import IssuedToken
+from core.domain import Choice, VisitState
+from core.tokens import IssuedToken
 
 
 async def officer(request: web.Request) -> Principal:

@@ -9,11 +9,11 @@ from control_plane.api.officer import token_json
 from control_plane.api.schemas import RecordChoice, SelfDeclaration, Strict
 from control_plane.auth import bearer_token
 from control_plane.bandwidth.gating import TokenMode
-from control_plane.domain import Choice, EligibilityItem, ParticipantRole
 from control_plane.errors import Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.keys import JOINING, JOURNEY, VISITS
 from control_plane.visits import Visit
+from core.domain import Choice, EligibilityItem, ParticipantRole
 
 CODE_MAX = 100
 _CODE_CHARS = frozenset(string.ascii_letters + string.digits + "-_")

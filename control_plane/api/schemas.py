@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from control_plane.domain import Choice, ContactChannel, EligibilityItem, ParticipantRole
+from core.domain import Choice, ContactChannel, EligibilityItem, ParticipantRole
 
 
 def _aware(value: datetime) -> datetime:

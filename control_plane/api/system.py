@@ -6,7 +6,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from control_plane.domain import VisitState
 from control_plane.errors import BadRequest, EvrError
 from control_plane.keys import (
     ENGINE,
@@ -19,6 +18,7 @@ from control_plane.keys import (
     WEBHOOK_RECEIVER,
 )
 from control_plane.sfu_events import verify_webhook
+from core.domain import VisitState
 
 log = logging.getLogger(__name__)
 WEBHOOK_MAX_BODY = 1024 * 1024

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_plane.bandwidth import records
 from control_plane.bandwidth.verdict import PRESETS, PublishCaps, VerdictClass, offered_for
 from control_plane.errors import EvrError
-from control_plane.settings import BandwidthSettings
+from core.settings import BandwidthSettings
 
 
 class ConnectionCheckRequired(EvrError):

@@ -18,7 +18,7 @@ from typing import Any
 from livekit import api, rtc
 
 from control_plane.bandwidth.verdict import ProbeFigures
-from control_plane.settings import LiveKitSettings
+from core.settings import LiveKitSettings
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from control_plane import schema
+from core import schema
 
 
 def check_json(row: Any, *, window: timedelta | None = None) -> dict[str, Any]:

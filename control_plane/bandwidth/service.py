@@ -20,7 +20,6 @@ from aiohttp import web
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane import audit, schema
 from control_plane.bandwidth.measure import (
     CHUNK_BYTES,
     NONCE_BYTES,
@@ -28,25 +27,17 @@ from control_plane.bandwidth.measure import (
     RttRounds,
     UploadMeter,
 )
-from control_plane.bandwidth.probe import (
-    ProbeObserver,
-    probe_room_name,
-    publisher_token,
-)
+from control_plane.bandwidth.probe import ProbeObserver, probe_room_name, publisher_token
 from control_plane.bandwidth.verdict import H360, Figures, Verdict, classify
-from control_plane.domain import (
-    TERMINAL_STATES,
-    AuditAction,
-    EligibilityItem,
-    ParticipantRole,
-)
 from control_plane.errors import Conflict, DependencyUnavailable, EvrError, Gone, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.keys import ENGINE, METRICS, SETTINGS, SFU, VISITS
 from control_plane.metrics import Metrics
-from control_plane.settings import Settings
 from control_plane.sfu import Sfu
 from control_plane.visits import VisitService, append_event, load_visit
+from core import audit, schema
+from core.domain import TERMINAL_STATES, AuditAction, EligibilityItem, ParticipantRole
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

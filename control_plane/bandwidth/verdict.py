@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from control_plane.settings import BandwidthSettings
+from core.settings import BandwidthSettings
 
 
 class VerdictClass(StrEnum):

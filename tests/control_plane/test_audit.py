@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
-from control_plane import schema
 from control_plane.keys import ENGINE
+from core import schema
 from tests.support.stack import Api
 
 

@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from control_plane.app import create_app
-from control_plane.settings import LiveKitSettings
+from core.settings import LiveKitSettings
 from tests.support.stack import Api, bind_socket
 
 

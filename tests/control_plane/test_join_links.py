@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from sqlalchemy import update
 
-from control_plane import schema
 from control_plane.auth import hash_secret
 from control_plane.keys import ENGINE
+from core import schema
 from tests.support.stack import Api
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from control_plane.app import create_app
 from control_plane.auth import OidcAuthenticator
 from control_plane.errors import Unauthenticated
-from control_plane.settings import OidcSettings
+from core.settings import OidcSettings
 from tests.support.stack import Api, bind_socket
 
 ISSUER = "https://idp.force.example"

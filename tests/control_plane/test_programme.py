@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection, inspect, text
 
-from control_plane import db
-from control_plane.domain import TokenRole, room_name_for
-from control_plane.tokens import identity_for, mint
+from core import db
+from core.domain import TokenRole, room_name_for
+from core.tokens import identity_for, mint
 from loadtests.media import SyntheticParticipant
 from tests.support.postgres import create_database
 from tests.support.stack import Api

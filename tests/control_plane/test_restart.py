@@ -24,7 +24,7 @@ PY = sys.executable
 
 def _evr(*args: str, config: Path) -> str:
     out = subprocess.run(
-        [PY, "-m", "control_plane.cli", *args, "--config", str(config)],
+        [PY, "-m", "evr.cli", *args, "--config", str(config)],
         check=True,
         capture_output=True,
         text=True,
@@ -79,7 +79,7 @@ async def test_visit_state_and_audit_survive_kill_9(
 
     def serve() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [PY, "-m", "control_plane.cli", "serve", "--config", str(config)],
+            [PY, "-m", "evr.cli", "serve", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -151,7 +151,7 @@ async def test_sigterm_shuts_down_cleanly(
         f'[livekit]\nkey_file = "{key_file}"\napi_url = "{stack.sfu.url}"\n'
     )
     proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child under test
-        [PY, "-m", "control_plane.cli", "serve", "--config", str(config)],
+        [PY, "-m", "evr.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from control_plane.logs import JsonFormatter
-from control_plane.telemetry import (
+from core.logs import JsonFormatter
+from core.telemetry import (
     RecordingSpans,
     build_tracer_provider,
     context_from_traceparent,
     current_traceparent,
     tracer_from,
 )
-from control_plane.tracing_settings import TracingSettings
+from core.tracing_settings import TracingSettings
 from tests.support.otlp import otlp_receiver
 
 

@@ -20,15 +20,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 
-from control_plane import schema
 from control_plane.errors import DependencyUnavailable
 from control_plane.keys import ENGINE
-from control_plane.logs import JsonFormatter
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
-from control_plane.telemetry import build_tracer_provider, context_from_traceparent, tracer_from
-from control_plane.tracing_settings import TracingSettings
-from tests.recording.statement import consent_and_start, open_call, wait_recording
+from core import schema
+from core.logs import JsonFormatter
+from core.telemetry import build_tracer_provider, context_from_traceparent, tracer_from
+from core.tracing_settings import TracingSettings
+from tests.recorder.statement import consent_and_start, open_call, wait_recording
 from tests.support.otlp import otlp_receiver
 from tests.support.recorder import start_recorder, stop_recorder
 from tests.support.stack import Api

@@ -32,7 +32,7 @@ from loadtests.check_client import run_check
 from loadtests.media import SyntheticParticipant
 from monitoring import alerts_gen, dashboards
 from monitoring.dashboards import programme_outcomes
-from tests.recording.statement import wait_recording
+from tests.recorder.statement import wait_recording
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
 from tests.support.prometheus import (
     RunningPrometheus,

@@ -105,7 +105,7 @@ def start_recorder(
     log_path = workdir / f"{name}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "control_plane.cli", "recorder", "--config", str(config)],
+            [sys.executable, "-m", "evr.cli", "recorder", "--config", str(config)],
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             stdin=subprocess.DEVNULL,

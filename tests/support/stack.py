@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from control_plane.app import create_app
 from control_plane.auth import add_officer, create_api_token
-from control_plane.domain import OfficerRole
 from control_plane.keys import ENGINE
-from control_plane.recording_settings import RecordingSettings
-from control_plane.settings import JoinSettings, LiveKitSettings, Settings
+from core.domain import OfficerRole
+from core.recording_settings import RecordingSettings
+from core.settings import JoinSettings, LiveKitSettings, Settings
 from loadtests.check_client import run_check
 from tests.support.netns import TestNet
 from tests.support.sfu import RunningSfu, start_sfu, stop_sfu

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.settings import BandwidthSettings, SettingsError, load_settings
+from core.settings import BandwidthSettings, SettingsError, load_settings
 
 
 @pytest.fixture

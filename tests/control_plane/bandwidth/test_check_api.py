@@ -9,8 +9,8 @@ from typing import Any
 from livekit import api as lk
 from sqlalchemy import update
 
-from control_plane import schema
 from control_plane.keys import ENGINE
+from core import schema
 from loadtests.check_client import run_check
 from tests.support.stack import Api
 

@@ -12,7 +12,7 @@ from control_plane.bandwidth.verdict import (
     classify,
     offered_for,
 )
-from control_plane.settings import BandwidthSettings
+from core.settings import BandwidthSettings
 
 S = BandwidthSettings()
 GOOD_PROBE = ProbeFigures(connected=True, video_frames=50, fps=20.0, kbps=400, packet_loss=0.0)

@@ -1,0 +1,106 @@
+"""Least-privilege LiveKit tokens: one room, only the sources the role needs, a short TTL.
+
+Every token names exactly one room and never carries room_create, room_admin or room_list,
+so no token opens another room or manages this one.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from livekit import api
+
+from core.domain import TokenRole
+from core.settings import LiveKitSettings
+
+RECORDER_IDENTITY = "evr-recorder"
+"""Reserved for the hidden evidential recorder; never issued to a person."""
+
+_CAMERA_MIC = ["camera", "microphone"]
+# Screen share lets the officer show documents, e.g. a statement to read back.
+_OFFICER_SOURCES = ["camera", "microphone", "screen_share", "screen_share_audio"]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    identity: str
+    room: str
+    url: str
+    expires_in: int
+
+
+def _grants(role: TokenRole, room: str, sources: Sequence[str] | None = None) -> api.VideoGrants:
+    if role is TokenRole.RECORDER:
+        return api.VideoGrants(
+            room_join=True,
+            room=room,
+            can_publish=False,
+            can_publish_data=False,
+            can_subscribe=True,
+            hidden=True,
+            recorder=True,
+        )
+    if sources is None:
+        sources = _OFFICER_SOURCES if role is TokenRole.OFFICER else _CAMERA_MIC
+    return api.VideoGrants(
+        room_join=True,
+        room=room,
+        can_publish=True,
+        can_publish_sources=list(sources),
+        can_subscribe=True,
+        can_publish_data=False,
+        can_update_own_metadata=False,
+    )
+
+
+def mint(
+    livekit: LiveKitSettings,
+    *,
+    role: TokenRole,
+    room: str,
+    identity: str,
+    display_name: str,
+    ttl: timedelta,
+    sources: Sequence[str] | None = None,
+) -> IssuedToken:
+    """Mint a LiveKit access token for one participant of one room.
+
+    `sources` narrows what may be published (e.g. the microphone only for an audio-only call);
+    by default the role's own sources."""
+    if role is not TokenRole.RECORDER and identity == RECORDER_IDENTITY:
+        raise ValueError("the recorder identity is reserved")
+    token = (
+        api.AccessToken(livekit.api_key, livekit.api_secret)
+        .with_identity(identity)
+        .with_name(display_name)
+        .with_metadata(json.dumps({"role": role.value}))
+        .with_grants(_grants(role, room, sources))
+        .with_ttl(ttl)
+        .to_jwt()
+    )
+    return IssuedToken(
+        token=token,
+        identity=identity,
+        room=room,
+        url=livekit.client_url,
+        expires_in=int(ttl.total_seconds()),
+    )
+
+
+def identity_for(role: TokenRole, subject: str) -> str:
+    """Identities encode the role so webhooks can tell the victim from everyone else."""
+    return f"{role.value}:{subject}"
+
+
+def role_of_identity(identity: str) -> TokenRole | None:
+    if identity == RECORDER_IDENTITY:
+        return TokenRole.RECORDER
+    prefix, sep, _ = identity.partition(":")
+    if not sep:
+        return None
+    try:
+        return TokenRole(prefix)
+    except ValueError:
+        return None

@@ -1,0 +1,328 @@
+"""An :class:`evidence.store.EvidenceStore` on S3-compatible storage with Object Lock.
+
+For scaled deployments: several recorder hosts and control planes share one bucket (MinIO,
+or any S3 with Object Lock). The bucket is created with Object Lock, so it is versioned and
+every Master, manifest, signature and public key is stored with a retention date in the
+configured mode (COMPLIANCE by default: nobody, not even the storage admin, can delete or
+shorten it before that date). The layout mirrors :class:`evidence.store.LocalEvidenceStore`::
+
+    evidence/<id>/masters/segment-00001.mp4, evidence/<id>/manifest.json, .../manifest.sig,
+    evidence/<id>/recorder-public.pem   (object-locked)
+    evidence/<id>/retention.json        (review date / legal hold; versioned, not locked)
+
+Custody goes to the injected :class:`core.custody.CustodyLog` (the database chain).
+
+* a name that exists is never written again (checked before upload; Object Lock makes an
+  overwrite a new version at most, and verification reads the version it sealed against);
+* Masters are re-hashed before upload and again whenever they are fetched;
+* a review date later than the lock extends the lock (it can never be shortened);
+* a legal hold sets the S3 legal hold on every object of the item;
+* deletion follows the local rules and is refused while any version is still locked.
+
+:meth:`directory_of` fetches the item into ``cache_dir`` (verifying nothing itself:
+verification and export re-hash what was fetched), so the same verify and export code serves
+both stores.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import shutil
+import stat
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from minio import Minio
+from minio.commonconfig import COMPLIANCE, GOVERNANCE
+from minio.error import S3Error
+from minio.retention import Retention as LockRetention
+
+from core.canonical import sha256_hex
+from core.custody import CustodyEntry, CustodyEvent, CustodyLog
+from core.custody import validate_evidence_id as _valid_id
+from core.evidence_errors import (
+    AuthorisationError,
+    EvidenceError,
+    IntegrityError,
+    JustificationRequiredError,
+    ObjectExistsError,
+    RetentionError,
+)
+from core.recording_settings import S3Settings
+from evidence.hashing import FileDigest, hash_file
+from evidence.store import (
+    DEFAULT_DELETE_ROLES,
+    MASTERS_DIR,
+    SIGNATURE_NAME,
+    Retention,
+    StoreCapacity,
+    log_review_date_change,
+)
+
+_RETENTION_NAME = "retention.json"
+_MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
+
+
+class S3EvidenceStore:
+    """See module docstring."""
+
+    def __init__(
+        self,
+        settings: S3Settings,
+        *,
+        cache_dir: Path,
+        custody: CustodyLog,
+        delete_roles: frozenset[str] = DEFAULT_DELETE_ROLES,
+        client: Minio | None = None,
+    ) -> None:
+        if settings.lock_mode not in (COMPLIANCE, GOVERNANCE):
+            raise ValueError(f"lock_mode must be {COMPLIANCE} or {GOVERNANCE}")
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.cache_dir = cache_dir
+        self._custody = custody
+        self._delete_roles = delete_roles
+        self.client = client or Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.secure,
+            region=settings.region,
+        )
+        if not self.client.bucket_exists(self.bucket):
+            self.client.make_bucket(self.bucket, location=settings.region, object_lock=True)
+        if self.client.get_object_lock_config(self.bucket) is None:
+            raise EvidenceError(f"bucket {self.bucket} has no Object Lock; evidence needs it")
+
+    @property
+    def custody(self) -> CustodyLog:
+        return self._custody
+
+    # -- keys and state ------------------------------------------------------------------------
+
+    def _key(self, evidence_id: str, *parts: str) -> str:
+        return "/".join(("evidence", _valid_id(evidence_id), *parts))
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return False
+            raise
+        return True
+
+    def _keys(self, evidence_id: str) -> list[str]:
+        objects = self.client.list_objects(
+            self.bucket, prefix=self._key(evidence_id) + "/", recursive=True
+        )
+        return sorted(str(o.object_name) for o in objects if o.object_name)
+
+    def is_sealed(self, evidence_id: str) -> bool:
+        return self._exists(self._key(evidence_id, SIGNATURE_NAME))
+
+    def _lock(self, until: date | None = None) -> LockRetention:
+        floor = datetime.now(UTC) + timedelta(days=self.settings.min_retention_days)
+        if until is not None:
+            floor = max(floor, datetime.combine(until, time.min, tzinfo=UTC))
+        return LockRetention(self.settings.lock_mode, floor)
+
+    def _writable(self, evidence_id: str, key: str) -> None:
+        if not self._keys(evidence_id) and self._custody.entries_for(evidence_id):
+            raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
+        if self.is_sealed(evidence_id):
+            raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
+        if self._exists(key):
+            raise ObjectExistsError(f"{key} exists")
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put_master(self, evidence_id: str, source: Path, *, sha256: str) -> FileDigest:
+        """Upload a Master segment with Object Lock, after re-hashing it against ``sha256``."""
+        key = self._key(evidence_id, MASTERS_DIR, source.name)
+        self._writable(evidence_id, key)
+        digest = hash_file(source)
+        if not hmac.compare_digest(digest.sha256, sha256.lower()):
+            raise IntegrityError(
+                f"file {source.name}", f"SHA-256 {digest.sha256} does not match recorded {sha256}"
+            )
+        with source.open("rb") as fh:
+            self.client.put_object(
+                self.bucket,
+                key,
+                fh,
+                digest.size,
+                content_type="video/mp4",
+                metadata={"sha256": digest.sha256},
+                retention=self._lock(),
+            )
+        return digest
+
+    def put_object(self, evidence_id: str, name: str, data: bytes) -> FileDigest:
+        """Upload a small sealed object (manifest, signature, key) with Object Lock."""
+        key = self._key(evidence_id, name)
+        self._writable(evidence_id, key)
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), retention=self._lock()
+        )
+        return FileDigest(Path(key), sha256_hex(data), len(data))
+
+    def seal(self, evidence_id: str) -> None:
+        """Objects are immutable once uploaded; sealing only checks the signature is there."""
+        if not self.is_sealed(evidence_id):
+            raise EvidenceError(f"{evidence_id} has no {SIGNATURE_NAME}; sign before sealing")
+
+    # -- access --------------------------------------------------------------------------------
+
+    def directory_of(self, evidence_id: str) -> Path:
+        """Fetch the item into a fresh cache folder and return it (for verify and export)."""
+        keys = [k for k in self._keys(evidence_id) if not k.endswith("/" + _RETENTION_NAME)]
+        target = self.cache_dir / "evidence" / _valid_id(evidence_id)
+        if target.exists():
+            for path in (target, *target.rglob("*")):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            shutil.rmtree(target)
+        if not keys:
+            return target
+        prefix = self._key(evidence_id) + "/"
+        for key in keys:
+            path = target / key.removeprefix(prefix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.client.fget_object(self.bucket, key, str(path))
+            path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        return target
+
+    def view(self, evidence_id: str, *, actor: str, justification: str) -> Path:
+        if not justification.strip():
+            raise JustificationRequiredError("viewing evidence requires a justification")
+        if not self._keys(evidence_id):
+            raise EvidenceError(f"no evidence {evidence_id}")
+        self._custody.append(
+            evidence_id=evidence_id, event=CustodyEvent.VIEWED, actor=actor, reason=justification
+        )
+        return self.directory_of(evidence_id)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def retention(self, evidence_id: str) -> Retention:
+        try:
+            response = self.client.get_object(self.bucket, self._key(evidence_id, _RETENTION_NAME))
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return Retention()
+            raise
+        try:
+            data = json.loads(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+        review = data.get("review_date")
+        return Retention(
+            review_date=date.fromisoformat(review) if review else None,
+            legal_hold=bool(data.get("legal_hold", False)),
+        )
+
+    def _write_retention(self, evidence_id: str, retention: Retention) -> None:
+        review = retention.review_date
+        body = json.dumps(
+            {
+                "review_date": review.isoformat() if review else None,
+                "legal_hold": retention.legal_hold,
+            }
+        ).encode()
+        key = self._key(evidence_id, _RETENTION_NAME)
+        self.client.put_object(self.bucket, key, io.BytesIO(body), len(body))
+
+    def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
+        if not reason.strip():
+            raise JustificationRequiredError(f"{what} requires a reason")
+        if not self._keys(evidence_id):
+            raise EvidenceError(f"no evidence {evidence_id}")
+        return self.retention(evidence_id)
+
+    def _locked_keys(self, evidence_id: str) -> list[str]:
+        return [k for k in self._keys(evidence_id) if not k.endswith("/" + _RETENTION_NAME)]
+
+    def set_review_date(
+        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+    ) -> None:
+        """Record the review date; the Object Lock is extended to it (never shortened)."""
+        current = self._require_item(evidence_id, reason, "changing retention")
+        log_review_date_change(
+            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
+        )
+        wanted = datetime.combine(review_date, time.min, tzinfo=UTC)
+        for key in self._locked_keys(evidence_id):
+            lock = self.client.get_object_retention(self.bucket, key)
+            if lock is None or lock.retain_until_date < wanted:
+                self.client.set_object_retention(
+                    self.bucket, key, LockRetention(self.settings.lock_mode, wanted)
+                )
+        self._write_retention(
+            evidence_id, Retention(review_date=review_date, legal_hold=current.legal_hold)
+        )
+
+    def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
+        """Place or lift a legal hold, on the record and as an S3 legal hold on each object."""
+        current = self._require_item(evidence_id, reason, "a legal hold decision")
+        self._custody.append(
+            evidence_id=evidence_id,
+            event=CustodyEvent.LEGAL_HOLD,
+            actor=actor,
+            reason=reason,
+            details={"hold": hold},
+        )
+        for key in self._locked_keys(evidence_id):
+            if hold:
+                self.client.enable_object_legal_hold(self.bucket, key)
+            else:
+                self.client.disable_object_legal_hold(self.bucket, key)
+        self._write_retention(
+            evidence_id, Retention(review_date=current.review_date, legal_hold=hold)
+        )
+
+    def delete(
+        self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
+    ) -> CustodyEntry:
+        """Delete every version of the item's objects; see LocalEvidenceStore.delete's rules.
+
+        Also refused (:class:`RetentionError`) while Object Lock still protects any object.
+        """
+        if role not in self._delete_roles:
+            raise AuthorisationError(f"role {role!r} may not delete evidence")
+        retention = self._require_item(evidence_id, reason, "deletion")
+        if retention.legal_hold:
+            raise RetentionError(f"{evidence_id} is under legal hold")
+        today = today or datetime.now(UTC).date()
+        if retention.review_date is None or today < retention.review_date:
+            raise RetentionError(
+                f"{evidence_id} must be kept until its review date "
+                f"({retention.review_date or 'not set'}); change it first"
+            )
+        now = datetime.now(UTC)
+        for key in self._locked_keys(evidence_id):
+            lock = self.client.get_object_retention(self.bucket, key)
+            if lock is not None and lock.retain_until_date > now:
+                raise RetentionError(
+                    f"{key} is object-locked until {lock.retain_until_date.isoformat()}"
+                )
+        keys = self._keys(evidence_id)
+        entry = self._custody.append(
+            evidence_id=evidence_id,
+            event=CustodyEvent.DELETED,
+            actor=actor,
+            reason=reason,
+            details={"role": role, "removed": [k.split("/", 2)[2] for k in keys]},
+        )
+        versions = self.client.list_objects(
+            self.bucket, prefix=self._key(evidence_id) + "/", recursive=True, include_version=True
+        )
+        for obj in versions:
+            self.client.remove_object(self.bucket, str(obj.object_name), version_id=obj.version_id)
+        return entry
+
+    def capacity(self) -> StoreCapacity:
+        """S3 reports no capacity; the store's free-space metrics are not exported for it."""
+        raise NotImplementedError("an S3 bucket has no fixed capacity to report")

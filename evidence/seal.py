@@ -1,0 +1,116 @@
+"""Seal a finished statement: sign its manifest and store masters, manifest and custody."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.canonical import sha256_hex
+from core.custody import CustodyEntry, CustodyEvent
+from evidence.keys import key_id, public_key_pem
+from evidence.manifest import (
+    ConsentRecord,
+    Gap,
+    Manifest,
+    Officer,
+    Participant,
+    RecorderInfo,
+    manifest_for,
+    sign_manifest,
+)
+from evidence.store import MANIFEST_NAME, PUBLIC_KEY_NAME, SIGNATURE_NAME, EvidenceStore
+from evidence.writer import SegmentInfo
+
+
+@dataclass(frozen=True)
+class StatementDetails:
+    """What the platform knows about the statement, beyond the media itself."""
+
+    evidence_id: str
+    visit_id: str
+    crime_reference: str
+    officer: Officer
+    participants: Sequence[Participant]
+    consents: Sequence[ConsentRecord]
+    gaps: Sequence[Gap] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SealedStatement:
+    """The outcome of :func:`seal_statement`."""
+
+    manifest: Manifest
+    manifest_sha256: str
+    key_id: str
+    custody: tuple[CustodyEntry, ...]
+
+
+def seal_statement(
+    store: EvidenceStore,
+    *,
+    details: StatementDetails,
+    segments: Sequence[SegmentInfo],
+    signing_key: Ed25519PrivateKey,
+    actor: str,
+    recorder_version: str,
+    host: str | None = None,
+    at: datetime | None = None,
+) -> SealedStatement:
+    """Store the master segments, sign and store the manifest, seal, and log custody.
+
+    Masters are copied in and re-hashed against the hashes taken while recording, so a
+    file altered between recording and sealing is refused with :class:`IntegrityError`.
+    Custody gets ``created`` (segment hashes) then ``sealed`` (manifest hash, key id and
+    per-field digests, which let a verifier name a tampered manifest field).
+    """
+    public = signing_key.public_key()
+    kid = key_id(public)
+    manifest = manifest_for(
+        evidence_id=details.evidence_id,
+        visit_id=details.visit_id,
+        crime_reference=details.crime_reference,
+        officer=details.officer,
+        participants=details.participants,
+        consents=details.consents,
+        segments=segments,
+        gaps=details.gaps,
+        recorder=RecorderInfo(recorder_version, host or platform.node(), kid),
+    )
+    for info in segments:
+        store.put_master(details.evidence_id, info.path, sha256=info.sha256)
+    created = store.custody.append(
+        evidence_id=details.evidence_id,
+        event=CustodyEvent.CREATED,
+        actor=actor,
+        reason="statement recording acquired",
+        details={
+            "segments": [
+                {"name": s.name, "sha256": s.sha256, "bytes": s.bytes} for s in manifest.segments
+            ]
+        },
+        at=at,
+    )
+    data = manifest.canonical_bytes()
+    store.put_object(details.evidence_id, MANIFEST_NAME, data)
+    store.put_object(details.evidence_id, PUBLIC_KEY_NAME, public_key_pem(public))
+    # The signature goes last: its presence is what marks the item as sealed.
+    store.put_object(details.evidence_id, SIGNATURE_NAME, sign_manifest(manifest, signing_key))
+    store.seal(details.evidence_id)
+    manifest_sha256 = sha256_hex(data)
+    sealed = store.custody.append(
+        evidence_id=details.evidence_id,
+        event=CustodyEvent.SEALED,
+        actor=actor,
+        reason="manifest signed and masters sealed",
+        details={
+            "manifest_sha256": manifest_sha256,
+            "key_id": kid,
+            "manifest_fields": manifest.field_digests(),
+        },
+        at=at,
+    )
+    return SealedStatement(manifest, manifest_sha256, kid, (created, sealed))

@@ -1,0 +1,344 @@
+"""Write-once storage for master recordings, with retention and logged deletion.
+
+Layout of a :class:`LocalEvidenceStore` rooted at ``root``::
+
+    evidence/<evidence_id>/masters/segment-00001.mp4   master segments (0444)
+    evidence/<evidence_id>/manifest.json                sealed manifest (0444)
+    evidence/<evidence_id>/manifest.sig                 Ed25519 signature (0444)
+    evidence/<evidence_id>/recorder-public.pem          key that signed it (0444)
+    evidence/<evidence_id>/retention.json               review date / legal hold (mutable)
+    custody/<evidence_id>.jsonl                         chain of custody (outlives deletion)
+
+Retention semantics (CPIA Code para 5, MoPI):
+
+* every object is created once (``O_EXCL``) and made read-only; putting a name that
+  exists raises :class:`ObjectExistsError`, and nothing can be added after sealing;
+* a sealed item has no review date until someone sets one with a reason (logged);
+  until then it cannot be deleted;
+* deletion needs an authorised role and a reason, is refused under legal hold and before
+  the review date, and appends a ``deleted`` custody entry *before* removing files, so an
+  interrupted deletion is visible in the log and can simply be repeated;
+* an evidence id whose custody log exists but whose files are gone (deleted) cannot be
+  reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Protocol
+
+from core.custody import CustodyEntry, CustodyEvent, CustodyLog, JsonlCustodyLog
+from core.custody import validate_evidence_id as _valid_id
+from core.evidence_errors import (
+    AuthorisationError,
+    EvidenceError,
+    JustificationRequiredError,
+    ObjectExistsError,
+    RetentionError,
+)
+from evidence.hashing import FileDigest, HashingFileWriter, copy_verified, fsync_directory
+
+MASTERS_DIR = "masters"
+MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "manifest.sig"
+PUBLIC_KEY_NAME = "recorder-public.pem"
+_RETENTION_NAME = "retention.json"
+_OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+DEFAULT_DELETE_ROLES = frozenset({"evidence_manager", "information_manager"})
+_READ_ONLY_FILE, _READ_ONLY_DIR, _WRITABLE_DIR = 0o444, 0o555, 0o755
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Retention state of one evidence item."""
+
+    review_date: date | None = None
+    legal_hold: bool = False
+
+
+@dataclass(frozen=True)
+class StoreCapacity:
+    """Free and total bytes of the filesystem holding the store."""
+
+    free_bytes: int
+    total_bytes: int
+
+    @property
+    def used_fraction(self) -> float:
+        return 1.0 - self.free_bytes / self.total_bytes if self.total_bytes else 1.0
+
+
+class EvidenceStore(Protocol):
+    """Write-once evidence storage. See :class:`LocalEvidenceStore` for the semantics."""
+
+    @property
+    def custody(self) -> CustodyLog: ...
+
+    def put_master(self, evidence_id: str, source: Path, *, sha256: str) -> FileDigest:
+        """Copy a master segment in, verifying it against its acquisition hash."""
+        ...
+
+    def put_object(self, evidence_id: str, name: str, data: bytes) -> FileDigest:
+        """Store a small sealed object (manifest, signature, public key)."""
+        ...
+
+    def seal(self, evidence_id: str) -> None:
+        """Make the item read-only; nothing can be added afterwards."""
+        ...
+
+    def directory_of(self, evidence_id: str) -> Path:
+        """Where the item's files are, for verification and export (no access logged)."""
+        ...
+
+    def view(self, evidence_id: str, *, actor: str, justification: str) -> Path:
+        """Log a justified consultation and return the item's directory."""
+        ...
+
+    def retention(self, evidence_id: str) -> Retention: ...
+
+    def set_review_date(
+        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+    ) -> None: ...
+
+    def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None: ...
+
+    def delete(
+        self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
+    ) -> CustodyEntry: ...
+
+    def capacity(self) -> StoreCapacity: ...
+
+
+class LocalEvidenceStore:
+    """An :class:`EvidenceStore` on a local (or mounted) filesystem; see module docstring."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        custody: CustodyLog | None = None,
+        delete_roles: frozenset[str] = DEFAULT_DELETE_ROLES,
+    ) -> None:
+        self.root = root
+        (root / "evidence").mkdir(parents=True, exist_ok=True)
+        self._custody: CustodyLog = custody or JsonlCustodyLog(root / "custody")
+        self._delete_roles = delete_roles
+
+    @property
+    def custody(self) -> CustodyLog:
+        """The custody log every access and retention decision is written to."""
+        return self._custody
+
+    def directory_of(self, evidence_id: str) -> Path:
+        """See :meth:`EvidenceStore.directory_of`."""
+        return self.root / "evidence" / _valid_id(evidence_id)
+
+    def is_sealed(self, evidence_id: str) -> bool:
+        """True once :meth:`seal` ran (the signature is the last object written)."""
+        return (self.directory_of(evidence_id) / SIGNATURE_NAME).exists()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _writable_dir(self, evidence_id: str, sub: str | None = None) -> Path:
+        directory = self.directory_of(evidence_id)
+        if not directory.exists() and self._custody.entries_for(evidence_id):
+            raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
+        if self.is_sealed(evidence_id):
+            raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
+        target = directory / sub if sub else directory
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    @staticmethod
+    def _checked_name(name: str) -> str:
+        if not _OBJECT_NAME.match(name) or name == _RETENTION_NAME:
+            raise ValueError(f"invalid object name {name!r}")
+        return name
+
+    def put_master(self, evidence_id: str, source: Path, *, sha256: str) -> FileDigest:
+        """Copy ``source`` into ``masters/``, re-hashing it (re-verify at every transfer).
+
+        Raises :class:`ObjectExistsError` if the name exists, :class:`IntegrityError` if
+        the copy does not match ``sha256``.
+        """
+        target = self._writable_dir(evidence_id, MASTERS_DIR) / self._checked_name(source.name)
+        try:
+            digest = copy_verified(source, target, expected_sha256=sha256)
+        except FileExistsError:
+            raise ObjectExistsError(f"{evidence_id}/{MASTERS_DIR}/{source.name} exists") from None
+        target.chmod(_READ_ONLY_FILE)
+        return digest
+
+    def put_object(self, evidence_id: str, name: str, data: bytes) -> FileDigest:
+        """Store ``data`` as ``name`` (write-once, then 0444)."""
+        target = self._writable_dir(evidence_id) / self._checked_name(name)
+        try:
+            with HashingFileWriter(target) as out:
+                out.write(data)
+        except FileExistsError:
+            raise ObjectExistsError(f"{evidence_id}/{name} exists") from None
+        target.chmod(_READ_ONLY_FILE)
+        return out.close()
+
+    def seal(self, evidence_id: str) -> None:
+        """Make the masters directory read-only; requires the signature to be stored."""
+        directory = self.directory_of(evidence_id)
+        if not self.is_sealed(evidence_id):
+            raise EvidenceError(f"{evidence_id} has no {SIGNATURE_NAME}; sign before sealing")
+        masters = directory / MASTERS_DIR
+        if masters.exists():
+            masters.chmod(_READ_ONLY_DIR)
+        fsync_directory(directory)
+
+    # -- access ----------------------------------------------------------------------------
+
+    def view(self, evidence_id: str, *, actor: str, justification: str) -> Path:
+        """See :meth:`EvidenceStore.view`; a blank justification is refused."""
+        if not justification.strip():
+            raise JustificationRequiredError("viewing evidence requires a justification")
+        directory = self.directory_of(evidence_id)
+        if not directory.exists():
+            raise EvidenceError(f"no evidence {evidence_id}")
+        self._custody.append(
+            evidence_id=evidence_id, event=CustodyEvent.VIEWED, actor=actor, reason=justification
+        )
+        return directory
+
+    # -- retention -------------------------------------------------------------------------
+
+    def retention(self, evidence_id: str) -> Retention:
+        """Current retention state (defaults: no review date, no hold)."""
+        path = self.directory_of(evidence_id) / _RETENTION_NAME
+        if not path.exists():
+            return Retention()
+        data = json.loads(path.read_text("utf-8"))
+        review = data.get("review_date")
+        return Retention(
+            review_date=date.fromisoformat(review) if review else None,
+            legal_hold=bool(data.get("legal_hold", False)),
+        )
+
+    def _write_retention(self, evidence_id: str, retention: Retention) -> None:
+        # Mutable state, so replaced atomically; every change is in the custody log.
+        directory = self.directory_of(evidence_id)
+        tmp = directory / f".{_RETENTION_NAME}.tmp"
+        review = retention.review_date
+        tmp.write_text(
+            json.dumps(
+                {
+                    "review_date": review.isoformat() if review else None,
+                    "legal_hold": retention.legal_hold,
+                }
+            ),
+            "utf-8",
+        )
+        tmp.replace(directory / _RETENTION_NAME)
+        fsync_directory(directory)
+
+    def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
+        if not reason.strip():
+            raise JustificationRequiredError(f"{what} requires a reason")
+        if not self.directory_of(evidence_id).exists():
+            raise EvidenceError(f"no evidence {evidence_id}")
+        return self.retention(evidence_id)
+
+    def set_review_date(
+        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+    ) -> None:
+        """Set the MoPI review date (the earliest date deletion may be considered)."""
+        current = self._require_item(evidence_id, reason, "changing retention")
+        log_review_date_change(
+            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
+        )
+        self._write_retention(
+            evidence_id, Retention(review_date=review_date, legal_hold=current.legal_hold)
+        )
+
+    def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
+        """Place or lift a legal hold; while held the item cannot be deleted."""
+        current = self._require_item(evidence_id, reason, "a legal hold decision")
+        self._custody.append(
+            evidence_id=evidence_id,
+            event=CustodyEvent.LEGAL_HOLD,
+            actor=actor,
+            reason=reason,
+            details={"hold": hold},
+        )
+        self._write_retention(
+            evidence_id, Retention(review_date=current.review_date, legal_hold=hold)
+        )
+
+    def delete(
+        self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
+    ) -> CustodyEntry:
+        """Delete an item's files; the custody log is kept. See module docstring for rules.
+
+        Raises :class:`AuthorisationError` (role), :class:`JustificationRequiredError`
+        (blank reason) or :class:`RetentionError` (legal hold, no or future review date).
+        """
+        if role not in self._delete_roles:
+            raise AuthorisationError(f"role {role!r} may not delete evidence")
+        retention = self._require_item(evidence_id, reason, "deletion")
+        if retention.legal_hold:
+            raise RetentionError(f"{evidence_id} is under legal hold")
+        today = today or datetime.now(UTC).date()
+        if retention.review_date is None or today < retention.review_date:
+            raise RetentionError(
+                f"{evidence_id} must be kept until its review date "
+                f"({retention.review_date or 'not set'}); change it first"
+            )
+        directory = self.directory_of(evidence_id)
+        removed = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+        entry = self._custody.append(
+            evidence_id=evidence_id,
+            event=CustodyEvent.DELETED,
+            actor=actor,
+            reason=reason,
+            details={"role": role, "removed": removed},
+        )
+        for sub in (directory, *(p for p in directory.rglob("*") if p.is_dir())):
+            sub.chmod(_WRITABLE_DIR)
+        shutil.rmtree(directory)
+        fsync_directory(directory.parent)
+        return entry
+
+    def capacity(self) -> StoreCapacity:
+        """Free/total bytes available to this (unprivileged) store, for a "nearly full" alert."""
+        st = os.statvfs(self.root)
+        return StoreCapacity(
+            free_bytes=st.f_bavail * st.f_frsize, total_bytes=st.f_blocks * st.f_frsize
+        )
+
+
+def is_read_only(path: Path) -> bool:
+    """True if nobody has write permission on ``path``."""
+    return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def log_review_date_change(
+    custody: CustodyLog,
+    evidence_id: str,
+    current: Retention,
+    review_date: date,
+    *,
+    actor: str,
+    reason: str,
+) -> None:
+    """Append the custody entry for a review-date change; shared by every store backend."""
+    custody.append(
+        evidence_id=evidence_id,
+        event=CustodyEvent.RETENTION_CHANGED,
+        actor=actor,
+        reason=reason,
+        details={
+            "review_date_from": current.review_date.isoformat() if current.review_date else None,
+            "review_date_to": review_date.isoformat(),
+        },
+    )

@@ -1,0 +1,3 @@
+from evr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""`evr`: one entry point for the stack and its admin tasks."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from control_plane.app import create_app
+from control_plane.auth import add_officer, create_api_token
+from control_plane.errors import EvrError
+from core import db, logs
+from core.domain import OfficerRole
+from core.settings import Settings, SettingsError, load_settings
+from evr import recording_commands
+from evr.stack import StackOptions, livekit_binary, run
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(settings.log_level)
+    # run_app turns SIGTERM into a graceful shutdown that runs every cleanup context.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+async def _with_engine(settings: Settings, args: argparse.Namespace) -> int:
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.migrate(engine)
+        if args.command == "migrate":
+            print("database is up to date")
+        elif args.command == "officer-add":
+            officer_id = await add_officer(
+                engine,
+                collar_number=args.collar,
+                display_name=args.name,
+                unit=args.unit,
+                role=OfficerRole(args.role),
+            )
+            print(f"created officer {officer_id}")
+        elif args.command == "token-create":
+            token = await create_api_token(engine, collar_number=args.collar, label=args.label)
+            print(token)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _db_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_engine(_settings(args), args))
+
+
+def _up(args: argparse.Namespace) -> int:
+    logs.configure("WARNING")
+    opts = StackOptions(
+        state_dir=Path(args.state_dir),
+        node_ip=args.node_ip,
+        host=args.host,
+        port=args.port,
+        livekit_binary=livekit_binary(),
+    )
+    asyncio.run(run(opts))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evr", description="Enhanced Video Response platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="bring up the embedded stack (SQLite + local SFU)")
+    up.add_argument("--state-dir", default="var", help="where keys, configs and the database live")
+    up.add_argument(
+        "--node-ip",
+        default="127.0.0.1",
+        help="address phones reach the SFU on (set your LAN address to test from a phone)",
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    up.set_defaults(func=_up)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="settings file (TOML); EVR_* variables override it")
+        return p
+
+    with_config(sub.add_parser("serve", help="run the control plane")).set_defaults(func=_serve)
+    with_config(sub.add_parser("migrate", help="apply database migrations")).set_defaults(
+        func=_db_command
+    )
+    officer = with_config(sub.add_parser("officer-add", help="create a local officer account"))
+    officer.add_argument("--collar", required=True)
+    officer.add_argument("--name", required=True)
+    officer.add_argument("--unit", required=True)
+    officer.add_argument("--role", choices=[r.value for r in OfficerRole], default="officer")
+    officer.set_defaults(func=_db_command)
+    token = with_config(sub.add_parser("token-create", help="mint an API token for an officer"))
+    token.add_argument("--collar", required=True)
+    token.add_argument("--label", default="api")
+    token.set_defaults(func=_db_command)
+    # `evr recorder` and `evr evidence verify|export` (issue 4) live with the recorder.
+    recording_commands.register(sub, with_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except (SettingsError, EvrError) as exc:
+        print(f"evr: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`evr recorder` and `evr evidence verify|export`: the recorder process and examiners' tools.
+
+`evr evidence verify` takes a disclosure bundle folder (checked with nothing but the files
+in it, as a third party would), or an evidence id / store entry folder, which is checked
+against the custody chain in the platform database. `evr evidence export` writes a bundle,
+logged in that chain and in the DPA s.62 audit log as a disclosure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core import audit, db, logs, schema
+from core.custody_db import DbCustodyLog
+from core.domain import AuditAction
+from core.evidence_errors import EvidenceError
+from core.settings import Settings, load_settings
+from evidence import cli as examiner_cli
+from evidence.export import export_bundle
+from evidence.stores import open_store
+from evidence.verify import CUSTODY_NAME, verify_store_entry
+from recorder.worker import run_recorder
+
+WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], with_config: WithConfig
+) -> None:
+    """Add the `recorder` and `evidence` commands to the `evr` parser."""
+    recorder = with_config(
+        sub.add_parser("recorder", help="run the evidential recorder worker (metrics on :9465)")
+    )
+    recorder.set_defaults(func=_recorder)
+    evidence = sub.add_parser("evidence", help="verify or export sealed evidence")
+    actions = evidence.add_subparsers(dest="evidence_command", required=True)
+    verify = with_config(
+        actions.add_parser("verify", help="check signature, segment hashes and custody chain")
+    )
+    verify.add_argument("target", help="bundle folder, store entry folder, or evidence id")
+    verify.add_argument("--trusted-key-id", action="append", help="accept only these key ids")
+    verify.set_defaults(func=_verify)
+    export = with_config(actions.add_parser("export", help="write a disclosure bundle (logged)"))
+    export.add_argument("evidence_id")
+    export.add_argument("--out", type=Path, required=True, help="new bundle folder")
+    export.add_argument("--actor", required=True, help="who exports (e.g. officer:local:1001)")
+    export.add_argument("--justification", required=True, help="why (custody and audit log)")
+    export.add_argument("--recipient", required=True, help="to whom it is disclosed")
+    export.add_argument("--trusted-key-id", action="append")
+    export.set_defaults(func=_export)
+
+
+def _recorder(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_recorder(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if (target / CUSTODY_NAME).is_file():
+        # A bundle carries its own custody extract: no database, no platform needed.
+        argv = ["verify", str(target)]
+        for kid in args.trusted_key_id or []:
+            argv += ["--trusted-key-id", kid]
+        return examiner_cli.main(argv)
+    evidence_id = target.name if target.is_dir() else args.target
+    return asyncio.run(_verify_entry(_settings(args), evidence_id, args.trusted_key_id))
+
+
+async def _verify_entry(settings: Settings, evidence_id: str, trusted: list[str] | None) -> int:
+    engine = db.create_engine(settings.database_url)
+    try:
+        store = await asyncio.to_thread(open_store, settings.recording, DbCustodyLog(engine))
+        try:
+            report = await asyncio.to_thread(
+                verify_store_entry, store, evidence_id, trusted_key_ids=trusted
+            )
+        except EvidenceError as exc:
+            print(f"evr: {exc}", file=sys.stderr)
+            return 2
+        return examiner_cli.print_report(report, sys.stdout)
+    finally:
+        await engine.dispose()
+
+
+def _export(args: argparse.Namespace) -> int:
+    return asyncio.run(_export_entry(_settings(args), args))
+
+
+async def _export_entry(settings: Settings, args: argparse.Namespace) -> int:
+    engine = db.create_engine(settings.database_url)
+    try:
+        r = schema.recordings
+        async with engine.connect() as conn:
+            visit_id = await conn.scalar(select(r.c.visit_id).where(r.c.id == args.evidence_id))
+        if visit_id is None:
+            print(f"evr: no evidence {args.evidence_id}", file=sys.stderr)
+            return 1
+        store = await asyncio.to_thread(open_store, settings.recording, DbCustodyLog(engine))
+        try:
+            bundle = await asyncio.to_thread(
+                export_bundle,
+                store,
+                args.evidence_id,
+                args.out,
+                actor=args.actor,
+                justification=args.justification,
+                recipient=args.recipient,
+                trusted_key_ids=args.trusted_key_id,
+            )
+        except (EvidenceError, OSError) as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        async with engine.begin() as conn:
+            await audit.record(
+                conn,
+                actor=args.actor,
+                action=AuditAction.DISCLOSURE,
+                subject="evidence",
+                visit_id=visit_id,
+                justification=args.justification,
+                recipients=args.recipient,
+                detail={"evidence_id": args.evidence_id, "bundle": bundle.name, "via": "cli"},
+            )
+        print(f"exported {args.evidence_id} to {bundle}")
+        return 0
+    finally:
+        await engine.dispose()

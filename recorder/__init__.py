@@ -1,0 +1,1 @@
+"""The evidential recorder: a worker process that records statements from LiveKit rooms."""

@@ -1,6 +1,0 @@
-"""Evidential recording core: composition, hashing, sealing, custody and verification.
-
-Everything here is independent of the SFU: a recorder participant feeds decoded frames
-into :class:`recording.writer.StatementWriter` and hands the finished segments to
-:func:`recording.seal.seal_statement`.
-"""

@@ -1,0 +1,68 @@
+"""The custody chain in the database: concurrent appends never fork it, on both backends;
+the table refuses updates and deletes; the sync protocol is refused on the loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
+
+from control_plane.keys import ENGINE
+from core import schema
+from core.custody import CustodyEvent, verify_chain
+from core.custody_db import DbCustodyLog
+from tests.support.stack import Stack
+
+
+async def test_concurrent_appends_form_one_chain(stack: Stack) -> None:
+    log = DbCustodyLog(stack.app[ENGINE])
+    evidence_id = f"concurrency-{stack.settings.database_url[:6]}"
+
+    async def view(n: int) -> None:
+        await log.append_async(
+            evidence_id=evidence_id, event=CustodyEvent.VIEWED, actor=f"u-{n}", reason="review"
+        )
+
+    await asyncio.gather(*(view(n) for n in range(12)))
+    # And the same through the synchronous protocol, from worker threads.
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                log.append,
+                evidence_id=evidence_id,
+                event=CustodyEvent.VIEWED,
+                actor=f"t-{n}",
+                reason="review",
+            )
+            for n in range(4)
+        )
+    )
+    entries = await log.entries_for_async(evidence_id)
+    assert [e.seq for e in entries] == list(range(1, 17))
+    verify_chain(entries, evidence_id=evidence_id)
+    assert {e.actor for e in entries} == {f"u-{n}" for n in range(12)} | {
+        f"t-{n}" for n in range(4)
+    }
+
+
+async def test_the_table_is_append_only(stack: Stack) -> None:
+    engine = stack.app[ENGINE]
+    log = DbCustodyLog(engine)
+    entry = await log.append_async(
+        evidence_id="append-only", event=CustodyEvent.VIEWED, actor="u", reason="r"
+    )
+    c = schema.custody_log
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(update(c).where(c.c.hash == entry.hash).values(actor="x"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM custody_log WHERE evidence_id = 'append-only'"))
+
+
+async def test_sync_methods_refuse_the_loop_thread(stack: Stack) -> None:
+    log = DbCustodyLog(stack.app[ENGINE])
+    with pytest.raises(RuntimeError, match="off the event loop"):
+        log.entries_for("anything")

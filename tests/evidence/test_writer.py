@@ -1,0 +1,197 @@
+"""StatementWriter: playable segments, A/V sync, crash tolerance and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from core.evidence_errors import RecorderError
+from evidence.hashing import hash_file
+from evidence.writer import SegmentInfo, StatementWriter, existing_segment_indices
+from tests.evidence.media import FAST, STARTED_AT, decoded_duration, feed, grey_frame, record
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory: pytest.TempPathFactory) -> list[SegmentInfo]:
+    """3 s statement, 2 s segments, with a flash and a click at the same instant."""
+    return record(tmp_path_factory.mktemp("marked"), 3.0, flash_at=2.4, click_at=2.4)
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_segments_play_in_ffprobe_and_pyav(marked: list[SegmentInfo]) -> None:
+    assert [s.name for s in marked] == ["segment-00001.mp4", "segment-00002.mp4"]
+    total = 0.0
+    for segment in marked:
+        probe = ffprobe(segment.path)
+        streams = probe["streams"]
+        assert isinstance(streams, list)
+        assert sorted(s["codec_name"] for s in streams) == ["aac", "h264"]
+        video = next(s for s in streams if s["codec_type"] == "video")
+        assert (video["width"], video["height"]) == (1280, 360)
+        tags = probe["format"]["tags"]
+        assert tags["creation_time"] == segment.start.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+        video_s, audio_s = decoded_duration(segment.path)
+        assert abs(video_s - segment.duration) < 0.1
+        assert abs(audio_s - segment.duration) < 0.1
+        total += video_s
+    assert abs(total - 3.0) <= 1.0
+    assert marked[0].start == STARTED_AT
+    assert marked[1].start == STARTED_AT + timedelta(seconds=2)
+    assert abs(sum(s.duration for s in marked) - 3.0) < 0.05
+
+
+def test_hash_and_size_taken_while_writing_match_the_file(marked: list[SegmentInfo]) -> None:
+    for segment in marked:
+        digest = hash_file(segment.path)
+        assert (digest.sha256, digest.size) == (segment.sha256, segment.bytes)
+
+
+def test_audio_and_video_in_sync_within_100ms(marked: list[SegmentInfo]) -> None:
+    path = marked[1].path  # the marks are at 2.4 s, i.e. 0.4 s into segment 2
+    flash = click = None
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            luma = frame.to_ndarray(format="gray")
+            if flash is None and luma[:, :640].mean() > 200:
+                flash = frame.time
+        container.seek(0)
+        for sound in container.decode(audio=0):
+            samples = np.abs(sound.to_ndarray()).max(axis=0)
+            loud = np.flatnonzero(samples > 0.3)
+            if click is None and loud.size:
+                click = sound.time + loud[0] / sound.sample_rate
+    assert flash is not None
+    assert click is not None
+    assert abs(flash - 0.4) < 0.1
+    assert abs(click - flash) <= 0.1
+
+
+def test_missing_video_is_a_placeholder_and_missing_audio_is_silence(tmp_path: Path) -> None:
+    writer = StatementWriter(
+        tmp_path, participants=["officer", "victim"], started_at=STARTED_AT, config=FAST
+    )
+    for i in range(25):  # only the officer ever sends video, nobody sends audio
+        writer.push_video("officer", grey_frame(200), i / 25)
+    [segment] = writer.close()
+    with av.open(str(segment.path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="gray")
+        assert frame[:, 100:540].mean() > 150  # officer tile
+        # Placeholder grey (Y=48, i.e. ~37 in full range): neither black nor a held frame.
+        assert 25 < frame[:, 740:1180].mean() < 50
+        container.seek(0)
+        audio = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    assert np.abs(audio).max() < 1e-3
+
+
+def test_timestamps_not_arrival_count_drive_the_clock(tmp_path: Path) -> None:
+    writer = StatementWriter(tmp_path, participants=["officer"], started_at=STARTED_AT, config=FAST)
+    for i in range(10):  # 10 frames spread over 1.8 s (a 5 fps feed)
+        writer.push_video("officer", grey_frame(90), i * 0.2)
+    writer.advance_to(2.0)
+    [segment] = writer.close()
+    assert segment.duration == pytest.approx(2.0)
+
+
+def test_resume_continues_segment_numbering(tmp_path: Path) -> None:
+    first = record(tmp_path, 0.6)
+    assert [s.index for s in first] == [1]
+    writer = StatementWriter(
+        tmp_path,
+        participants=["officer", "victim"],
+        started_at=STARTED_AT + timedelta(seconds=30),
+        config=FAST,
+    )
+    assert writer.first_index == 2
+    feed(writer, seconds=0.6)
+    [resumed] = writer.close()
+    assert resumed.name == "segment-00002.mp4"
+    assert resumed.start == STARTED_AT + timedelta(seconds=30)
+    assert first[0].path.read_bytes() != b""  # earlier segment untouched
+    assert existing_segment_indices(tmp_path) == [1, 2]
+
+
+def test_rejects_unknown_participants_and_bad_timestamps(tmp_path: Path) -> None:
+    writer = StatementWriter(tmp_path, participants=["officer"], started_at=STARTED_AT, config=FAST)
+    with pytest.raises(RecorderError, match="unknown participant"):
+        writer.push_video("intruder", grey_frame(1), 0.0)
+    with pytest.raises(RecorderError, match="timestamp"):
+        writer.push_video("officer", grey_frame(1), float("nan"))
+    assert writer.close() == []
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from evidence.writer import StatementWriter
+    from tests.evidence.media import FAST, STARTED_AT, feed
+    writer = StatementWriter(Path(sys.argv[1]), participants=["officer", "victim"],
+                             started_at=STARTED_AT, config=FAST)
+    feed(writer, seconds=1.8)
+    print("pushed", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_killed_writer_leaves_completed_fragments_playable(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WRITER, str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "pushed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    partial = tmp_path / "segment-00001.mp4"
+    # 1.8 s pushed, 0.25 s reorder window, 0.5 s fragments: >= 1.0 s must survive.
+    video_s, audio_s = decoded_duration(partial)
+    assert video_s >= 1.0
+    assert audio_s >= 1.0
+    probe = ffprobe(partial)
+    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]
+    # And a resumed writer numbers after the crashed segment.
+    resumed = StatementWriter(
+        tmp_path, participants=["officer"], started_at=STARTED_AT, config=FAST
+    )
+    assert resumed.first_index == 2
