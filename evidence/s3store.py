@@ -17,7 +17,8 @@ Custody goes to the injected :class:`core.custody.CustodyLog` (the database chai
 * Masters are re-hashed before upload and again whenever they are fetched;
 * a review date later than the lock extends the lock (it can never be shortened);
 * a legal hold sets the S3 legal hold on every object of the item;
-* deletion follows the local rules and is refused while any version is still locked.
+* deletion follows the retention policy (:mod:`evidence.retention`) and is also refused
+  while any version is still locked.
 
 :meth:`directory_of` fetches the item into ``cache_dir`` (verifying nothing itself:
 verification and export re-hash what was fetched), so the same verify and export code serves
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import json
 import shutil
 import stat
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,7 +43,6 @@ from core.canonical import sha256_hex
 from core.custody import CustodyEntry, CustodyEvent, CustodyLog
 from core.custody import validate_evidence_id as _valid_id
 from core.evidence_errors import (
-    AuthorisationError,
     EvidenceError,
     IntegrityError,
     JustificationRequiredError,
@@ -51,17 +50,11 @@ from core.evidence_errors import (
     RetentionError,
 )
 from core.recording_settings import S3Settings
+from evidence import retention as policy
 from evidence.hashing import FileDigest, hash_file
-from evidence.store import (
-    DEFAULT_DELETE_ROLES,
-    MASTERS_DIR,
-    SIGNATURE_NAME,
-    Retention,
-    StoreCapacity,
-    log_review_date_change,
-)
+from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
+from evidence.store import MASTERS_DIR, SIGNATURE_NAME, StoreCapacity
 
-_RETENTION_NAME = "retention.json"
 _MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
 
 
@@ -178,7 +171,7 @@ class S3EvidenceStore:
 
     def directory_of(self, evidence_id: str) -> Path:
         """Fetch the item into a fresh cache folder and return it (for verify and export)."""
-        keys = [k for k in self._keys(evidence_id) if not k.endswith("/" + _RETENTION_NAME)]
+        keys = [k for k in self._keys(evidence_id) if not k.endswith("/" + RETENTION_NAME)]
         target = self.cache_dir / "evidence" / _valid_id(evidence_id)
         if target.exists():
             for path in (target, *target.rglob("*")):
@@ -208,49 +201,37 @@ class S3EvidenceStore:
 
     def retention(self, evidence_id: str) -> Retention:
         try:
-            response = self.client.get_object(self.bucket, self._key(evidence_id, _RETENTION_NAME))
+            response = self.client.get_object(self.bucket, self._key(evidence_id, RETENTION_NAME))
         except S3Error as exc:
             if exc.code in _MISSING:
                 return Retention()
             raise
         try:
-            data = json.loads(response.read())
+            return policy.loads(response.read())
         finally:
             response.close()
             response.release_conn()
-        review = data.get("review_date")
-        return Retention(
-            review_date=date.fromisoformat(review) if review else None,
-            legal_hold=bool(data.get("legal_hold", False)),
-        )
 
     def _write_retention(self, evidence_id: str, retention: Retention) -> None:
-        review = retention.review_date
-        body = json.dumps(
-            {
-                "review_date": review.isoformat() if review else None,
-                "legal_hold": retention.legal_hold,
-            }
-        ).encode()
-        key = self._key(evidence_id, _RETENTION_NAME)
+        body = policy.dumps(retention).encode()
+        key = self._key(evidence_id, RETENTION_NAME)
         self.client.put_object(self.bucket, key, io.BytesIO(body), len(body))
 
     def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
-        if not reason.strip():
-            raise JustificationRequiredError(f"{what} requires a reason")
+        policy.require_reason(reason, what)
         if not self._keys(evidence_id):
             raise EvidenceError(f"no evidence {evidence_id}")
         return self.retention(evidence_id)
 
     def _locked_keys(self, evidence_id: str) -> list[str]:
-        return [k for k in self._keys(evidence_id) if not k.endswith("/" + _RETENTION_NAME)]
+        return [k for k in self._keys(evidence_id) if not k.endswith("/" + RETENTION_NAME)]
 
     def set_review_date(
         self, evidence_id: str, review_date: date, *, actor: str, reason: str
     ) -> None:
         """Record the review date; the Object Lock is extended to it (never shortened)."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        log_review_date_change(
+        updated = policy.record_review_date(
             self._custody, evidence_id, current, review_date, actor=actor, reason=reason
         )
         wanted = datetime.combine(review_date, time.min, tzinfo=UTC)
@@ -260,47 +241,32 @@ class S3EvidenceStore:
                 self.client.set_object_retention(
                     self.bucket, key, LockRetention(self.settings.lock_mode, wanted)
                 )
-        self._write_retention(
-            evidence_id, Retention(review_date=review_date, legal_hold=current.legal_hold)
-        )
+        self._write_retention(evidence_id, updated)
 
     def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
         """Place or lift a legal hold, on the record and as an S3 legal hold on each object."""
         current = self._require_item(evidence_id, reason, "a legal hold decision")
-        self._custody.append(
-            evidence_id=evidence_id,
-            event=CustodyEvent.LEGAL_HOLD,
-            actor=actor,
-            reason=reason,
-            details={"hold": hold},
+        updated = policy.record_legal_hold(
+            self._custody, evidence_id, current, hold, actor=actor, reason=reason
         )
         for key in self._locked_keys(evidence_id):
             if hold:
                 self.client.enable_object_legal_hold(self.bucket, key)
             else:
                 self.client.disable_object_legal_hold(self.bucket, key)
-        self._write_retention(
-            evidence_id, Retention(review_date=current.review_date, legal_hold=hold)
-        )
+        self._write_retention(evidence_id, updated)
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
     ) -> CustodyEntry:
-        """Delete every version of the item's objects; see LocalEvidenceStore.delete's rules.
+        """Delete every version of the item's objects, as :mod:`evidence.retention` allows.
 
         Also refused (:class:`RetentionError`) while Object Lock still protects any object.
         """
-        if role not in self._delete_roles:
-            raise AuthorisationError(f"role {role!r} may not delete evidence")
-        retention = self._require_item(evidence_id, reason, "deletion")
-        if retention.legal_hold:
-            raise RetentionError(f"{evidence_id} is under legal hold")
-        today = today or datetime.now(UTC).date()
-        if retention.review_date is None or today < retention.review_date:
-            raise RetentionError(
-                f"{evidence_id} must be kept until its review date "
-                f"({retention.review_date or 'not set'}); change it first"
-            )
+        policy.check_delete_role(role, self._delete_roles)
+        policy.check_deletable(
+            evidence_id, self._require_item(evidence_id, reason, "deletion"), today=today
+        )
         now = datetime.now(UTC)
         for key in self._locked_keys(evidence_id):
             lock = self.client.get_object_retention(self.bucket, key)

@@ -9,58 +9,41 @@ Layout of a :class:`LocalEvidenceStore` rooted at ``root``::
     evidence/<evidence_id>/retention.json               review date / legal hold (mutable)
     custody/<evidence_id>.jsonl                         chain of custody (outlives deletion)
 
-Retention semantics (CPIA Code para 5, MoPI):
+Write-once semantics (the retention policy itself is :mod:`evidence.retention`):
 
 * every object is created once (``O_EXCL``) and made read-only; putting a name that
   exists raises :class:`ObjectExistsError`, and nothing can be added after sealing;
-* a sealed item has no review date until someone sets one with a reason (logged);
-  until then it cannot be deleted;
-* deletion needs an authorised role and a reason, is refused under legal hold and before
-  the review date, and appends a ``deleted`` custody entry *before* removing files, so an
-  interrupted deletion is visible in the log and can simply be repeated;
+* deletion follows the retention policy, and appends a ``deleted`` custody entry *before*
+  removing files, so an interrupted deletion is visible in the log and can simply be
+  repeated;
 * an evidence id whose custody log exists but whose files are gone (deleted) cannot be
   reused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import stat
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 from core.custody import CustodyEntry, CustodyEvent, CustodyLog, JsonlCustodyLog
 from core.custody import validate_evidence_id as _valid_id
-from core.evidence_errors import (
-    AuthorisationError,
-    EvidenceError,
-    JustificationRequiredError,
-    ObjectExistsError,
-    RetentionError,
-)
+from core.evidence_errors import EvidenceError, JustificationRequiredError, ObjectExistsError
+from evidence import retention as policy
 from evidence.hashing import FileDigest, HashingFileWriter, copy_verified, fsync_directory
+from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
 
 MASTERS_DIR = "masters"
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 PUBLIC_KEY_NAME = "recorder-public.pem"
-_RETENTION_NAME = "retention.json"
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-DEFAULT_DELETE_ROLES = frozenset({"evidence_manager", "information_manager"})
 _READ_ONLY_FILE, _READ_ONLY_DIR, _WRITABLE_DIR = 0o444, 0o555, 0o755
-
-
-@dataclass(frozen=True)
-class Retention:
-    """Retention state of one evidence item."""
-
-    review_date: date | None = None
-    legal_hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,7 +141,7 @@ class LocalEvidenceStore:
 
     @staticmethod
     def _checked_name(name: str) -> str:
-        if not _OBJECT_NAME.match(name) or name == _RETENTION_NAME:
+        if not _OBJECT_NAME.match(name) or name == RETENTION_NAME:
             raise ValueError(f"invalid object name {name!r}")
         return name
 
@@ -215,36 +198,21 @@ class LocalEvidenceStore:
 
     def retention(self, evidence_id: str) -> Retention:
         """Current retention state (defaults: no review date, no hold)."""
-        path = self.directory_of(evidence_id) / _RETENTION_NAME
+        path = self.directory_of(evidence_id) / RETENTION_NAME
         if not path.exists():
             return Retention()
-        data = json.loads(path.read_text("utf-8"))
-        review = data.get("review_date")
-        return Retention(
-            review_date=date.fromisoformat(review) if review else None,
-            legal_hold=bool(data.get("legal_hold", False)),
-        )
+        return policy.loads(path.read_text("utf-8"))
 
     def _write_retention(self, evidence_id: str, retention: Retention) -> None:
         # Mutable state, so replaced atomically; every change is in the custody log.
         directory = self.directory_of(evidence_id)
-        tmp = directory / f".{_RETENTION_NAME}.tmp"
-        review = retention.review_date
-        tmp.write_text(
-            json.dumps(
-                {
-                    "review_date": review.isoformat() if review else None,
-                    "legal_hold": retention.legal_hold,
-                }
-            ),
-            "utf-8",
-        )
-        tmp.replace(directory / _RETENTION_NAME)
+        tmp = directory / f".{RETENTION_NAME}.tmp"
+        tmp.write_text(policy.dumps(retention), "utf-8")
+        tmp.replace(directory / RETENTION_NAME)
         fsync_directory(directory)
 
     def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
-        if not reason.strip():
-            raise JustificationRequiredError(f"{what} requires a reason")
+        policy.require_reason(reason, what)
         if not self.directory_of(evidence_id).exists():
             raise EvidenceError(f"no evidence {evidence_id}")
         return self.retention(evidence_id)
@@ -254,46 +222,31 @@ class LocalEvidenceStore:
     ) -> None:
         """Set the MoPI review date (the earliest date deletion may be considered)."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        log_review_date_change(
+        updated = policy.record_review_date(
             self._custody, evidence_id, current, review_date, actor=actor, reason=reason
         )
-        self._write_retention(
-            evidence_id, Retention(review_date=review_date, legal_hold=current.legal_hold)
-        )
+        self._write_retention(evidence_id, updated)
 
     def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
         """Place or lift a legal hold; while held the item cannot be deleted."""
         current = self._require_item(evidence_id, reason, "a legal hold decision")
-        self._custody.append(
-            evidence_id=evidence_id,
-            event=CustodyEvent.LEGAL_HOLD,
-            actor=actor,
-            reason=reason,
-            details={"hold": hold},
+        updated = policy.record_legal_hold(
+            self._custody, evidence_id, current, hold, actor=actor, reason=reason
         )
-        self._write_retention(
-            evidence_id, Retention(review_date=current.review_date, legal_hold=hold)
-        )
+        self._write_retention(evidence_id, updated)
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
     ) -> CustodyEntry:
-        """Delete an item's files; the custody log is kept. See module docstring for rules.
+        """Delete an item's files; the custody log is kept. See :mod:`evidence.retention`.
 
         Raises :class:`AuthorisationError` (role), :class:`JustificationRequiredError`
         (blank reason) or :class:`RetentionError` (legal hold, no or future review date).
         """
-        if role not in self._delete_roles:
-            raise AuthorisationError(f"role {role!r} may not delete evidence")
-        retention = self._require_item(evidence_id, reason, "deletion")
-        if retention.legal_hold:
-            raise RetentionError(f"{evidence_id} is under legal hold")
-        today = today or datetime.now(UTC).date()
-        if retention.review_date is None or today < retention.review_date:
-            raise RetentionError(
-                f"{evidence_id} must be kept until its review date "
-                f"({retention.review_date or 'not set'}); change it first"
-            )
+        policy.check_delete_role(role, self._delete_roles)
+        policy.check_deletable(
+            evidence_id, self._require_item(evidence_id, reason, "deletion"), today=today
+        )
         directory = self.directory_of(evidence_id)
         removed = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
         entry = self._custody.append(
@@ -320,25 +273,3 @@ class LocalEvidenceStore:
 def is_read_only(path: Path) -> bool:
     """True if nobody has write permission on ``path``."""
     return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
-
-
-def log_review_date_change(
-    custody: CustodyLog,
-    evidence_id: str,
-    current: Retention,
-    review_date: date,
-    *,
-    actor: str,
-    reason: str,
-) -> None:
-    """Append the custody entry for a review-date change; shared by every store backend."""
-    custody.append(
-        evidence_id=evidence_id,
-        event=CustodyEvent.RETENTION_CHANGED,
-        actor=actor,
-        reason=reason,
-        details={
-            "review_date_from": current.review_date.isoformat() if current.review_date else None,
-            "review_date_to": review_date.isoformat(),
-        },
-    )
