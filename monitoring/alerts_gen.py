@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
+from monitoring.generated import write_or_check
+
 # --- Where things live ------------------------------------------------------------------------
 
 #: Default prefix of every ``runbook_url`` annotation: the runbooks' path inside this repository.
@@ -506,19 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=ALERTS_DIR)
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
     args = parser.parse_args(argv)
-    stale = []
-    for name, text in render(args.runbook_base_url).items():
-        path: Path = args.output_dir / name
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print("stale, regenerate with python -m monitoring.alerts_gen:", *stale, file=sys.stderr)
-        return 1
-    return 0
+    output_dir: Path = args.output_dir
+    files = {output_dir / name: text for name, text in render(args.runbook_base_url).items()}
+    return write_or_check(files, check=args.check, regenerate="python -m monitoring.alerts_gen")
 
 
 if __name__ == "__main__":

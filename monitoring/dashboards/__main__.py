@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monitoring.dashboards import JSON_DIR, render_all
+from monitoring.generated import write_or_check
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,19 +17,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=JSON_DIR)
     parser.add_argument("--check", action="store_true", help="fail if the JSON is stale")
     args = parser.parse_args(argv)
-    stale = []
-    for uid, text in render_all().items():
-        path: Path = args.output_dir / f"{uid}.json"
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print("stale, regenerate with python -m monitoring.dashboards:", *stale, file=sys.stderr)
-        return 1
-    return 0
+    output_dir: Path = args.output_dir
+    files = {output_dir / f"{uid}.json": text for uid, text in render_all().items()}
+    return write_or_check(files, check=args.check, regenerate="python -m monitoring.dashboards")
 
 
 if __name__ == "__main__":
