@@ -1,22 +1,44 @@
-"""Settings, parsed once at start-up from one TOML file plus `EVR_*` environment variables.
+"""The settings tree the program is handed, and the schema the settings file is checked against.
 
-Nothing else in the package reads the environment: the parsed `Settings` is passed in.
-Secrets are never inline: the LiveKit key pair comes from LiveKit's own 0600 key file.
+Each section is a plain frozen dataclass: code and tests build them directly, unvalidated.
+The pydantic annotations only matter when `core.settings.document` validates a file and the
+`EVR_*` variables into them. One rule for types everywhere: a bool is never a number, an int is
+accepted where a float is expected, and nothing is converted from a string.
 """
 
-import os
-import stat
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    with_config,
+)
+from pydantic_core import core_schema
 
-from core.recording_settings import RecordingSettings, RecordingSettingsError, parse_recording
-from core.tracing_settings import TracingSettings, TracingSettingsError, parse_tracing
+from core.recording_settings import RecordingSettings
+from core.tracing_settings import TracingSettings
+
+SECTION = ConfigDict(extra="forbid")
+"""Every section refuses keys it does not know, so a misspelt key is an error, not a default."""
+
+
+def counted(unit: str, number: Any) -> GetPydanticSchema:
+    """Validate a timedelta written as a plain `number` of `unit`s, e.g. `link_ttl_hours = 48`.
+
+    The number is checked by `number`'s own schema, so its type errors read like any other.
+    """
+    return GetPydanticSchema(
+        lambda _source, handler: core_schema.no_info_after_validator_function(
+            lambda n: timedelta(**{unit: n}), handler.generate_schema(number)
+        )
+    )
 
 
 class SettingsError(ValueError):
@@ -33,34 +55,53 @@ class LiveKitSettings:
     api_secret: str = field(repr=False)
 
 
+@with_config(SECTION)
 @dataclass(frozen=True, kw_only=True)
 class RoomSettings:
-    empty_timeout: int = 300
+    empty_timeout: StrictInt = 300
     """Seconds a room stays open with nobody in it (officer set up, victim not yet in)."""
-    departure_timeout: int = 60
+    departure_timeout: StrictInt = 60
     """Seconds a room survives after the last participant left (a phone dropping off 4G)."""
-    max_participants: int = 6
+    max_participants: StrictInt = 6
     """Officer, victim, guardian, interpreter, recorder, and one spare."""
 
 
+# In the file a duration is a plain number whose unit is in the key's name.
+@with_config(SECTION)
 @dataclass(frozen=True, kw_only=True)
 class JoinSettings:
-    public_base_url: str = "http://127.0.0.1:8080"
+    public_base_url: StrictStr = "http://127.0.0.1:8080"
     """Base of the join links sent to victims."""
-    link_ttl: timedelta = timedelta(hours=48)
+    link_ttl: Annotated[
+        timedelta, Field(validation_alias="link_ttl_hours"), counted("hours", StrictFloat)
+    ] = timedelta(hours=48)
     """Grade 3 calls have a 48-hour response target, so a link lives that long by default."""
-    session_ttl: timedelta = timedelta(hours=4)
+    session_ttl: Annotated[
+        timedelta, Field(validation_alias="session_ttl_hours"), counted("hours", StrictFloat)
+    ] = timedelta(hours=4)
     """How long a victim may keep using the page once the link was opened."""
-    token_ttl: timedelta = timedelta(minutes=5)
+    token_ttl: Annotated[
+        timedelta, Field(validation_alias="token_ttl_seconds"), counted("seconds", StrictInt)
+    ] = timedelta(minutes=5)
     """LiveKit tokens only need to live until the connection is made."""
 
 
+def _web_address(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise SettingsError("web.quick_exit_url must be an http(s) URL")
+    return url
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
-    quick_exit_url: str = "https://www.bbc.co.uk/weather"
+    quick_exit_url: Annotated[StrictStr, AfterValidator(_web_address)] = (
+        "https://www.bbc.co.uk/weather"
+    )
     """Where the victim's quick-exit button goes: a neutral page, as UK domestic-abuse sites do."""
 
 
+@with_config(SECTION)
 @dataclass(frozen=True, kw_only=True)
 class BandwidthSettings:
     """The connection check's verdict thresholds and data budget (docs/bandwidth.md has why).
@@ -69,36 +110,38 @@ class BandwidthSettings:
     1.3x (LiveKit preset bitrate + 64 kbps audio), rounded.
     """
 
-    window: timedelta = timedelta(minutes=15)
+    window: Annotated[
+        timedelta, Field(validation_alias="window_minutes"), counted("minutes", StrictFloat)
+    ] = timedelta(minutes=15)
     """A passing check allows LiveKit tokens for this long; then the phone checks again."""
-    hd_kbps: int = 2300
+    hd_kbps: StrictInt = 2300
     """720p: 1.3 x (1700 + 64)."""
-    sd_540_kbps: int = 1150
+    sd_540_kbps: StrictInt = 1150
     """SD at 540p: 1.3 x (800 + 64); below it, SD is capped at 360p."""
-    sd_kbps: int = 700
+    sd_kbps: StrictInt = 700
     """SD at 360p, the video minimum: 1.3 x (450 + 64)."""
-    audio_kbps: int = 100
+    audio_kbps: StrictInt = 100
     """Audio only: 1.3 x 80 kbps (Opus speech plus packet overhead)."""
-    video_max_rtt_ms: float = 300.0
+    video_max_rtt_ms: StrictFloat = 300.0
     """Daily's "good" RTT; above it video is refused but audio may go ahead."""
-    audio_max_rtt_ms: float = 800.0
+    audio_max_rtt_ms: StrictFloat = 800.0
     """ITU-T G.114's 400 ms one-way planning limit, both ways."""
-    video_max_loss: float = 0.05
+    video_max_loss: StrictFloat = 0.05
     """Daily's "good" send loss, seen by the SFU on the probe leg."""
-    video_min_fps: float = 10.0
+    video_min_fps: StrictFloat = 10.0
     """Frames per second the SFU must forward from the probe for a video verdict."""
-    rtt_rounds: int = 5
-    upload_seconds: float = 2.0
-    upload_max_bytes: int = 1_000_000
-    download_seconds: float = 2.0
-    download_max_bytes: int = 1_000_000
-    probe_seconds: float = 1.5
+    rtt_rounds: StrictInt = 5
+    upload_seconds: StrictFloat = 2.0
+    upload_max_bytes: StrictInt = 1_000_000
+    download_seconds: StrictFloat = 2.0
+    download_max_bytes: StrictInt = 1_000_000
+    probe_seconds: StrictFloat = 1.5
     """Seconds of the phone's video the server must see arriving through the SFU."""
-    probe_max_seconds: float = 4.0
+    probe_max_seconds: StrictFloat = 4.0
     """The phone stops publishing by then, whether or not the server has seen enough."""
-    probe_max_bitrate: int = 450_000
+    probe_max_bitrate: StrictInt = 450_000
     """The probe publishes 360p at LiveKit's h360 bitrate: enough to prove video flows."""
-    check_ttl_seconds: float = 20.0
+    check_ttl_seconds: StrictFloat = 20.0
     """An unfinished check is void after this; its probe room is deleted."""
 
     def validate(self) -> None:
@@ -129,15 +172,16 @@ class BandwidthSettings:
                 raise SettingsError(f"bandwidth.{name} must be positive")
 
 
+@with_config(SECTION)
 @dataclass(frozen=True, kw_only=True)
 class OidcSettings:
-    issuer: str
-    audience: str
-    jwks_url: str
-    role_claim: str = "evr_role"
-    unit_claim: str = "evr_unit"
-    collar_claim: str = "collar_number"
-    name_claim: str = "name"
+    issuer: StrictStr
+    audience: StrictStr
+    jwks_url: StrictStr
+    role_claim: StrictStr = "evr_role"
+    unit_claim: StrictStr = "evr_unit"
+    collar_claim: StrictStr = "collar_number"
+    name_claim: StrictStr = "name"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,172 +201,3 @@ class Settings:
     reconcile_interval: float = 15.0
     """Seconds between reconciliations of visit state with the SFU's own listings."""
     log_level: str = "INFO"
-
-
-def read_livekit_key_file(path: Path) -> tuple[str, str]:
-    """Return the (key, secret) pair from a LiveKit key file, refusing a loosely-permitted one."""
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SettingsError(f"{path} must not be readable by group or others (chmod 600)")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict) or len(data) != 1:
-        raise SettingsError(f"{path} must hold exactly one 'key: secret' line")
-    ((key, secret),) = data.items()
-    return str(key), str(secret)
-
-
-def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = data.get(name, {})
-    if not isinstance(value, dict):
-        raise SettingsError(f"[{name}] must be a table")
-    return value
-
-
-def _take(section: dict[str, Any], name: str, kind: type, where: str) -> Any:
-    value = section.pop(name)
-    if kind is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, kind):
-        raise SettingsError(f"{where}.{name} must be a {kind.__name__}")
-    return value
-
-
-def _check_empty(section: dict[str, Any], where: str) -> None:
-    if section:
-        raise SettingsError(f"unknown setting(s) in {where}: {', '.join(sorted(section))}")
-
-
-def _livekit(raw: dict[str, Any], base: Path, environ: Mapping[str, str]) -> LiveKitSettings:
-    lk = dict(raw)
-    key_file = environ.get("EVR_LIVEKIT_KEY_FILE") or lk.get("key_file")
-    lk.pop("key_file", None)
-    if not key_file:
-        raise SettingsError("livekit.key_file (or EVR_LIVEKIT_KEY_FILE) is required")
-    api_key, api_secret = read_livekit_key_file((base / str(key_file)).resolve())
-    api_url = str(environ.get("EVR_LIVEKIT_API_URL") or lk.get("api_url", "http://127.0.0.1:7880"))
-    lk.pop("api_url", None)
-    client_url = environ.get("EVR_LIVEKIT_CLIENT_URL") or lk.get("client_url")
-    lk.pop("client_url", None)
-    _check_empty(lk, "[livekit]")
-    return LiveKitSettings(
-        api_url=api_url,
-        client_url=str(client_url or api_url.replace("http", "ws", 1)),
-        api_key=api_key,
-        api_secret=api_secret,
-    )
-
-
-def _join(raw: dict[str, Any], environ: Mapping[str, str]) -> JoinSettings:
-    join_raw = dict(raw)
-    kwargs: dict[str, Any] = {}
-    if "public_base_url" in join_raw:
-        kwargs["public_base_url"] = _take(join_raw, "public_base_url", str, "join")
-    for name in ("link_ttl_hours", "session_ttl_hours"):
-        if name in join_raw:
-            hours = _take(join_raw, name, float, "join")
-            kwargs[name.removesuffix("_hours")] = timedelta(hours=hours)
-    if "token_ttl_seconds" in join_raw:
-        seconds = _take(join_raw, "token_ttl_seconds", int, "join")
-        kwargs["token_ttl"] = timedelta(seconds=seconds)
-    _check_empty(join_raw, "[join]")
-    if "EVR_PUBLIC_BASE_URL" in environ:
-        kwargs["public_base_url"] = environ["EVR_PUBLIC_BASE_URL"]
-    return JoinSettings(**kwargs)
-
-
-def _rooms(raw: dict[str, Any]) -> RoomSettings:
-    rooms_raw = dict(raw)
-    kwargs = {k: _take(rooms_raw, k, int, "rooms") for k in list(rooms_raw) if k in _ROOM_KEYS}
-    _check_empty(rooms_raw, "[rooms]")
-    return RoomSettings(**kwargs)
-
-
-def _web(raw: dict[str, Any], environ: Mapping[str, str]) -> WebSettings:
-    web_raw = dict(raw)
-    kwargs: dict[str, Any] = {}
-    if "quick_exit_url" in web_raw:
-        kwargs["quick_exit_url"] = _take(web_raw, "quick_exit_url", str, "web")
-    _check_empty(web_raw, "[web]")
-    if "EVR_QUICK_EXIT_URL" in environ:
-        kwargs["quick_exit_url"] = environ["EVR_QUICK_EXIT_URL"]
-    url = kwargs.get("quick_exit_url", WebSettings.quick_exit_url)
-    if not url.startswith(("https://", "http://")):
-        raise SettingsError("web.quick_exit_url must be an http(s) URL")
-    return WebSettings(**kwargs)
-
-
-def _bandwidth(raw: dict[str, Any]) -> BandwidthSettings:
-    bw_raw = dict(raw)
-    kwargs: dict[str, Any] = {}
-    if "window_minutes" in bw_raw:
-        kwargs["window"] = timedelta(minutes=_take(bw_raw, "window_minutes", float, "bandwidth"))
-    for f in fields(BandwidthSettings):
-        if f.name in bw_raw and f.name != "window":
-            kind = int if type(f.default) is int else float
-            kwargs[f.name] = _take(bw_raw, f.name, kind, "bandwidth")
-    _check_empty(bw_raw, "[bandwidth]")
-    settings = BandwidthSettings(**kwargs)
-    settings.validate()
-    return settings
-
-
-def _oidc(raw: dict[str, Any]) -> OidcSettings:
-    try:
-        return OidcSettings(**raw)
-    except TypeError as exc:
-        raise SettingsError(f"[oidc]: {exc}") from exc
-
-
-_TOP_LEVEL: tuple[tuple[str, type, str], ...] = (
-    ("host", str, "EVR_HOST"),
-    ("port", int, "EVR_PORT"),
-    ("database_url", str, "EVR_DATABASE_URL"),
-    ("log_level", str, "EVR_LOG_LEVEL"),
-    ("reconcile_interval", float, "EVR_RECONCILE_INTERVAL"),
-)
-
-
-def load_settings(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Parse the TOML file (if any), then apply `EVR_*` overrides. Unknown keys are errors."""
-    top: dict[str, Any] = tomllib.loads(path.read_text()) if path else {}
-    base = path.parent if path else Path.cwd()
-    livekit = _livekit(_section(top, "livekit"), base, environ)
-    rooms = _rooms(_section(top, "rooms"))
-    join = _join(_section(top, "join"), environ)
-    oidc = _oidc(_section(top, "oidc")) if "oidc" in top else None
-    web = _web(_section(top, "web"), environ)
-    try:
-        recording = parse_recording(_section(top, "recording"), base, environ)
-    except (RecordingSettingsError, OSError) as exc:
-        raise SettingsError(str(exc)) from exc
-    bandwidth = _bandwidth(_section(top, "bandwidth"))
-    try:
-        tracing = parse_tracing(environ)
-    except TracingSettingsError as exc:
-        raise SettingsError(str(exc)) from exc
-    for name in ("livekit", "rooms", "join", "oidc", "web", "recording", "bandwidth"):
-        top.pop(name, None)
-    kwargs: dict[str, Any] = {}
-    for name, kind, env in _TOP_LEVEL:
-        if name in top:
-            kwargs[name] = _take(top, name, kind, "settings")
-        if env in environ:
-            try:
-                kwargs[name] = kind(environ[env])
-            except ValueError as exc:
-                raise SettingsError(f"{env} must be a {kind.__name__}") from exc
-    _check_empty(top, "the settings file")
-    return Settings(
-        livekit=livekit,
-        rooms=rooms,
-        join=join,
-        oidc=oidc,
-        web=web,
-        recording=recording,
-        bandwidth=bandwidth,
-        tracing=tracing,
-        **kwargs,
-    )
-
-
-_ROOM_KEYS = {"empty_timeout", "departure_timeout", "max_participants"}

@@ -1,0 +1,115 @@
+"""The one model tree the settings file and the `EVR_*` variables are validated against.
+
+It has the file's shape, which differs from `Settings` only where the file names something
+the program needs resolved: `[livekit]` gives a key file, the program wants the key pair.
+"""
+
+import stat
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.recording_settings import RecordingSettings
+from core.settings.model import (
+    BandwidthSettings,
+    JoinSettings,
+    LiveKitSettings,
+    OidcSettings,
+    RoomSettings,
+    Settings,
+    SettingsError,
+    WebSettings,
+)
+from core.tracing_settings import TracingSettings
+
+
+def read_livekit_key_file(path: Path) -> tuple[str, str]:
+    """Return the (key, secret) pair from a LiveKit key file, refusing a loosely-permitted one."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SettingsError(f"{path} must not be readable by group or others (chmod 600)")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or len(data) != 1:
+        raise SettingsError(f"{path} must hold exactly one 'key: secret' line")
+    ((key, secret),) = data.items()
+    return str(key), str(secret)
+
+
+class LiveKitSection(BaseModel):
+    """`[livekit]`: secrets are never inline, only in LiveKit's own 0600 key file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_file: Path | None = None
+    api_url: StrictStr = "http://127.0.0.1:7880"
+    client_url: StrictStr | None = None
+    """Default: the API URL with ws in place of http."""
+
+    def read_keys(self) -> LiveKitSettings:
+        """The settings with the key pair read from the key file (which must be given)."""
+        if self.key_file is None:
+            raise SettingsError("livekit.key_file (or EVR_LIVEKIT_KEY_FILE) is required")
+        api_key, api_secret = read_livekit_key_file(self.key_file.resolve())
+        return LiveKitSettings(
+            api_url=self.api_url,
+            client_url=self.client_url or self.api_url.replace("http", "ws", 1),
+            api_key=api_key,
+            api_secret=api_secret,
+        )
+
+
+def _consistent(bandwidth: BandwidthSettings) -> BandwidthSettings:
+    bandwidth.validate()
+    return bandwidth
+
+
+class SettingsDocument(BaseSettings):
+    """The settings file's tree; `core.settings.sources` fills it from the file and `EVR_*`."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    host: StrictStr = Settings.host
+    port: StrictInt = Settings.port
+    database_url: StrictStr = Settings.database_url
+    log_level: StrictStr = Settings.log_level
+    reconcile_interval: StrictFloat = Settings.reconcile_interval
+    livekit: LiveKitSection = LiveKitSection()
+    rooms: RoomSettings = RoomSettings()
+    join: JoinSettings = JoinSettings()
+    oidc: OidcSettings | None = None
+    web: WebSettings = WebSettings()
+    recording: RecordingSettings = RecordingSettings()
+    bandwidth: Annotated[BandwidthSettings, AfterValidator(_consistent)] = BandwidthSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings passes its own sources; built any other way, read nothing implicitly.
+        return (init_settings,)
+
+    def settings(self, tracing: TracingSettings) -> Settings:
+        """The program's settings: the document with the LiveKit key pair read."""
+        return Settings(
+            host=self.host,
+            port=self.port,
+            database_url=self.database_url,
+            livekit=self.livekit.read_keys(),
+            rooms=self.rooms,
+            join=self.join,
+            oidc=self.oidc,
+            web=self.web,
+            recording=self.recording,
+            bandwidth=self.bandwidth,
+            tracing=tracing,
+            reconcile_interval=self.reconcile_interval,
+            log_level=self.log_level,
+        )
