@@ -1,5 +1,5 @@
 # The two commands in the README. Both run the idempotent setup first.
-.PHONY: setup up test lint
+.PHONY: setup up test lint lock
 
 setup:
 	./scripts/setup.sh
@@ -14,3 +14,7 @@ lint:
 
 test: setup lint
 	.venv/bin/pytest
+
+# Re-resolve requirements.lock after editing pyproject.toml's dependencies (setup installs it).
+lock:
+	./scripts/lock.sh
