@@ -18,14 +18,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Python: the hash-checked wheels in requirements.lock (`make lock` refreshes it), then
+# the project itself without dependencies, built by the locked setuptools so nothing unpinned
+# is fetched. Redone only when the lock or pyproject.toml changed since the last install.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-# Reinstall only when pyproject.toml changed since the last install.
 stamp=.venv/.evr-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --require-hashes --only-binary :all: -r requirements.lock
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 
