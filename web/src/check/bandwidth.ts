@@ -9,58 +9,26 @@
 import { Room, Track } from "livekit-client";
 import type { LocalTrack } from "livekit-client";
 
-export type VerdictClass = "hd" | "sd" | "audio_only" | "insufficient";
-export type Offer = "video" | "audio_only" | "in_person";
+import type {
+  CheckPlan,
+  CheckProbe,
+  CheckRtt,
+  CheckUploadTicket,
+  CheckVerdict,
+  DownloadAck,
+  FinishCheck,
+  PublishCaps,
+  RttRound,
+  Transport,
+} from "../api/types";
 
-export interface PublishCaps {
-  max_width: number;
-  max_height: number;
-  /** bits per second */
-  max_bitrate: number;
-  max_framerate: number;
-}
-
-/** The probe's selected ICE candidate pair, as the phone saw it (informational). */
-export interface Transport {
-  protocol: string | null;
-  candidate_type: string | null;
-  relay_protocol: string | null;
-}
-
-export interface Measurements {
-  uplink: { kbps: number | null; bytes: number; seconds: number };
-  downlink: { kbps: number | null; bytes: number; bytes_sent: number; seconds: number };
-  rtt: { median_ms: number | null; samples_ms: number[] };
-  webrtc: {
-    connected: boolean;
-    video_frames: number;
-    fps: number;
-    kbps: number;
-    packet_loss: number | null;
-    jitter_ms: number | null;
-    sfu_quality: string | null;
-    transport: Transport | null;
-  };
-}
-
-/** The answer of POST .../check/{id}/finish: the server's verdict, stored on the visit. */
-export interface Verdict {
-  check_id: string;
-  verdict: VerdictClass;
-  video_capable: boolean;
-  /** What the victim may choose; "in_person" is always there. */
-  offered: Offer[];
-  video_preset: "h720" | "h540" | "h360" | null;
-  /** The most a video token will let the phone publish; null without video. */
-  publish_caps: PublishCaps | null;
-  uplink_kbps: number | null;
-  downlink_kbps: number | null;
-  rtt_ms: number | null;
-  measurements: Measurements;
-  reasons: string[];
-  finished_at: string;
-  valid_until: string;
-}
+// The protocol's messages are the API's own types, generated from its OpenAPI document.
+export type { PublishCaps, Transport };
+export type Verdict = CheckVerdict;
+export type VerdictClass = CheckVerdict["verdict"];
+/** What the victim may choose; "in_person" is always there. */
+export type Offer = CheckVerdict["offered"][number];
+export type Measurements = CheckVerdict["measurements"];
 
 export type CheckPhase = "start" | "rtt" | "download" | "webrtc" | "upload" | "finish" | "done";
 
@@ -92,30 +60,6 @@ export class ConnectionCheckError extends Error {
     super(`connection check ${step} failed: HTTP ${status}`);
     this.name = "ConnectionCheckError";
   }
-}
-
-interface Plan {
-  check_id: string;
-  rtt: { path: string; rounds: number };
-  download: {
-    path: string;
-    ack_path: string;
-    max_bytes: number;
-    max_seconds: number;
-    chunk_bytes: number;
-    nonce_bytes: number;
-  };
-  upload: { path: string; max_bytes: number; max_seconds: number };
-  probe: {
-    url: string;
-    token: string;
-    room: string;
-    seconds: number;
-    max_seconds: number;
-    status_path: string;
-    video: { width: number; height: number; max_bitrate: number; max_framerate: number };
-  };
-  finish_path: string;
 }
 
 /** Seconds past a cap the phone keeps reading (download) or sending (upload). */
@@ -156,7 +100,7 @@ export async function runConnectionCheck(opts: ConnectionCheckOptions): Promise<
   const api = new Api(opts.apiBase.replace(/\/$/, ""), opts.session);
 
   progress({ phase: "start", fraction: 0 });
-  const plan = await api.json<Plan>("start", "POST", "/api/v1/participant/check");
+  const plan = await api.json<CheckPlan>("start", "POST", "/api/v1/participant/check");
 
   // The WebRTC leg (mostly upstream) runs alongside the RTT rounds and the download
   // (downstream); the upload waits for it, so the two never share the phone's uplink.
@@ -173,26 +117,25 @@ export async function runConnectionCheck(opts: ConnectionCheckOptions): Promise<
   await upload(api, plan);
 
   progress({ phase: "finish", fraction: 0.95 });
-  const verdict = await api.json<Verdict>("finish", "POST", plan.finish_path, { transport });
+  const verdict = await api.json<Verdict>("finish", "POST", plan.finish_path, {
+    transport,
+  } satisfies FinishCheck);
   progress({ phase: "done", fraction: 1 });
   return verdict;
 }
 
-async function measureRtt(api: Api, plan: Plan): Promise<void> {
+async function measureRtt(api: Api, plan: CheckPlan): Promise<void> {
   let nonce: string | null = null;
   for (let i = 0; i <= plan.rtt.rounds; i++) {
-    const answer: { nonce: string | null; done: boolean } = await api.json(
-      "rtt",
-      "POST",
-      plan.rtt.path,
-      { nonce },
-    );
+    const answer: CheckRtt = await api.json("rtt", "POST", plan.rtt.path, {
+      nonce,
+    } satisfies RttRound);
     if (answer.done) return;
     nonce = answer.nonce;
   }
 }
 
-async function download(api: Api, plan: Plan): Promise<void> {
+async function download(api: Api, plan: CheckPlan): Promise<void> {
   const spec = plan.download;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), (spec.max_seconds + GRACE_S) * 1000);
@@ -234,7 +177,9 @@ async function download(api: Api, plan: Plan): Promise<void> {
     abort.abort(); // stop paying for bytes the server may still have queued
   }
   if (lastNonce === null) throw new ConnectionCheckError("download", 0, "no complete chunk");
-  await api.json("download/ack", "POST", spec.ack_path, { nonce: lastNonce });
+  await api.json("download/ack", "POST", spec.ack_path, {
+    nonce: lastNonce,
+  } satisfies DownloadAck);
 }
 
 function randomBytes(size: number): Uint8Array<ArrayBuffer> {
@@ -245,11 +190,11 @@ function randomBytes(size: number): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-async function upload(api: Api, plan: Plan): Promise<void> {
+async function upload(api: Api, plan: CheckPlan): Promise<void> {
   // Browsers only stream request bodies over HTTP/2, so send one fixed body; the server
   // stops reading at its caps and hangs up, and our timer stops the sending as well.
   const body = randomBytes(plan.upload.max_bytes);
-  const ticket: { ticket: string; max_seconds: number } = await api.json(
+  const ticket: CheckUploadTicket = await api.json(
     "upload/ticket",
     "POST",
     plan.upload.path + "/ticket",
@@ -280,7 +225,11 @@ async function upload(api: Api, plan: Plan): Promise<void> {
 
 /** Publish the camera into the probe room until the server has seen enough video; return
  *  the ICE candidate pair used, or null if the leg could not connect. */
-async function runProbe(api: Api, plan: Plan, camera?: MediaStreamTrack): Promise<Transport | null> {
+async function runProbe(
+  api: Api,
+  plan: CheckPlan,
+  camera?: MediaStreamTrack,
+): Promise<Transport | null> {
   const spec = plan.probe;
   const room = new Room({ adaptiveStream: false, dynacast: false });
   let media: MediaStreamTrack | null = null;
@@ -303,7 +252,7 @@ async function runProbe(api: Api, plan: Plan, camera?: MediaStreamTrack): Promis
     const started = performance.now();
     await sleep(spec.seconds * 1000);
     while ((performance.now() - started) / 1000 < spec.max_seconds) {
-      const status: { done: boolean } = await api.json("probe", "GET", spec.status_path);
+      const status: CheckProbe = await api.json("probe", "GET", spec.status_path);
       if (status.done) break;
       await sleep(STATUS_POLL_MS);
     }
@@ -317,7 +266,7 @@ async function runProbe(api: Api, plan: Plan, camera?: MediaStreamTrack): Promis
     await room.disconnect().catch(() => undefined);
   }
 
-  async function openCamera(video: Plan["probe"]["video"]): Promise<MediaStreamTrack> {
+  async function openCamera(video: CheckPlan["probe"]["video"]): Promise<MediaStreamTrack> {
     try {
       const stream = await navigator.mediaDevices.getUserMedia({
         audio: false,

@@ -1,6 +1,8 @@
 // A small JSON client for the control plane. Errors carry the server's own message, which is
 // written to be read by the person using the page.
 
+import type { ApiErrorBody } from "../api/types";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -52,8 +54,8 @@ export async function call<T>(path: string, options: CallOptions = {}): Promise<
     }
   }
   if (!response.ok) {
-    const err = (data as { error?: { code?: string; message?: string; details?: unknown } } | null)
-      ?.error;
+    // Any answer may be something else (a proxy's page, say): every field is optional here.
+    const err = (data as { error?: Partial<ApiErrorBody["error"]> } | null)?.error;
     throw new ApiError(
       response.status,
       err?.code ?? "http_error",

@@ -1,6 +1,7 @@
 // The join page's side of the bandwidth check and the token gate, adapting the check module
 // (web/src/check/bandwidth.ts) and the token endpoint to what the screens need.
 
+import type { ApiErrorBody, Token, TokenRequest } from "../api/types";
 import { ApiError, call } from "../common/api";
 import {
   type CheckProgress,
@@ -33,7 +34,7 @@ export async function checkConnection(
   } catch (err) {
     if (err instanceof ConnectionCheckError) {
       // The server's own message, where it sent one, is written for the person on the phone.
-      const body = err.body as { error?: { code?: string; message?: string } } | null;
+      const body = err.body as { error?: Partial<ApiErrorBody["error"]> } | null;
       throw new ApiError(
         err.status,
         body?.error?.code ?? "check_failed",
@@ -51,17 +52,6 @@ export async function checkConnection(
   }
 }
 
-interface TokenResponse {
-  url: string;
-  token: string;
-  publish_caps?: {
-    max_width: number;
-    max_height: number;
-    max_bitrate: number;
-    max_framerate: number;
-  } | null;
-}
-
 export interface Issued {
   url: string;
   token: string;
@@ -70,9 +60,9 @@ export interface Issued {
 
 /** Ask for a LiveKit token in `mode`; the server enforces what the latest check allows. */
 export async function requestToken(session: string, mode: Mode): Promise<Issued> {
-  const issued = await call<TokenResponse>("/api/v1/participant/token", {
+  const issued = await call<Token>("/api/v1/participant/token", {
     bearer: session,
-    body: { mode },
+    body: { mode } satisfies TokenRequest,
   });
   const c = issued.publish_caps;
   return {

@@ -1,6 +1,8 @@
 // What the join page remembers across a reload: kept in sessionStorage only (never
 // localStorage), so it dies with the tab, and the quick exit wipes it at once.
 
+import type { TokenMode } from "../api/types";
+
 export type Screen =
   | "choose"
   | "eligibility"
@@ -12,7 +14,8 @@ export type Screen =
   | "in-person"
   | "ended";
 
-export type Mode = "video" | "audio_only";
+/** What the victim will publish, as the token endpoint names it. */
+export type Mode = TokenMode;
 
 export interface JoinState {
   /** The join code this session came from; already spent, so harmless to keep. */
