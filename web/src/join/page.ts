@@ -1,0 +1,56 @@
+// What every screen of the join page shares: the page's state, the API called with the
+// victim's session, progress reports for the officer, and moving from one screen to another.
+
+import type { JourneyStep, ReportProgress, StepState } from "../api/types";
+import { call } from "../common/api";
+import type { EndReason, VictimCall } from "./call";
+import { type JoinState, type Screen, save } from "./state";
+
+export const main = document.getElementById("main") as HTMLElement;
+
+/** The page's mutable state, in one object so that every screen reads the same values. */
+export const page: {
+  state: JoinState | null;
+  /** The camera preview's stream, stopped before the call or on leaving. */
+  preview: MediaStream | null;
+  activeCall: VictimCall | null;
+  /** Why the last call ended, for the "ended" screen. */
+  endedReason: EndReason;
+} = { state: null, preview: null, activeCall: null, endedReason: "left" };
+
+export function api<T>(path: string, body?: unknown, keepalive = false): Promise<T> {
+  return call<T>(path, { bearer: page.state?.session, body, keepalive });
+}
+
+/** Tell the officer how far the victim got. Never blocks or breaks the page. */
+export function report(step: JourneyStep, stepState: StepState, detail = ""): void {
+  if (!page.state) return;
+  const body: ReportProgress = { step, state: stepState, detail };
+  api("/api/v1/participant/progress", body, true).catch(() => {
+    // Progress is for the officer's view only; the victim's journey must not stop for it.
+  });
+}
+
+const screens = {} as Record<Screen, () => void>;
+
+/** main.ts hands over the screens here, so that no screen module imports another's. */
+export function registerScreens(table: Record<Screen, () => void>): void {
+  Object.assign(screens, table);
+}
+
+export function render(): void {
+  if (!page.state) return;
+  screens[page.state.screen]();
+}
+
+export function go(screen: Screen): void {
+  if (!page.state) return;
+  page.state.screen = screen;
+  save(page.state);
+  render();
+}
+
+export function stopPreview(): void {
+  page.preview?.getTracks().forEach((t) => t.stop());
+  page.preview = null;
+}

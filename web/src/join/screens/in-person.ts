@@ -1,0 +1,30 @@
+// Screen "in-person": the victim asked for an officer to visit. Most screens offer the way
+// here, so the button that leads to it lives here too.
+
+import type { RecordChoice } from "../../api/types";
+import { h, show } from "../../common/dom";
+import { api, go, main, report, stopPreview } from "../page";
+import { busyButton, emergency, para } from "../ui";
+
+export async function chooseInPerson(): Promise<void> {
+  await api("/api/v1/participant/choice", { choice: "in_person" } satisfies RecordChoice);
+  report("choice", "done", "in person");
+  stopPreview();
+  go("in-person");
+}
+
+export function inPersonButton(label = "I would like an officer to visit me"): HTMLButtonElement {
+  return busyButton(label, chooseInPerson, "secondary");
+}
+
+export function renderInPerson(): void {
+  show(
+    main,
+    h("h1", {}, "An officer will visit you"),
+    ...para(
+      "Thank you. We have told the officer that you would like a visit.",
+      "They will contact you to arrange a time. You can close this page now.",
+    ),
+    emergency(),
+  );
+}
