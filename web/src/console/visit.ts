@@ -1,0 +1,219 @@
+// One visit, opened from the list: its header and controls, the parts filled from the progress
+// endpoint (polled), the join link, and the officer's side of the call.
+
+import type { CloseVisit, CreateLink, Link, Progress, RecordChoice, Token, Visit } from "../api/types";
+import { button, h } from "../common/dom";
+import { OfficerCall } from "./call";
+import { renderEligibility } from "./eligibility";
+import { api } from "./session";
+import { renderCheck, renderProgress, renderQuality, renderRecording } from "./status";
+import { action, time } from "./ui";
+
+const POLL_MS = 2000;
+
+export const detailBox = h("section", { class: "card detail", "aria-live": "off" });
+
+let selected: string | null = null;
+let poller: number | undefined;
+let officerCall: OfficerCall | null = null;
+let lastStatus: string | null = null;
+let statusListener: () => void = () => undefined;
+
+/** Call `listener` when the open visit's status changes (the list shows statuses too). */
+export function onStatusChange(listener: () => void): void {
+  statusListener = listener;
+}
+
+function stopPolling(): void {
+  if (poller !== undefined) window.clearInterval(poller);
+  poller = undefined;
+}
+
+/** On sign-out: stop polling and leave the call, if any. */
+export function closeForSignOut(): void {
+  stopPolling();
+  void officerCall?.leave();
+}
+
+const parts = {
+  header: h("div", {}),
+  recording: h("div", {}),
+  eligibility: h("div", {}),
+  link: h("div", {}),
+  progress: h("div", { "aria-live": "polite" }),
+  check: h("div", {}),
+  quality: h("div", {}),
+  controls: h("div", {}),
+  call: h("div", {}),
+};
+
+export async function openVisit(id: string): Promise<void> {
+  stopPolling();
+  if (officerCall && selected !== id) {
+    await officerCall.leave();
+    officerCall = null;
+  }
+  selected = id;
+  lastStatus = null;
+  parts.link.replaceChildren();
+  parts.call.replaceChildren();
+  detailBox.hidden = false;
+  detailBox.replaceChildren(
+    parts.header,
+    parts.recording,
+    parts.controls,
+    h("h3", {}, "Victim's progress"),
+    parts.progress,
+    h("h3", {}, "Connection"),
+    parts.check,
+    parts.quality,
+    h("h3", {}, "Eligibility"),
+    parts.eligibility,
+    h("h3", {}, "Join link"),
+    parts.link,
+    parts.call,
+  );
+  renderLinkSection(id);
+  await refresh();
+  poller = window.setInterval(() => void refresh().catch(() => undefined), POLL_MS);
+  parts.header.querySelector("h2")?.focus();
+}
+
+async function refresh(): Promise<void> {
+  if (!selected) return;
+  const p = await api<Progress>(`/api/v1/visits/${selected}/progress`);
+  const v = p.visit;
+  if (lastStatus !== null && lastStatus !== v.status) statusListener();
+  lastStatus = v.status;
+  parts.header.replaceChildren(
+    h("h2", { tabindex: "-1" }, `Visit ${v.crime_reference}`),
+    h(
+      "p",
+      {},
+      "Status: ",
+      h("strong", { class: `badge badge--${v.status}`, "data-testid": "visit-status" }, v.status.replace(/_/g, " ")),
+      ` · scheduled ${time(v.scheduled_at)}`,
+      v.end_reason ? ` · ${v.end_reason}` : "",
+    ),
+  );
+  renderRecording(parts.recording, v.recording ?? null);
+  renderProgress(parts.progress, p);
+  renderCheck(parts.check, p);
+  renderQuality(parts.quality, p);
+  renderEligibility(parts.eligibility, v, refresh);
+  renderControls(v);
+}
+
+function renderLinkSection(id: string): void {
+  parts.link.replaceChildren(
+    h(
+      "p",
+      { class: "hint" },
+      "This system does not send text messages or e-mails. Copy the link and send it to the victim through your force's own messaging service. A new link replaces the old one.",
+    ),
+    h(
+      "div",
+      { class: "row" },
+      action("Create join link", async () => {
+        const link = await api<Link>(`/api/v1/visits/${id}/links`, {
+          role: "victim",
+        } satisfies CreateLink);
+        const out = h("input", {
+          id: "join-url",
+          readonly: true,
+          value: link.url,
+          "data-testid": "join-url",
+        });
+        const copy = button(
+          "Copy link",
+          () => {
+            out.select();
+            void navigator.clipboard?.writeText(link.url).catch(() => undefined);
+            copy.textContent = "Copied";
+          },
+          "secondary",
+        );
+        parts.link.querySelector(".link-out")?.remove();
+        parts.link.append(
+          h(
+            "div",
+            { class: "link-out" },
+            h("label", { for: "join-url" }, `Join link (works once, until ${time(link.expires_at)} on ${link.expires_at.slice(0, 10)})`),
+            out,
+            copy,
+          ),
+        );
+      }),
+    ),
+  );
+}
+
+function renderControls(v: Visit): void {
+  const s = v.status;
+  const buttons: HTMLElement[] = [];
+  if (s === "offered") {
+    buttons.push(
+      action("Victim chose video", async () => {
+        await api(`/api/v1/visits/${v.id}/choice`, { choice: "video" } satisfies RecordChoice);
+        await refresh();
+      }),
+      action(
+        "Victim chose in person",
+        async () => {
+          await api(`/api/v1/visits/${v.id}/choice`, { choice: "in_person" } satisfies RecordChoice);
+          await refresh();
+        },
+        "secondary",
+      ),
+    );
+  }
+  if (s === "accepted_video") {
+    buttons.push(
+      action("Start the visit", async () => {
+        await api(`/api/v1/visits/${v.id}/start`, {});
+        await refresh();
+      }),
+    );
+  }
+  if ((s === "waiting" || s === "live") && !officerCall) {
+    buttons.push(action("Join the call", async () => joinCall(v.id)));
+  }
+  if (s === "waiting" || s === "live") {
+    const reason = h("input", { id: "end-reason", value: "statement taken", autocomplete: "off" });
+    buttons.push(
+      h("label", { for: "end-reason" }, "Reason for ending"),
+      reason,
+      action(
+        "End the call",
+        async () => {
+          await officerCall?.leave();
+          officerCall = null;
+          parts.call.replaceChildren();
+          await api(`/api/v1/visits/${v.id}/end`, {
+            reason: reason.value || "ended by officer",
+          } satisfies CloseVisit);
+          await refresh();
+        },
+        "warning",
+      ),
+    );
+  }
+  // Rebuild only when the set of controls changes, so typing in the reason is not lost.
+  const signature = `${s}|${officerCall ? "in-call" : ""}`;
+  if (parts.controls.dataset.signature === signature) return;
+  parts.controls.dataset.signature = signature;
+  parts.controls.replaceChildren(h("div", { class: "row controls" }, ...buttons));
+}
+
+async function joinCall(visitId: string): Promise<void> {
+  const issued = await api<Token>(`/api/v1/visits/${visitId}/token`, {});
+  const stage = h("div", { class: "stage", "data-testid": "call-stage" });
+  const status = h("p", { role: "status", "data-testid": "call-status" }, "Connecting…");
+  parts.call.replaceChildren(h("h3", {}, "Call"), status, stage);
+  officerCall = new OfficerCall(stage, (text) => {
+    status.textContent = text;
+  });
+  await officerCall.start(issued.url, issued.token);
+  parts.controls.dataset.signature = "";
+  await refresh();
+}
