@@ -5,7 +5,6 @@ closed, in reverse order.
 """
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -44,6 +43,7 @@ from control_plane.sfu_events import SfuEvents
 from control_plane.visits import VisitService
 from core import db
 from core.settings import Settings
+from core.tasks import stop_task
 from core.telemetry import build_tracer_provider, tracer_from
 
 SERVICE_NAME = "evr-control-plane"
@@ -106,9 +106,7 @@ async def _reconciler(app: web.Application) -> AsyncIterator[None]:
         app[SFU_EVENTS].run_reconciler(app[SETTINGS].reconcile_interval), name="reconciler"
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 def create_app(
