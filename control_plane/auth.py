@@ -1,7 +1,7 @@
 """Officer authentication: local API tokens (the default) or OIDC bearer JWTs.
 
-Both produce a `Principal`; authorisation (`can_see`) works on principals only, so it does
-not care which authenticator is configured.
+Both produce a `Principal`; who may see what (`control_plane.visibility`) works on principals
+only, so it does not care which authenticator is configured.
 """
 
 import asyncio
@@ -38,13 +38,6 @@ class Principal:
     def actor(self) -> str:
         """How the principal appears in audit and custody logs."""
         return f"officer:{self.officer_id}"
-
-
-def can_see(principal: Principal, *, officer_id: str, unit: str) -> bool:
-    """An officer sees their own visits; a supervisor also sees every visit of their unit."""
-    if principal.officer_id == officer_id:
-        return True
-    return principal.role is OfficerRole.SUPERVISOR and principal.unit == unit
 
 
 def hash_secret(secret: str) -> str:

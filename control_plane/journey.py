@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.auth import Principal, can_see
+from control_plane.auth import Principal
 from control_plane.bandwidth import records as bandwidth_records
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
-from control_plane.visits import append_event, load_visit
+from control_plane.visibility import visible_visit
+from control_plane.visit_records import append_event, load_visit
 from core import audit, schema
 from core.domain import AuditAction, ParticipantRole
 
@@ -194,11 +195,7 @@ class Journey:
     async def progress(self, principal: Principal, visit_id: str) -> dict[str, Any]:
         """The officer's view of how far the victim got through the join page."""
         async with self._engine.connect() as conn:
-            visit = await load_visit(conn, visit_id)
-            if visit is None or not can_see(
-                principal, officer_id=visit.officer_id, unit=visit.unit
-            ):
-                raise NotFound(f"no visit {visit_id}")
+            visit = await visible_visit(conn, principal, visit_id)
             body = await self._summary(conn, visit_id)
             check = await bandwidth_records.latest_for_visit(conn, visit_id)
         body["status"] = visit.status.value

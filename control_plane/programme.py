@@ -19,11 +19,12 @@ from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.auth import Principal, can_see
+from control_plane.auth import Principal
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
-from control_plane.visits import Visit, append_event, load_visit
+from control_plane.visibility import visible_visit
+from control_plane.visit_records import Visit, append_event, load_visit
 from core import audit, schema
 from core.domain import TERMINAL_STATES, AuditAction, ParticipantRole, VisitState
 
@@ -152,16 +153,10 @@ class Programme:
 
     # -- the officer's outcomes ----------------------------------------------------------------
 
-    async def _visible(self, conn: AsyncConnection, principal: Principal, visit_id: str) -> Visit:
-        visit = await load_visit(conn, visit_id)
-        if visit is None or not can_see(principal, officer_id=visit.officer_id, unit=visit.unit):
-            raise NotFound(f"no visit {visit_id}")
-        return visit
-
     async def outcomes(self, principal: Principal, visit_id: str) -> dict[str, Any]:
         o = schema.visit_outcomes
         async with self._engine.connect() as conn:
-            await self._visible(conn, principal, visit_id)
+            await visible_visit(conn, principal, visit_id)
             row = (await conn.execute(select(o).where(o.c.visit_id == visit_id))).mappings().first()
         return _outcomes_json(visit_id, row)
 
@@ -174,7 +169,7 @@ class Programme:
         values = {**outcomes.to_json(), "recorded_by": principal.actor, "recorded_at": now}
         try:
             async with self._engine.begin() as conn:
-                visit = await self._visible(conn, principal, visit_id)
+                visit = await visible_visit(conn, principal, visit_id)
                 if visit.status not in TERMINAL_STATES:
                     raise Conflict(
                         f"visit is {visit.status.value}; record outcomes once it is closed",

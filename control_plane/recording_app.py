@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from control_plane.keys import ENGINE, RECORDINGS, SETTINGS, SFU
-from control_plane.recordings import RecordingService, stop_task
+from control_plane.recording_watch import RecordingWatch
+from control_plane.recordings import RecordingService
 from core.custody_db import DbCustodyLog
+from core.tasks import stop_task
 from evidence.stores import open_store
 
 WATCH_INTERVAL = 1.0
@@ -20,6 +22,6 @@ async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
     store = await asyncio.to_thread(open_store, settings.recording, custody)
     service = RecordingService(engine, app[SFU], settings, custody, store)
     app[RECORDINGS] = service
-    task = asyncio.create_task(service.watch(WATCH_INTERVAL), name="recording-watch")
+    task = asyncio.create_task(RecordingWatch(engine).run(WATCH_INTERVAL), name="recording-watch")
     yield
     await stop_task(task)

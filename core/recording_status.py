@@ -41,6 +41,33 @@ ACTIVE_STATUSES = frozenset(
 )
 
 
+class ProblemKind(StrEnum):
+    """Why a recording is not secured, as something to act on rather than to read."""
+
+    FAILED = "failed"
+    REPORTED = "reported"
+    """The recorder reported it; the row's ``problem_reason`` says which problem."""
+    HANDED_BACK = "handed_back"
+    NOT_JOINED = "not_joined"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """A recording's problem: its kind, and the message people read (which may carry figures,
+    e.g. how many seconds, so it changes while the problem stays the same)."""
+
+    kind: ProblemKind
+    message: str
+    reason: str | None = None
+    """The recorder's own reason code (``problem_reason``), for the kinds it reports."""
+
+    @property
+    def key(self) -> tuple[ProblemKind, str | None]:
+        """Equal for as long as the same problem continues."""
+        return self.kind, self.reason
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -56,30 +83,41 @@ class RecordingSnapshot:
     def status(self) -> RecordingStatus:
         return RecordingStatus(self.row["status"])
 
-    def judge(self, now: datetime | None = None) -> tuple[bool, str | None]:
+    def judge(self, now: datetime | None = None) -> tuple[bool, Problem | None]:
         """(secured, problem) at ``now``."""
         now = now or datetime.now(UTC)
         r, status = self.row, self.status
+        reported = (
+            Problem(kind=ProblemKind.REPORTED, message=r["problem"], reason=r.get("problem_reason"))
+            if r["problem"]
+            else None
+        )
         if status is RecordingStatus.SEALED:
             return True, None
         if status is RecordingStatus.FAILED:
-            return False, r["problem"] or "recording failed"
+            message = r["problem"] or "recording failed"
+            return False, Problem(
+                kind=ProblemKind.FAILED, message=message, reason=r.get("problem_reason")
+            )
         heartbeat = r["heartbeat_at"]
         if r["claimed_by"] is None or heartbeat is None:
             waited = (now - r["requested_at"]).total_seconds()
-            if r["problem"]:
-                return False, r["problem"]
+            if reported:
+                return False, reported
             if r["started_at"] is not None:
                 # Handed back (recorder shutdown): nothing is being recorded until one resumes.
-                return False, "no recorder is recording: waiting for one to resume the statement"
+                message = "no recorder is recording: waiting for one to resume the statement"
+                return False, Problem(kind=ProblemKind.HANDED_BACK, message=message)
             if waited > r["start_timeout"]:
-                return False, f"no recorder has joined after {waited:.0f} s"
+                message = f"no recorder has joined after {waited:.0f} s"
+                return False, Problem(kind=ProblemKind.NOT_JOINED, message=message)
             return False, None
         age = (now - heartbeat).total_seconds()
         if age > r["stale_after"]:
-            return False, f"the recorder ({r['claimed_by']}) stopped responding {age:.0f} s ago"
-        if r["problem"]:
-            return False, r["problem"]
+            message = f"the recorder ({r['claimed_by']}) stopped responding {age:.0f} s ago"
+            return False, Problem(kind=ProblemKind.STALE, message=message)
+        if reported:
+            return False, reported
         return status is not RecordingStatus.REQUESTED, None
 
     def to_json(self, now: datetime | None = None) -> dict[str, Any]:
@@ -90,7 +128,7 @@ class RecordingSnapshot:
             "evidence_id": r["id"],
             "status": r["status"],
             "secured": secured,
-            "problem": problem,
+            "problem": problem.message if problem else None,
             "requested_at": _iso(r["requested_at"]),
             "requested_by": r["requested_by"],
             "started_at": _iso(r["started_at"]),
