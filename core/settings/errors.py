@@ -41,7 +41,7 @@ class Origins:
         for end in range(len(key), 0, -1):
             if key[:end] in self.variables:
                 return self.variables[key[:end]]
-        return str(self.file) if self.file else "the settings"
+        return str(self.file) if self.file else "no settings file"
 
 
 def _explain(error: ErrorDetails, key: Key) -> str:

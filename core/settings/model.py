@@ -3,12 +3,12 @@
 Each section is a plain frozen dataclass: code and tests build them directly, unvalidated.
 The pydantic annotations only matter when `core.settings.document` validates a file and the
 `EVR_*` variables into them. One rule for types everywhere: a bool is never a number, an int is
-accepted where a float is expected, and nothing is converted from a string.
+accepted where a float is expected, and the file's strings are never read as numbers.
 """
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -29,7 +29,7 @@ SECTION = ConfigDict(extra="forbid")
 """Every section refuses keys it does not know, so a misspelt key is an error, not a default."""
 
 
-def counted(unit: str, number: Any) -> GetPydanticSchema:
+def counted(unit: str, number: object) -> GetPydanticSchema:
     """Validate a timedelta written as a plain `number` of `unit`s, e.g. `link_ttl_hours = 48`.
 
     The number is checked by `number`'s own schema, so its type errors read like any other.

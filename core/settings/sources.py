@@ -72,9 +72,6 @@ class _Source(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        raise NotImplementedError
-
 
 class TomlFile(_Source):
     """The settings file; what it refers to by a relative path is found beside it."""

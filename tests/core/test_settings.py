@@ -1,5 +1,6 @@
 """Settings are parsed once, strictly, and secrets come only from a 0600 key file."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,3 +93,31 @@ def test_wrong_types_say_what_is_wrong(tmp_path: Path, key_file: Path) -> None:
 def test_the_key_file_is_required(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="key_file"):
         load_settings(_write(tmp_path, "port = 1\n"), environ={})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "port = true",
+        "reconcile_interval = false",
+        "[join]\nlink_ttl_hours = true",
+        "[join]\ntoken_ttl_seconds = true",
+        "[rooms]\nmax_participants = true",
+        "[recording]\nmetrics_port = true",
+        "[bandwidth]\nwindow_minutes = true",
+    ],
+)
+def test_a_bool_is_never_a_number(tmp_path: Path, key_file: Path, line: str) -> None:
+    # The top-level keys come first: TOML puts any key after a [table] header into that table.
+    config = _write(tmp_path, f'{line}\n[livekit]\nkey_file = "{key_file}"\n')
+    with pytest.raises(SettingsError, match=r"must be a (int|float)"):
+        load_settings(config, environ={})
+
+
+def test_mistakes_name_the_file_or_the_variable(tmp_path: Path, key_file: Path) -> None:
+    config = _write(tmp_path, f'[web]\nquick_exit = "x"\n[livekit]\nkey_file = "{key_file}"\n')
+    with pytest.raises(SettingsError, match="^" + re.escape(f"{config}: unknown setting")):
+        load_settings(config, environ={})
+    config = _write(tmp_path, f'[livekit]\nkey_file = "{key_file}"\n')
+    with pytest.raises(SettingsError, match=r"^EVR_QUICK_EXIT_URL: web\.quick_exit_url"):
+        load_settings(config, environ={"EVR_QUICK_EXIT_URL": "javascript:alert(1)"})
