@@ -5,10 +5,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from control_plane.api.bodies import parse_body
-from control_plane.api.officer import _visit_id, officer
-from control_plane.api.participant import participant
+from control_plane.api.officer import _visit_id
 from control_plane.api.schemas import Strict
+from control_plane.auth import Principal
+from control_plane.joining import ParticipantSession
 from control_plane.journey import (
     STEP_ORDER,
     ConnectionQuality,
@@ -47,25 +47,25 @@ class ReportQuality(Strict):
     video_layer: VideoLayer = Field(description="The highest video layer now being sent")
 
 
-async def report_progress(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, ReportProgress)
+async def report_progress(
+    request: web.Request, session: ParticipantSession, body: ReportProgress
+) -> web.Response:
     await request.app[JOURNEY].report_step(session, body.step, body.state, body.detail)
     return web.json_response({"recorded": True})
 
 
-async def give_consent(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, GiveConsent)
+async def give_consent(
+    request: web.Request, session: ParticipantSession, body: GiveConsent
+) -> web.Response:
     record = await request.app[JOURNEY].record_consent(
         session, consented=body.consented, notice_version=body.notice_version
     )
     return web.json_response(record, status=201)
 
 
-async def report_quality(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, ReportQuality)
+async def report_quality(
+    request: web.Request, session: ParticipantSession, body: ReportQuality
+) -> web.Response:
     await request.app[JOURNEY].record_quality(
         session,
         QualityReport(quality=body.quality, action=body.action, video_layer=body.video_layer),
@@ -73,8 +73,7 @@ async def report_quality(request: web.Request) -> web.Response:
     return web.json_response({"recorded": True})
 
 
-async def visit_progress(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def visit_progress(request: web.Request, p: Principal) -> web.Response:
     body = await request.app[JOURNEY].progress(p, _visit_id(request))
     return web.json_response(body)
 

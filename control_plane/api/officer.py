@@ -5,7 +5,7 @@ from datetime import date
 
 from aiohttp import web
 
-from control_plane.api.bodies import parse_body, parse_value
+from control_plane.api.bodies import parse_value
 from control_plane.api.schemas import (
     CloseVisit,
     CreateLink,
@@ -14,16 +14,11 @@ from control_plane.api.schemas import (
     RecordChoice,
     RecordEligibility,
 )
-from control_plane.auth import Principal, bearer_token
+from control_plane.auth import Principal
 from control_plane.errors import BadRequest, NotFound
-from control_plane.keys import AUTHENTICATOR, JOINING, VISITS
+from control_plane.keys import JOINING, VISITS
 from core.domain import Choice, VisitState
 from core.tokens import IssuedToken
-
-
-async def officer(request: web.Request) -> Principal:
-    token = bearer_token(request.headers.get("Authorization"))
-    return await request.app[AUTHENTICATOR].authenticate(token)
 
 
 def token_json(issued: IssuedToken) -> dict[str, object]:
@@ -45,8 +40,7 @@ def _visit_id(request: web.Request) -> str:
         raise NotFound(f"no visit {value[:64]!r}: visit ids are UUIDs") from exc
 
 
-async def whoami(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def whoami(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(
         {
             "officer_id": p.officer_id,
@@ -58,9 +52,7 @@ async def whoami(request: web.Request) -> web.Response:
     )
 
 
-async def create_visit(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, CreateVisit)
+async def create_visit(request: web.Request, p: Principal, body: CreateVisit) -> web.Response:
     visit = await request.app[VISITS].create(
         p,
         crime_reference=body.crime_reference,
@@ -71,8 +63,7 @@ async def create_visit(request: web.Request) -> web.Response:
     return web.json_response(visit.to_json(include_contact=True), status=201)
 
 
-async def list_visits(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def list_visits(request: web.Request, p: Principal) -> web.Response:
     day: date | None = None
     status: VisitState | None = None
     if "date" in request.query:
@@ -90,80 +81,66 @@ async def list_visits(request: web.Request) -> web.Response:
     return web.json_response({"visits": [v.to_json(include_contact=False) for v in visits]})
 
 
-async def get_visit(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def get_visit(request: web.Request, p: Principal) -> web.Response:
     visit = await request.app[VISITS].get(
         p, _visit_id(request), justification=request.headers.get("X-Justification")
     )
     return web.json_response(visit.to_json(include_contact=True))
 
 
-async def visit_events(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def visit_events(request: web.Request, p: Principal) -> web.Response:
     events = await request.app[VISITS].events(p, _visit_id(request))
     return web.json_response({"events": events})
 
 
-async def visit_audit(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def visit_audit(request: web.Request, p: Principal) -> web.Response:
     entries = await request.app[VISITS].audit_trail(p, _visit_id(request))
     return web.json_response({"entries": entries})
 
 
-async def record_choice(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, RecordChoice)
+async def record_choice(request: web.Request, p: Principal, body: RecordChoice) -> web.Response:
     visit = await request.app[VISITS].officer_record_choice(
         p, _visit_id(request), video=body.choice is Choice.VIDEO
     )
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def record_eligibility(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def record_eligibility(
+    request: web.Request, p: Principal, body: RecordEligibility
+) -> web.Response:
     item = parse_value(EligibilityPath, item=request.match_info["item"]).item
-    body = await parse_body(request, RecordEligibility)
     visit = await request.app[VISITS].officer_record_eligibility(
         p, _visit_id(request), item=item, value=body.value, note=body.note
     )
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def start_visit(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def start_visit(request: web.Request, p: Principal) -> web.Response:
     visit = await request.app[VISITS].start(p, _visit_id(request))
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def end_visit(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, CloseVisit)
+async def end_visit(request: web.Request, p: Principal, body: CloseVisit) -> web.Response:
     visit = await request.app[VISITS].end(p, _visit_id(request), reason=body.reason)
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def cancel_visit(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, CloseVisit)
+async def cancel_visit(request: web.Request, p: Principal, body: CloseVisit) -> web.Response:
     visit = await request.app[VISITS].cancel(p, _visit_id(request), reason=body.reason)
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def no_show(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def no_show(request: web.Request, p: Principal) -> web.Response:
     visit = await request.app[VISITS].no_show(p, _visit_id(request))
     return web.json_response(visit.to_json(include_contact=False))
 
 
-async def officer_token(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def officer_token(request: web.Request, p: Principal) -> web.Response:
     issued = await request.app[VISITS].officer_token(p, _visit_id(request))
     return web.json_response(token_json(issued))
 
 
-async def create_link(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, CreateLink)
+async def create_link(request: web.Request, p: Principal, body: CreateLink) -> web.Response:
     link = await request.app[JOINING].create_link(p, _visit_id(request), body.role)
     return web.json_response(
         {

@@ -4,10 +4,9 @@ import string
 
 from aiohttp import web
 
-from control_plane.api.bodies import parse_body
+from control_plane.api.endpoints import PARTICIPANT, narrowed
 from control_plane.api.officer import token_json
 from control_plane.api.schemas import RecordChoice, SelfDeclaration, Strict
-from control_plane.auth import bearer_token
 from control_plane.bandwidth.gating import TokenMode
 from control_plane.errors import Forbidden, NotFound
 from control_plane.joining import ParticipantSession
@@ -23,11 +22,6 @@ class TokenRequest(Strict):
     """Optional body of POST /api/v1/participant/token; without it, video is asked for."""
 
     mode: TokenMode = TokenMode.VIDEO
-
-
-async def participant(request: web.Request) -> ParticipantSession:
-    secret = bearer_token(request.headers.get("Authorization"))
-    return await request.app[JOINING].session(secret)
 
 
 def participant_view(visit: Visit, session: ParticipantSession) -> dict[str, object]:
@@ -53,31 +47,33 @@ async def exchange_code(request: web.Request) -> web.Response:
     )
 
 
-async def my_visit(request: web.Request) -> web.Response:
-    session = await participant(request)
+async def my_visit(request: web.Request, session: ParticipantSession) -> web.Response:
     visit = await request.app[JOINING].visit_for(session)
     return web.json_response(participant_view(visit, session))
 
 
-def _victim_only(session: ParticipantSession) -> None:
+async def _victim_only(request: web.Request, session: ParticipantSession) -> ParticipantSession:
     if session.role is not ParticipantRole.VICTIM:
         raise Forbidden("only the victim can make this choice")
+    return session
 
 
-async def choose(request: web.Request) -> web.Response:
-    session = await participant(request)
-    _victim_only(session)
-    body = await parse_body(request, RecordChoice)
+VICTIM = narrowed(PARTICIPANT, _victim_only)
+"""A participant session of the victim; a guardian's or interpreter's is refused (403)."""
+
+
+async def choose(
+    request: web.Request, session: ParticipantSession, body: RecordChoice
+) -> web.Response:
     visit = await request.app[VISITS].record_choice(
         session.visit_id, actor=session.actor, video=body.choice is Choice.VIDEO
     )
     return web.json_response(participant_view(visit, session))
 
 
-async def declare(request: web.Request) -> web.Response:
-    session = await participant(request)
-    _victim_only(session)
-    body = await parse_body(request, SelfDeclaration)
+async def declare(
+    request: web.Request, session: ParticipantSession, body: SelfDeclaration
+) -> web.Response:
     visit = await request.app[VISITS].record_eligibility(
         session.visit_id,
         items=[
@@ -93,8 +89,8 @@ async def declare(request: web.Request) -> web.Response:
     return web.json_response(participant_view(visit, session))
 
 
-async def participant_token(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, TokenRequest) if request.can_read_body else TokenRequest()
+async def participant_token(
+    request: web.Request, session: ParticipantSession, body: TokenRequest
+) -> web.Response:
     issued, allowed = await request.app[JOINING].participant_token(session, body.mode)
     return web.json_response(token_json(issued) | allowed.to_json())

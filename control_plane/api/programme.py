@@ -17,10 +17,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from control_plane.api.bodies import parse_body
-from control_plane.api.officer import _visit_id, officer
-from control_plane.api.participant import participant
+from control_plane.api.officer import _visit_id
 from control_plane.api.schemas import Strict
+from control_plane.auth import Principal
+from control_plane.joining import ParticipantSession
 from control_plane.keys import PROGRAMME
 from control_plane.programme import Feedback, Outcomes
 
@@ -92,14 +92,13 @@ PROGRAMME_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-async def feedback_status(request: web.Request) -> web.Response:
-    session = await participant(request)
+async def feedback_status(request: web.Request, session: ParticipantSession) -> web.Response:
     return web.json_response(await request.app[PROGRAMME].feedback_status(session))
 
 
-async def give_feedback(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, GiveFeedback)
+async def give_feedback(
+    request: web.Request, session: ParticipantSession, body: GiveFeedback
+) -> web.Response:
     feedback = Feedback(
         recommend=body.recommend, satisfaction=body.satisfaction, comment=body.comment or None
     )
@@ -107,14 +106,11 @@ async def give_feedback(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
-async def visit_outcomes(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def visit_outcomes(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(await request.app[PROGRAMME].outcomes(p, _visit_id(request)))
 
 
-async def record_outcomes(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, RecordOutcomes)
+async def record_outcomes(request: web.Request, p: Principal, body: RecordOutcomes) -> web.Response:
     outcomes = Outcomes(
         arrest_or_interview=body.arrest_or_interview,
         charge_or_caution=body.charge_or_caution,

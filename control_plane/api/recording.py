@@ -5,11 +5,10 @@ from datetime import date
 from aiohttp import web
 from pydantic import Field
 
-from control_plane.api.bodies import parse_body
-from control_plane.api.officer import officer
-from control_plane.api.participant import participant
 from control_plane.api.schemas import Strict
+from control_plane.auth import Principal
 from control_plane.errors import ValidationFailed
+from control_plane.joining import ParticipantSession
 from control_plane.keys import RECORDINGS
 
 JUSTIFICATION_HEADER = "X-Justification"
@@ -62,33 +61,30 @@ def _evidence_id(request: web.Request) -> str:
     return request.match_info["evidence_id"]
 
 
-async def recording_state(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def recording_state(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(await request.app[RECORDINGS].state(p, _visit_id(request)))
 
 
-async def record_consent(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, RecordingConsent)
+async def record_consent(
+    request: web.Request, p: Principal, body: RecordingConsent
+) -> web.Response:
     consents = await request.app[RECORDINGS].officer_consent(
         p, _visit_id(request), identity=body.identity, text_version=body.text_version
     )
     return web.json_response({"consents": consents}, status=201)
 
 
-async def start_recording(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def start_recording(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(await request.app[RECORDINGS].start(p, _visit_id(request)), status=202)
 
 
-async def stop_recording(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def stop_recording(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(await request.app[RECORDINGS].stop(p, _visit_id(request)), status=202)
 
 
-async def participant_consent(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, ParticipantRecordingConsent)
+async def participant_consent(
+    request: web.Request, session: ParticipantSession, body: ParticipantRecordingConsent
+) -> web.Response:
     if not body.consent:
         raise ValidationFailed(
             "consent must be true; to refuse, tell the officer (nothing is recorded without it)"
@@ -99,16 +95,14 @@ async def participant_consent(request: web.Request) -> web.Response:
     return web.json_response({"consents": consents}, status=201)
 
 
-async def view_evidence(request: web.Request) -> web.Response:
-    p = await officer(request)
+async def view_evidence(request: web.Request, p: Principal) -> web.Response:
     body = await request.app[RECORDINGS].view(
         p, _evidence_id(request), request.headers.get(JUSTIFICATION_HEADER)
     )
     return web.json_response(body)
 
 
-async def evidence_segment(request: web.Request) -> web.StreamResponse:
-    p = await officer(request)
+async def evidence_segment(request: web.Request, p: Principal) -> web.StreamResponse:
     path = await request.app[RECORDINGS].segment(
         p,
         _evidence_id(request),
@@ -118,9 +112,7 @@ async def evidence_segment(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
 
 
-async def export_evidence(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, ExportEvidence)
+async def export_evidence(request: web.Request, p: Principal, body: ExportEvidence) -> web.Response:
     done = await request.app[RECORDINGS].export(
         p, _evidence_id(request), justification=body.justification, recipient=body.recipient
     )
@@ -130,9 +122,7 @@ async def export_evidence(request: web.Request) -> web.Response:
     )
 
 
-async def set_review_date(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, ReviewDate)
+async def set_review_date(request: web.Request, p: Principal, body: ReviewDate) -> web.Response:
     return web.json_response(
         await request.app[RECORDINGS].set_review_date(
             p, _evidence_id(request), review_date=body.review_date, reason=body.reason
@@ -140,9 +130,7 @@ async def set_review_date(request: web.Request) -> web.Response:
     )
 
 
-async def set_legal_hold(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, LegalHold)
+async def set_legal_hold(request: web.Request, p: Principal, body: LegalHold) -> web.Response:
     return web.json_response(
         await request.app[RECORDINGS].set_legal_hold(
             p, _evidence_id(request), hold=body.hold, reason=body.reason
@@ -150,9 +138,7 @@ async def set_legal_hold(request: web.Request) -> web.Response:
     )
 
 
-async def delete_evidence(request: web.Request) -> web.Response:
-    p = await officer(request)
-    body = await parse_body(request, DeleteEvidence)
+async def delete_evidence(request: web.Request, p: Principal, body: DeleteEvidence) -> web.Response:
     seq = await request.app[RECORDINGS].delete(p, _evidence_id(request), reason=body.reason)
     return web.json_response({"deleted": _evidence_id(request), "custody_seq": seq})
 

@@ -3,9 +3,11 @@
 import logging
 
 from aiohttp import web
+from livekit import api
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from control_plane.api.endpoints import Auth, Guard
 from control_plane.errors import BadRequest, EvrError
 from control_plane.keys import (
     ENGINE,
@@ -60,19 +62,27 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-async def livekit_webhook(request: web.Request) -> web.Response:
+async def _signed_by_sfu(request: web.Request) -> api.WebhookEvent:
     m = request.app[METRICS]
     body = await request.read()
     if len(body) > WEBHOOK_MAX_BODY:
         m.webhook_failures.labels(reason="malformed").inc()
         raise BadRequest("webhook body too large")
     try:
-        event = verify_webhook(
+        return verify_webhook(
             request.app[WEBHOOK_RECEIVER], body, request.headers.get("Authorization")
         )
     except EvrError:
         m.webhook_failures.labels(reason="bad_signature").inc()
         raise
+
+
+SFU_SIGNED = Guard(Auth.LIVEKIT, _signed_by_sfu)
+"""A webhook event whose signature over the raw body the SFU's key verifies."""
+
+
+async def livekit_webhook(request: web.Request, event: api.WebhookEvent) -> web.Response:
+    m = request.app[METRICS]
     try:
         applied = await request.app[SFU_EVENTS].apply_webhook(event)
     except EvrError:

@@ -9,11 +9,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
-from control_plane.api.bodies import parse_body
-from control_plane.api.participant import participant
+from control_plane.api.endpoints import ARRIVED, PARTICIPANT, narrowed
 from control_plane.api.schemas import Strict
 from control_plane.bandwidth.measure import CHUNK_BYTES
 from control_plane.bandwidth.service import CHECKS, ActiveCheck
+from control_plane.joining import ParticipantSession
 from control_plane.keys import SETTINGS
 
 _NONCE = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
@@ -51,21 +51,21 @@ class FinishCheck(Strict):
     )
 
 
-async def _check(request: web.Request) -> ActiveCheck:
-    session = await participant(request)
+async def _own_check(request: web.Request, session: ParticipantSession) -> ActiveCheck:
     return request.app[CHECKS].get(session, request.match_info["check_id"])
 
 
-async def start_check(request: web.Request) -> web.Response:
-    session = await participant(request)
+CHECK = narrowed(PARTICIPANT, _own_check)
+"""The participant's own connection check in progress, named by the path (404 otherwise)."""
+
+
+async def start_check(request: web.Request, session: ParticipantSession) -> web.Response:
     _, plan = await request.app[CHECKS].start(session)
     return web.json_response(plan, status=201)
 
 
-async def rtt_round(request: web.Request) -> web.Response:
-    arrived = time.monotonic()  # before authentication, so the DB lookup is not counted
-    check = await _check(request)
-    body = await parse_body(request, RttRound)
+async def rtt_round(request: web.Request, check: ActiveCheck, body: RttRound) -> web.Response:
+    arrived = request[ARRIVED]  # before authentication, so the DB lookup is not counted
     nonce = check.rtt.answer(body.nonce, arrived)
     response = web.json_response(
         {"nonce": nonce, "done": check.rtt.done, "samples": len(check.rtt.samples_ms)}
@@ -86,13 +86,11 @@ def _small_send_queue(request: web.Request) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CHUNK_BYTES)
 
 
-async def probe_status(request: web.Request) -> web.Response:
-    check = await _check(request)
+async def probe_status(request: web.Request, check: ActiveCheck) -> web.Response:
     return web.json_response(check.probe.status(request.app[SETTINGS].bandwidth.probe_seconds))
 
 
-async def download(request: web.Request) -> web.StreamResponse:
-    check = await _check(request)
+async def download(request: web.Request, check: ActiveCheck) -> web.StreamResponse:
     ledger = check.download
     ledger.start(time.monotonic())
     response = web.StreamResponse(
@@ -111,10 +109,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def download_ack(request: web.Request) -> web.Response:
-    arrived = time.monotonic()
-    check = await _check(request)
-    body = await parse_body(request, DownloadAck)
+async def download_ack(request: web.Request, check: ActiveCheck, body: DownloadAck) -> web.Response:
+    arrived = request[ARRIVED]
     acked, seconds = check.download.ack(body.nonce, arrived)
     return web.json_response(
         {
@@ -125,8 +121,7 @@ async def download_ack(request: web.Request) -> web.Response:
     )
 
 
-async def upload_ticket(request: web.Request) -> web.Response:
-    check = await _check(request)
+async def upload_ticket(request: web.Request, check: ActiveCheck) -> web.Response:
     ticket = check.upload.issue(time.monotonic())
     return web.json_response(
         {
@@ -137,8 +132,7 @@ async def upload_ticket(request: web.Request) -> web.Response:
     )
 
 
-async def upload(request: web.Request) -> web.StreamResponse:
-    check = await _check(request)
+async def upload(request: web.Request, check: ActiveCheck) -> web.StreamResponse:
     meter = check.upload
     stop_at = meter.begin(request.query.get("ticket"))
     content = request.content
@@ -170,9 +164,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def finish_check(request: web.Request) -> web.Response:
-    session = await participant(request)
-    body = await parse_body(request, FinishCheck) if request.can_read_body else FinishCheck()
+async def finish_check(
+    request: web.Request, session: ParticipantSession, body: FinishCheck
+) -> web.Response:
     transport = body.transport.model_dump() if body.transport else None
     verdict = await request.app[CHECKS].finish(session, request.match_info["check_id"], transport)
     return web.json_response(verdict)
