@@ -1,116 +1,40 @@
 """Database engine and schema migrations.
 
-Migrations are an ordered list applied in one transaction each and recorded in
-`schema_migrations`, so a half-applied migration never survives a crash.
+Migrations are Alembic revisions (core/migrations/versions), applied by `migrate` in one
+transaction, so on PostgreSQL a half-applied upgrade never survives a crash. A database made
+by the hand-rolled migrations that came before Alembic is adopted in place: its schema is the
+first revision's, so it is stamped at that revision and carries on from there.
 """
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, event, insert, inspect, select, text
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from core import schema
-
 log = logging.getLogger(__name__)
 
-Migration = tuple[int, str, Callable[[Connection], None]]
+# The last hand-rolled migration (before Alembic) and the revision whose schema equals it.
+LEGACY_LAST_VERSION = 6
+BASELINE_REVISION = "0001"
 
 
-def _initial(conn: Connection) -> None:
-    # Later migrations that add tables must use create_all(tables=[...], checkfirst=True),
-    # since this creates whatever `schema` defines at the time it runs.
-    schema.metadata.create_all(conn)
+class LegacySchemaError(RuntimeError):
+    """The database was made by hand-rolled migrations older than the last one."""
 
 
-def _audit_append_only(conn: Connection) -> None:
-    # The audit log is append-only in the database itself, not just by convention in code.
-    if conn.dialect.name == "sqlite":
-        for op in ("UPDATE", "DELETE"):
-            conn.execute(
-                text(
-                    f"CREATE TRIGGER audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
-                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-                )
-            )
-    else:
-        conn.execute(
-            text(
-                "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-                "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
-            )
-        )
-
-
-def _bandwidth_checks(conn: Connection) -> None:
-    schema.metadata.create_all(conn, tables=[schema.bandwidth_checks], checkfirst=True)
-
-
-def _consent_records(conn: Connection) -> None:
-    schema.metadata.create_all(conn, tables=[schema.consent_records], checkfirst=True)
-
-
-def _evidential_recording(conn: Connection) -> None:
-    # Recorder jobs, their segments, recording consent, and the custody chain; the chain is
-    # append-only in the database itself, like the audit log.
-    tables = [
-        schema.recordings,
-        schema.recording_segments,
-        schema.recording_consents,
-        schema.custody_log,
-    ]
-    schema.metadata.create_all(conn, tables=tables, checkfirst=True)
-    if conn.dialect.name == "sqlite":
-        for op in ("UPDATE", "DELETE"):
-            conn.execute(
-                text(
-                    f"CREATE TRIGGER custody_log_no_{op.lower()} BEFORE {op} ON custody_log "
-                    "BEGIN SELECT RAISE(ABORT, 'custody_log is append-only'); END"
-                )
-            )
-    else:
-        conn.execute(
-            text(
-                "CREATE FUNCTION custody_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'custody_log is append-only'; END $$"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER custody_log_append_only BEFORE UPDATE OR DELETE ON custody_log "
-                "FOR EACH ROW EXECUTE FUNCTION custody_log_append_only()"
-            )
-        )
-
-
-def _programme_outcomes(conn: Connection) -> None:
-    schema.metadata.create_all(
-        conn, tables=[schema.visit_feedback, schema.visit_outcomes], checkfirst=True
-    )
-    # A database whose recordings table predates the column gets it here; a fresh one
-    # already has it from the create_all of migration 1 or 3.
-    columns = {c["name"] for c in inspect(conn).get_columns("recordings")}
-    if "traceparent" not in columns:
-        conn.execute(text("ALTER TABLE recordings ADD COLUMN traceparent VARCHAR(55)"))
-
-
-MIGRATIONS: Sequence[Migration] = (
-    (1, "initial schema", _initial),
-    (2, "audit log append-only triggers", _audit_append_only),
-    (3, "evidential recording and custody chain", _evidential_recording),
-    (4, "connection check verdicts", _bandwidth_checks),
-    (5, "victim consent records", _consent_records),
-    (6, "programme outcomes and recording trace context", _programme_outcomes),
-)
+def alembic_config(**attributes: Any) -> Config:
+    """Alembic's configuration, from the package (the wheel has no pyproject.toml to read)."""
+    config = Config()
+    config.set_main_option("script_location", "core:migrations")
+    config.attributes.update(attributes)
+    return config
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -137,27 +61,37 @@ def create_engine(url: str) -> AsyncEngine:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
-def _applied_versions(conn: Connection) -> set[int]:
+def _adopt_legacy(conn: Connection) -> None:
+    # `schema_migrations` is the hand-rolled migrations' table; it goes in the transaction that
+    # stamps the baseline, so a database that has it was never stamped.
     if not inspect(conn).has_table("schema_migrations"):
-        return set()
-    return set(conn.execute(select(schema.schema_migrations.c.version)).scalars())
+        return
+    versions = set(conn.execute(text("SELECT version FROM schema_migrations")).scalars())
+    if versions != set(range(1, LEGACY_LAST_VERSION + 1)):
+        raise LegacySchemaError(
+            f"the database has hand-rolled migrations {sorted(versions)}, not 1 to "
+            f"{LEGACY_LAST_VERSION}: run `evr migrate` of the last release before Alembic first"
+        )
+    script = ScriptDirectory.from_config(alembic_config())
+    MigrationContext.configure(conn).stamp(script, BASELINE_REVISION)
+    conn.execute(text("DROP TABLE schema_migrations"))
+    log.info("adopted a database made before Alembic", extra={"revision": BASELINE_REVISION})
 
 
-async def migrate(engine: AsyncEngine) -> list[int]:
-    """Apply every pending migration; return the versions applied now."""
-    applied_now: list[int] = []
+def _upgrade(conn: Connection) -> list[str]:
+    _adopt_legacy(conn)
+    applied: list[str] = []
+
+    def record(*, step: MigrationInfo, **_: Any) -> None:
+        if step.is_upgrade and not step.is_stamp:
+            applied.extend(step.up_revision_ids)
+            log.info("applied migration", extra={"revision": step.up_revision_id})
+
+    command.upgrade(alembic_config(connection=conn, on_version_apply=[record]), "head")
+    return applied
+
+
+async def migrate(engine: AsyncEngine) -> list[str]:
+    """Bring the database to the newest revision; return the revisions applied now."""
     async with engine.begin() as conn:
-        done = await conn.run_sync(_applied_versions)
-    for version, name, step in MIGRATIONS:
-        if version in done:
-            continue
-        async with engine.begin() as conn:
-            await conn.run_sync(step)
-            await conn.execute(
-                insert(schema.schema_migrations).values(
-                    version=version, name=name, applied_at=datetime.now(UTC)
-                )
-            )
-        log.info("applied migration", extra={"version": version, "migration": name})
-        applied_now.append(version)
-    return applied_now
+        return await conn.run_sync(_upgrade)

@@ -44,14 +44,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-schema_migrations = Table(
-    "schema_migrations",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("applied_at", UtcDateTime(), nullable=False),
-)
-
 officers = Table(
     "officers",
     metadata,

@@ -6,18 +6,13 @@ scraped values before and after (the session's database holds other tests' visit
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Connection, inspect, text
 
-from core import db
 from core.domain import TokenRole, room_name_for
 from core.tokens import identity_for, mint
 from loadtests.media import SyntheticParticipant
-from tests.support.postgres import create_database
 from tests.support.stack import Api
 
 FEEDBACK = "/api/v1/participant/feedback"
@@ -215,39 +210,3 @@ async def test_a_visit_chosen_in_person_counts_as_in_person(api: Api) -> None:
         "evr_programme_visits{mode=in_person}": 1,
         "evr_programme_outcomes{outcome=victim_withdrew}": 1,
     }
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_migration_6_upgrades_a_database_made_before_it(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-    else:
-        url = create_database(request.getfixturevalue("postgres"), "evr_migration_6")
-    engine = db.create_engine(url)
-    try:
-        await db.migrate(engine)
-        # Wind the database back to how migration 5 left it: no outcome tables, and a
-        # recordings table without the trace context column.
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE visit_feedback"))
-            await conn.execute(text("DROP TABLE visit_outcomes"))
-            await conn.execute(text("ALTER TABLE recordings DROP COLUMN traceparent"))
-            await conn.execute(text("DELETE FROM schema_migrations WHERE version = 6"))
-
-        assert await db.migrate(engine) == [6]
-
-        def shape(conn: Connection) -> tuple[set[str], set[str]]:
-            inspector = inspect(conn)
-            return set(inspector.get_table_names()), {
-                c["name"] for c in inspector.get_columns("recordings")
-            }
-
-        async with engine.connect() as conn:
-            tables, columns = await conn.run_sync(shape)
-        assert {"visit_feedback", "visit_outcomes"} <= tables
-        assert "traceparent" in columns
-        assert await db.migrate(engine) == []
-    finally:
-        await engine.dispose()
