@@ -26,7 +26,7 @@ from evidence import cli as examiner_cli
 from evidence.export import export_bundle
 from evidence.stores import open_store
 from evidence.verify import CUSTODY_NAME, verify_store_entry
-from recorder.worker import run_recorder
+from recorder.process import run_recorder
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 

@@ -1,0 +1,82 @@
+"""Reading one subscribed track: each frame or audio chunk stamped with when it was captured.
+
+The stamps are what place media in the recording, so they must not depend on when a busy
+event loop got round to delivering it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from livekit import rtc
+
+from evidence.writer import Pcm, Pixels
+
+_MAX_CLOCK_SKEW = 2.0  # a frame timestamp further than this from now is not trusted
+# Audio this much later than its sample count says is late, and late for this long means
+# the stream really paused (the receiver conceals losses, so this is rare): re-anchor then.
+_AUDIO_STALL = 1.0
+_AUDIO_PAUSE = 5.0
+
+VideoSink = Callable[[str, float, Pixels], None]  # (identity, monotonic capture time, pixels)
+AudioSink = Callable[[str, float, Pcm, int], None]  # (identity, capture time, pcm, rate)
+
+
+async def read_video(track: rtc.Track, identity: str, deliver: VideoSink) -> None:
+    """Deliver each frame of ``track`` as I420 (or RGB if its size is odd) until it ends."""
+    stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+    try:
+        async for event in stream:
+            # libwebrtc stamps each frame with its render time on the monotonic clock,
+            # already delayed to match the same participant's audio: use it, so a busy
+            # event loop delivering frames late does not shift them in the recording.
+            at = time.monotonic()
+            if abs(event.timestamp_us / 1e6 - at) < _MAX_CLOCK_SKEW:
+                at = event.timestamp_us / 1e6
+            frame = event.frame
+            w, h = frame.width, frame.height
+            pixels: Pixels
+            if w % 2 or h % 2:
+                rgb = frame.convert(rtc.VideoBufferType.RGB24)
+                pixels = np.frombuffer(rgb.data, np.uint8).reshape(h, w, 3).copy()
+            else:
+                flat = np.frombuffer(frame.data, np.uint8)[: w * h * 3 // 2]
+                pixels = flat.reshape(h * 3 // 2, w).copy()
+            deliver(identity, at, pixels)
+    finally:
+        await stream.aclose()
+
+
+async def read_audio(track: rtc.Track, identity: str, deliver: AudioSink) -> None:
+    """Deliver ``track`` as 48 kHz mono chunks of 20 ms until it ends."""
+    stream = rtc.AudioStream(track, sample_rate=48_000, num_channels=1, frame_size_ms=20)
+    # The SFU's audio is continuous (the receiver conceals losses), so samples are
+    # placed by count from an anchor; arrival times only move the anchor: earlier when a
+    # chunk arrives sooner than the count predicts (the first ones were delivered late),
+    # later only when every chunk for a while has been late (the stream really paused).
+    # A busy event loop delivering a burst late then cannot shift or smear the audio.
+    anchor: float | None = None
+    late: tuple[float, float] | None = None  # (since, earliest estimate) while late
+    counted = 0
+    try:
+        async for event in stream:
+            frame = event.frame
+            rate = frame.sample_rate
+            now = time.monotonic()
+            estimate = now - (counted + frame.samples_per_channel) / rate
+            if anchor is None or estimate <= anchor:
+                anchor, late = estimate, None
+            elif estimate > anchor + _AUDIO_STALL:
+                late = (now, estimate) if late is None else (late[0], min(late[1], estimate))
+                if now - late[0] > _AUDIO_PAUSE:
+                    anchor, late = late[1], None
+            else:
+                late = None
+            at = anchor + counted / rate
+            counted += frame.samples_per_channel
+            pcm = np.frombuffer(frame.data, np.int16).copy()
+            deliver(identity, at, pcm, rate)
+    finally:
+        await stream.aclose()

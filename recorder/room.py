@@ -1,0 +1,187 @@
+"""The recorder inside one room: who is there, which tracks flow, media into the writer thread.
+
+Room events arrive on the event loop at any time, even while the join is still under way
+(before the writer thread exists); media that arrives with no writer yet is not recorded.
+A new participant starts a new segment with one more slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from livekit import rtc
+
+from core.tasks import stop_task
+from core.telemetry import RecordingSpans
+from core.tokens import role_of_identity
+from evidence.writer import Pcm, Pixels
+from recorder.job_store import JobStore
+from recorder.media import read_audio, read_video
+from recorder.metrics import RecorderMetrics
+from recorder.recovery import JobLog
+from recorder.states import ProblemReason, StopReason
+from recorder.writer_thread import WriterThread
+
+_MAX_PARTICIPANTS = 4
+_NOBODY = "(nobody yet)"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class RoomSession:
+    """Joins one room hidden and feeds what everyone publishes to the statement's writer.
+
+    ``stop(reason)`` asks the statement to stop (True if it was not stopping already);
+    ``stopping()`` says whether it is.
+    """
+
+    recording_id: str
+    job_store: JobStore
+    metrics: RecorderMetrics
+    spans: RecordingSpans
+    log: JobLog
+    stop: Callable[[StopReason], bool]
+    stopping: Callable[[], bool]
+    participants: dict[str, dict[str, str]] = field(default_factory=dict)
+    room: rtc.Room | None = None
+    thread: WriterThread | None = None
+    lost_tracks: set[tuple[str, str]] = field(default_factory=set)
+    first_frame_at: datetime | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: list[str] = field(default_factory=list)
+    _participants_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def join(self, url: str, token: str, *, timeout: float) -> None:
+        """Connect as the recorder; every participant's tracks are subscribed from then on."""
+        room = rtc.Room()
+        self.room = room
+        room.on("track_subscribed", self._on_track_subscribed)
+        room.on("track_unsubscribed", self._on_track_unsubscribed)
+        room.on("disconnected", self._on_disconnected)
+        room.on("room_metadata_changed", self._on_room_metadata)
+        await asyncio.wait_for(room.connect(url, token, rtc.RoomOptions()), timeout)
+
+    def start_writer(self, thread: WriterThread) -> list[str]:
+        """Start ``thread`` with a first segment for whoever is in the room; their identities."""
+        assert self.room is not None
+        self.thread = thread
+        thread.start()
+        identities = sorted(p.identity for p in self.room.remote_participants.values())
+        for identity in identities:
+            self._note_participant(identity)
+        self._roll(identities or [])
+        return identities
+
+    async def save_participants(self) -> None:
+        # Serialised, and always the current list: a slower earlier save must not win.
+        async with self._participants_lock:
+            await self.job_store.save_participants(
+                self.recording_id, list(self.participants.values())
+            )
+
+    async def leave(self) -> None:
+        """Stop reading tracks, let the writer finish its segment, disconnect."""
+        # Track readers and participant saves; one that failed must not stop the others.
+        await asyncio.gather(*(stop_task(t) for t in list(self._tasks)), return_exceptions=True)
+        if self.thread is not None and self.thread.is_alive():
+            self.thread.finish()
+            await asyncio.to_thread(self.thread.join, 30)
+        if self.room is not None:
+            with contextlib.suppress(Exception):
+                await self.room.disconnect()
+            self.room = None
+
+    def _roll(self, identities: list[str]) -> None:
+        """Start a new writer (and so a new segment) for this set of participants."""
+        if self.thread is None:
+            return
+        slots = identities[:_MAX_PARTICIPANTS] or [_NOBODY]
+        self.thread.roll(slots, _now())
+        self._slots = slots
+
+    def _note_participant(self, identity: str) -> None:
+        if identity in self.participants:
+            return
+        role = role_of_identity(identity)
+        self.participants[identity] = {
+            "identity": identity,
+            "role": role.value if role else "unknown",
+            "device": "not reported by the SFU",
+        }
+        self._spawn(self.save_participants())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- room events --------------------------------------------------------------------------
+
+    def _on_track_subscribed(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        identity = participant.identity
+        self._note_participant(identity)
+        if identity not in self._slots:
+            self._roll(sorted({*self._slots, identity} - {_NOBODY}))
+        kind = "video" if track.kind == rtc.TrackKind.KIND_VIDEO else "audio"
+        if (identity, kind) in self.lost_tracks:
+            self.lost_tracks.discard((identity, kind))
+            self.log(logging.INFO, "track is back", identity=identity, kind=kind)
+        if kind == "video":
+            self._spawn(read_video(track, identity, self._deliver_video))
+        else:
+            self._spawn(read_audio(track, identity, self._deliver_audio))
+
+    def _on_track_unsubscribed(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if self.stopping():
+            return
+        kind = "video" if track.kind == rtc.TrackKind.KIND_VIDEO else "audio"
+        self.lost_tracks.add((participant.identity, kind))
+        self.metrics.failed.labels(reason=ProblemReason.TRACK_LOST).inc()
+        self.log(
+            logging.ERROR, "lost a track while recording", identity=participant.identity, kind=kind
+        )
+
+    def _on_room_metadata(self, _old: str, new: str) -> None:
+        # The officer's stop reaches every participant as "recording": false in the room
+        # metadata; the recording ends at that same instant, not a heartbeat later.
+        try:
+            recording = json.loads(new).get("recording")
+        except (ValueError, AttributeError):
+            return
+        if recording is False and self.stop(StopReason.OFFICER) and self.thread is not None:
+            self.thread.finish()
+
+    def _on_disconnected(self, _reason: Any) -> None:
+        self.stop(StopReason.DISCONNECTED)
+
+    # -- media --------------------------------------------------------------------------------
+
+    def _deliver_video(self, identity: str, at: float, pixels: Pixels) -> None:
+        self._on_first_frame()
+        if self.thread is not None:
+            self.thread.push_video(identity, at, pixels)
+
+    def _deliver_audio(self, identity: str, at: float, pcm: Pcm, rate: int) -> None:
+        if self.thread is not None:
+            self.thread.push_audio(identity, at, pcm, rate)
+
+    def _on_first_frame(self) -> None:
+        """The first video frame reached the writer: the statement is really being captured."""
+        if self.first_frame_at is None:
+            self.first_frame_at = _now()
+            self.spans.first_frame("video")
+            self.log(logging.INFO, "first frame recorded")
