@@ -2,7 +2,7 @@
 
 The control plane never touches media. Starting a recording (1) checks consent, (2) flags the
 LiveKit room so every participant's page shows that recording is on, then (3) writes a job
-row that a recorder worker (`recorder.worker`) claims. Stopping marks the job `stopping`;
+row that a recorder worker (`recorder.claim`) claims. Stopping marks the job `stopping`;
 the worker seals. Access to the sealed evidence is `control_plane.evidence_access`; the
 watch on whether each recording is secured is `control_plane.recording_watch`.
 
