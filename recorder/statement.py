@@ -13,23 +13,45 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from opentelemetry.trace import Tracer
 
 from core.domain import TERMINAL_STATES, TokenRole, VisitState
 from core.evidence_errors import EvidenceError
 from core.recording_status import RecordingStatus
+from core.settings import Settings
 from core.telemetry import RecordingSpans
 from core.tokens import RECORDER_IDENTITY, mint
+from evidence.store import EvidenceStore
 from evidence.writer import SegmentInfo, WriterConfig
-from recorder.job_store import Claim
+from recorder.job_store import Claim, JobStore
+from recorder.metrics import RecorderMetrics
 from recorder.recovery import record_gap, recover_segments
 from recorder.room import RoomSession
 from recorder.sealing import SEALABLE, seal_segments, statement_details
 from recorder.states import ProblemReason, SegmentState, StopReason, is_disk_full
 from recorder.writer_thread import WriterThread
 
-if TYPE_CHECKING:
-    from recorder.claim import RecorderWorker
+
+class Worker(Protocol):
+    """What a job needs from the worker that claimed it (``recorder.claim.RecorderWorker``).
+
+    A protocol, so that the claim loop imports the job and not the other way round.
+    """
+
+    settings: Settings
+    tracer: Tracer
+    store: EvidenceStore
+    signing_key: Ed25519PrivateKey
+    host: str
+    worker_id: str
+    job_store: JobStore
+    metrics: RecorderMetrics
+    unsecured: set[str]
+    stopping: asyncio.Event
+
 
 log = logging.getLogger("evr.recorder")
 
@@ -49,7 +71,7 @@ def _signal_url(api_url: str) -> str:
 class StatementJob:
     """One claimed recording, from recovery to seal (see the package docstring)."""
 
-    worker: RecorderWorker
+    worker: Worker
     claim: Claim
     spool: Path = field(init=False)
     next_index: int = 1
