@@ -14,7 +14,7 @@ from control_plane.errors import EvrError
 from core import db, logs
 from core.domain import OfficerRole
 from core.settings import Settings, SettingsError, load_settings
-from evr import recording_commands
+from evr import lifecycle, recording_commands
 from evr.stack import StackOptions, livekit_binary, run
 
 
@@ -25,8 +25,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_level)
+    app = create_app(settings)
+
+    async def announce(_app: web.Application) -> None:
+        lifecycle.started("serve", settings, listen=f"{settings.host}:{settings.port}")
+
+    app.on_startup.append(announce)
     # run_app turns SIGTERM into a graceful shutdown that runs every cleanup context.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    lifecycle.stopped("serve")
     return 0
 
 

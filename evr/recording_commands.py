@@ -26,6 +26,7 @@ from evidence import cli as examiner_cli
 from evidence.export import export_bundle
 from evidence.stores import open_store
 from evidence.verify import CUSTODY_NAME, verify_store_entry
+from evr import lifecycle
 from recorder.process import run_recorder
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
@@ -70,9 +71,16 @@ def _recorder(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_recorder(settings, stop)
+        rs = settings.recording
+        listen = f"{rs.metrics_host}:{rs.metrics_port}"
+
+        def announce() -> None:
+            lifecycle.started("recorder", settings, listen=listen)
+
+        await run_recorder(settings, stop, on_started=announce)
 
     asyncio.run(main())
+    lifecycle.stopped("recorder")
     return 0
 
 

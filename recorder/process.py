@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -62,8 +62,11 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[RecorderWorker]:
-    """Engine, store, key and metrics server around a worker; cleaned up in reverse."""
+async def running_worker(
+    settings: Settings, on_started: Callable[[], None] | None = None
+) -> AsyncIterator[RecorderWorker]:
+    """Engine, store, key and metrics server around a worker; cleaned up in reverse.
+    `on_started` is called once the metrics port is listening."""
     engine = db.create_engine(settings.database_url)
     # Exports only if the OTEL_* variables ask for it (core.tracing_settings).
     provider = build_tracer_provider(settings.tracing, service_name="evr-recorder")
@@ -78,6 +81,8 @@ async def running_worker(settings: Settings) -> AsyncIterator[RecorderWorker]:
         try:
             rs = settings.recording
             await web.TCPSite(runner, rs.metrics_host, rs.metrics_port).start()
+            if on_started is not None:
+                on_started()
             yield worker
         finally:
             await runner.cleanup()
@@ -86,9 +91,14 @@ async def running_worker(settings: Settings) -> AsyncIterator[RecorderWorker]:
         await asyncio.to_thread(provider.shutdown)  # flushes spans queued for OTLP
 
 
-async def run_recorder(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_recorder(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> None:
     """Run a recorder until ``stop`` (or SIGTERM/SIGINT when run from the CLI)."""
-    async with running_worker(settings) as worker:
+    async with running_worker(settings, on_started) as worker:
         if stop is not None:
             waiter = asyncio.create_task(stop.wait())
             waiter.add_done_callback(lambda _t: worker.stopping.set())
