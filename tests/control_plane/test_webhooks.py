@@ -4,13 +4,19 @@ import base64
 import hashlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 
+import aiohttp
+import pytest
 from google.protobuf.json_format import MessageToJson
 from livekit import api as lk
 
 from control_plane.keys import SFU_EVENTS
+from control_plane.sfu_events import RECONCILE_ACTOR
 from loadtests.media import SyntheticParticipant
-from tests.support.stack import Api
+from tests.support.netns import TestNet
+from tests.support.postgres import create_database
+from tests.support.stack import Api, bind_socket, start_stack, stop_stack
 
 WEBHOOK = "/api/v1/livekit/webhook"
 
@@ -96,29 +102,74 @@ async def test_a_late_event_does_not_reopen_an_ended_visit(api: Api) -> None:
     assert await _status(api, vid) == "ended"
 
 
-async def test_reconciliation_repairs_a_lost_room_finished_event(api: Api) -> None:
-    vid, _ = await api.live_ready_visit()
-    sfu = api.stack.sfu
-    client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
-    # The room disappears behind the control plane's back, and say its webhook was lost.
+@pytest.fixture(scope="module")
+async def deaf(
+    request: pytest.FixtureRequest,
+    testnet: TestNet,
+    database_url: str,
+    http: aiohttp.ClientSession,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Api]:
+    """A stack of its own whose SFU sends every webhook to a port where nothing listens, so
+    each event is really lost and only the reconciler can see what happened on the SFU."""
+    workdir = tmp_path_factory.mktemp("deaf")
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
+    else:
+        url = create_database(request.getfixturevalue("postgres"), "evr_lost_webhooks")
+    closed = bind_socket(testnet.host_ip)  # bound, never listening: connections are refused
+    try:
+        stack = await start_stack(
+            net=testnet,
+            database_url=url,
+            workdir=workdir,
+            http_port=17940 if url.startswith("sqlite") else 17950,
+            webhook_url=f"http://{testnet.host_ip}:{closed.getsockname()[1]}{WEBHOOK}",
+        )
+        try:
+            yield Api(http, stack)
+        finally:
+            await stop_stack(stack)
+    finally:
+        closed.close()
+
+
+async def _end_of_visit(api: Api, vid: str) -> tuple[str, str]:
+    """The actor and reason of the visit's last state change."""
+    events = (await api.ok("GET", f"/api/v1/visits/{vid}/events", who="alice"))["events"]
+    last = [e for e in events if e["kind"] == "status"][-1]
+    return str(last["actor"]), str(last["detail"]["reason"])
+
+
+async def test_reconciliation_repairs_a_lost_room_finished_event(deaf: Api) -> None:
+    vid, _ = await deaf.live_ready_visit()
+    sfu = deaf.stack.sfu
+    client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=deaf.session)
+    # The room disappears behind the control plane's back; its room_finished goes nowhere.
     await client.room.delete_room(lk.DeleteRoomRequest(room=f"evr-{vid}"))
+    assert await _status(deaf, vid) == "waiting"
 
-    await api.stack.app[SFU_EVENTS].reconcile_visit(vid)
+    await deaf.stack.app[SFU_EVENTS].reconcile_visit(vid)
 
-    visit = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
-    assert visit["status"] == "ended"
-    assert visit["end_reason"] in ("room no longer exists on the SFU", "room closed by the SFU")
+    visit = await deaf.ok("GET", f"/api/v1/visits/{vid}", who="alice")
+    assert (visit["status"], visit["end_reason"]) == ("ended", "room no longer exists on the SFU")
+    assert await _end_of_visit(deaf, vid) == (RECONCILE_ACTOR, "room no longer exists on the SFU")
 
 
-async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(api: Api) -> None:
-    vid, session = await api.live_ready_visit()
-    await api.passed_check(session)
-    tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
+async def test_reconciliation_sees_a_victim_whose_join_event_was_lost(deaf: Api) -> None:
+    vid, session = await deaf.live_ready_visit()
+    await deaf.passed_check(session)
+    tok = await deaf.ok("POST", "/api/v1/participant/token", bearer=session)
     victim = SyntheticParticipant(rgb=(0, 0, 0))
     try:
         await victim.connect(tok["url"], tok["token"])
-        await api.stack.app[SFU_EVENTS].reconcile_visit(vid)
-        assert await _status(api, vid) == "live"
+        # In the room, but participant_joined went nowhere: the visit still waits.
+        assert await _status(deaf, vid) == "waiting"
+
+        await deaf.stack.app[SFU_EVENTS].reconcile_visit(vid)
+
+        assert await _status(deaf, vid) == "live"
+        assert await _end_of_visit(deaf, vid) == (RECONCILE_ACTOR, "victim is in the room")
     finally:
         await victim.close()
 

@@ -85,12 +85,21 @@ def settings_for(
     )
 
 
-async def start_stack(*, net: TestNet, database_url: str, workdir: Path, http_port: int) -> Stack:
+async def start_stack(
+    *,
+    net: TestNet,
+    database_url: str,
+    workdir: Path,
+    http_port: int,
+    webhook_url: str | None = None,
+) -> Stack:
+    """Start the SFU and the control plane. The SFU's webhooks go to this control plane
+    unless `webhook_url` sends them elsewhere (a closed port loses every one)."""
     sock = bind_socket(net.host_ip)
     port = sock.getsockname()[1]
     sfu = start_sfu(
         net=net,
-        webhook_url=f"http://{net.host_ip}:{port}/api/v1/livekit/webhook",
+        webhook_url=webhook_url or f"http://{net.host_ip}:{port}/api/v1/livekit/webhook",
         workdir=workdir,
         http_port=http_port,
         rtc_tcp_port=http_port + 1,
