@@ -5,8 +5,10 @@ thing. Consent is also a row of its own (who, when, which notice) with an audit 
 a force must be able to show it later as evidence that the call was agreed to.
 """
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,10 +20,14 @@ from control_plane.bandwidth import records as bandwidth_records
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
-from control_plane.visibility import visible_visit
+from control_plane.safeguarding import EVENT_KIND as ALERT_EVENT
+from control_plane.safeguarding import AlertKind, active_alerts, raised_by
+from control_plane.visibility import visible_visit, visible_visits
 from control_plane.visit_records import append_event, load_visit
 from core import audit, schema
-from core.domain import AuditAction, ParticipantRole
+from core.domain import TERMINAL_STATES, AuditAction, ParticipantRole
+
+log = logging.getLogger(__name__)
 
 
 class JourneyStep(StrEnum):
@@ -101,25 +107,79 @@ class Journey:
         self._engine = engine
         self._metrics = metrics
 
-    async def _open_visit(self, conn: AsyncConnection, session: ParticipantSession) -> None:
-        if await load_visit(conn, session.visit_id) is None:
+    async def _open_visit(
+        self, conn: AsyncConnection, session: ParticipantSession, *, closed_ok: bool = False
+    ) -> None:
+        """The session's visit must exist and, unless `closed_ok`, still be open: nobody
+        writes to a closed visit from the join page."""
+        visit = await load_visit(conn, session.visit_id)
+        if visit is None:
             raise NotFound("visit not found")
+        if visit.status in TERMINAL_STATES and not closed_ok:
+            raise Conflict(
+                f"this visit is {visit.status.value.replace('_', ' ')}",
+                details={"status": visit.status.value},
+            )
 
     async def report_step(
         self, session: ParticipantSession, step: JourneyStep, state: StepState, detail: str
     ) -> None:
         """Record that the participant reached, finished or could not finish a step."""
+        event = {"step": step.value, "state": state.value, "detail": detail}
         async with self._engine.begin() as conn:
             await self._open_visit(conn, session)
-            await append_event(
-                conn,
-                session.visit_id,
-                "progress",
-                session.actor,
-                {"step": step.value, "state": state.value, "detail": detail},
-            )
+            await append_event(conn, session.visit_id, "progress", session.actor, event)
+            alert = await self._raise_alert(conn, session, "progress", event)
+        self._alerted(session, alert)
         if session.role is ParticipantRole.VICTIM and state is StepState.DONE:
             self._metrics.join_funnel.labels(step=step.value).inc()
+
+    async def _raise_alert(
+        self,
+        conn: AsyncConnection,
+        session: ParticipantSession,
+        kind: str,
+        detail: Mapping[str, Any],
+    ) -> AlertKind | None:
+        """Write the alert the event just written raises, if any, in the same transaction."""
+        alert = raised_by(kind, detail)
+        if alert is not None:
+            await append_event(
+                conn, session.visit_id, ALERT_EVENT, session.actor, {"alert": alert.value}
+            )
+        return alert
+
+    def _alerted(self, session: ParticipantSession, alert: AlertKind | None) -> None:
+        """After the commit: count and log the alert, so a dashboard and the logs see it too."""
+        if alert is None:
+            return
+        self._metrics.safeguarding_alerts.labels(kind=alert.value).inc()
+        log.warning(
+            "safeguarding alert",
+            extra={"visit_id": session.visit_id, "alert": alert.value, "actor": session.actor},
+        )
+
+    async def record_declaration(
+        self,
+        session: ParticipantSession,
+        *,
+        offender_not_present: bool,
+        safe_to_talk: bool | None,
+    ) -> None:
+        """The safety answers of the victim's own declaration: raise the alerts they call for
+        (the eligibility items themselves are recorded by the visit service)."""
+        if not offender_not_present:
+            async with self._engine.begin() as conn:
+                await self._open_visit(conn, session)
+                alert = await self._raise_alert(
+                    conn,
+                    session,
+                    "eligibility",
+                    {"item": "offender_not_present", "value": False},
+                )
+            self._alerted(session, alert)
+        if safe_to_talk is not None:
+            await self.record_safe_to_talk(session, safe_to_talk)
 
     async def record_safe_to_talk(self, session: ParticipantSession, value: bool) -> None:
         """'Safe to talk now' is about this moment, not the visit, so it is an event only."""
@@ -128,6 +188,7 @@ class Journey:
             await append_event(
                 conn, session.visit_id, "safe_to_talk", session.actor, {"value": value}
             )
+            alert = await self._raise_alert(conn, session, "safe_to_talk", {"value": value})
             await audit.record(
                 conn,
                 actor=session.actor,
@@ -136,6 +197,7 @@ class Journey:
                 visit_id=session.visit_id,
                 detail={"value": value},
             )
+        self._alerted(session, alert)
 
     async def record_consent(
         self, session: ParticipantSession, *, consented: bool, notice_version: str
@@ -145,11 +207,7 @@ class Journey:
             raise Forbidden("only the victim or their guardian can consent to the call")
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            visit = await load_visit(conn, session.visit_id)
-            if visit is None:
-                raise NotFound("visit not found")
-            if visit.status.value in ("ended", "cancelled", "no_show", "chose_in_person"):
-                raise Conflict(f"this visit is {visit.status.value.replace('_', ' ')}")
+            await self._open_visit(conn, session)
             await conn.execute(
                 insert(schema.consent_records).values(
                     visit_id=session.visit_id,
@@ -196,7 +254,7 @@ class Journey:
         """The officer's view of how far the victim got through the join page."""
         async with self._engine.connect() as conn:
             visit = await visible_visit(conn, principal, visit_id)
-            body = await self._summary(conn, visit_id)
+            body = await self._summary(conn, visit_id, status=visit.status.value)
             check = await bandwidth_records.latest_for_visit(conn, visit_id)
         body["status"] = visit.status.value
         # The visit as the list shows it (status, eligibility, recording), so the console can
@@ -205,7 +263,34 @@ class Journey:
         body["connection_check"] = bandwidth_records.check_json(check) if check else None
         return body
 
-    async def _summary(self, conn: AsyncConnection, visit_id: str) -> dict[str, Any]:
+    async def alerts_for_day(self, principal: Principal, day: date) -> dict[str, Any]:
+        """The active alerts of each visit ``principal`` sees that is scheduled on ``day``."""
+        v, e = schema.visits, schema.visit_events
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        visible = (
+            select(v.c.id, v.c.status)
+            .where(visible_visits(principal))
+            .where(v.c.scheduled_at >= start, v.c.scheduled_at < start + timedelta(days=1))
+        )
+        async with self._engine.connect() as conn:
+            statuses = {r.id: r.status for r in await conn.execute(visible)}
+            rows = await conn.execute(
+                select(e.c.visit_id, e.c.kind, e.c.detail, e.c.at)
+                .where(e.c.visit_id.in_(list(statuses)))
+                .order_by(e.c.id)
+            )
+            events: dict[str, list[tuple[str, Mapping[str, Any], datetime]]] = {}
+            for r in rows:
+                events.setdefault(r.visit_id, []).append((r.kind, r.detail, r.at))
+        alerts = {
+            vid: [a.to_json() for a in active_alerts(evs, status=statuses[vid])]
+            for vid, evs in events.items()
+        }
+        return {"alerts": {vid: found for vid, found in alerts.items() if found}}
+
+    async def _summary(
+        self, conn: AsyncConnection, visit_id: str, *, status: str
+    ) -> dict[str, Any]:
         e = schema.visit_events
         rows = (
             (await conn.execute(select(e).where(e.c.visit_id == visit_id).order_by(e.c.id)))
@@ -217,9 +302,12 @@ class Journey:
         opened_at: str | None = None
         safe_to_talk: bool | None = None
         quick_exit_at: str | None = None
+        link_issued_at: str | None = None
         for r in rows:
             kind, detail, at = r["kind"], r["detail"], _iso(r["at"])
-            if kind == "link_opened" and detail.get("role") == ParticipantRole.VICTIM.value:
+            if kind == "link_issued" and detail.get("role") == ParticipantRole.VICTIM.value:
+                link_issued_at = at
+            elif kind == "link_opened" and detail.get("role") == ParticipantRole.VICTIM.value:
                 opened_at = at
             elif kind == "progress":
                 step = str(detail.get("step"))
@@ -272,6 +360,7 @@ class Journey:
         left = latest.get(JourneyStep.LEFT.value)
         return {
             "visit_id": visit_id,
+            "link_issued_at": link_issued_at,
             "link_opened_at": opened_at,
             "steps": steps,
             "current_step": current,
@@ -279,5 +368,11 @@ class Journey:
             "consent": consent,
             "quality": {"current": quality[-1] if quality else None, "changes": quality[-50:]},
             "quick_exit_at": quick_exit_at,
+            "alerts": [
+                a.to_json()
+                for a in active_alerts(
+                    ((r["kind"], r["detail"], r["at"]) for r in rows), status=status
+                )
+            ],
             "left_at": left["at"] if left else None,
         }

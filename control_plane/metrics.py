@@ -5,6 +5,7 @@ Labels stay low-cardinality: route templates, states, roles, never ids or raw pa
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from control_plane.safeguarding import AlertKind
 from core.domain import VisitState
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -118,6 +119,14 @@ class Metrics:
             buckets=(10, 25, 50, 100, 150, 200, 300, 500, 800, 1500),
             registry=r,
         )
+        self.safeguarding_alerts = Counter(
+            "evr_safeguarding_alerts",
+            "Safeguarding alerts raised from the victim's page (control_plane/safeguarding.py)",
+            ["kind"],
+            registry=r,
+        )
+        for kind in AlertKind:
+            self.safeguarding_alerts.labels(kind=kind.value)
         for verdict in ("hd", "sd", "audio_only", "insufficient"):
             self.bandwidth_verdicts.labels(verdict=verdict)
         for state in VisitState:

@@ -269,6 +269,15 @@ ROUTES: tuple[Route, ...] = (
         response="Progress",
         tags=("officer",),
     ),
+    route(
+        "GET",
+        "/api/v1/alerts",
+        journey.visit_alerts,
+        "Active safeguarding alerts of the caller's visits on one day (?date=YYYY-MM-DD)",
+        OFFICER,
+        response="VisitAlerts",
+        tags=("officer",),
+    ),
     # Statement recording (issue 4): consent, start/stop, and access to sealed evidence.
     route(
         "GET",

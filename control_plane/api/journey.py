@@ -1,5 +1,6 @@
 """Handlers for the join page's progress, consent and quality reports, and the officer's view."""
 
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -8,6 +9,7 @@ from pydantic import Field
 from control_plane.api.officer import _visit_id
 from control_plane.api.schemas import Strict
 from control_plane.auth import Principal
+from control_plane.errors import BadRequest
 from control_plane.joining import ParticipantSession
 from control_plane.journey import (
     STEP_ORDER,
@@ -19,6 +21,7 @@ from control_plane.journey import (
     VideoLayer,
 )
 from control_plane.keys import JOURNEY
+from control_plane.safeguarding import AlertKind
 
 
 class ReportProgress(Strict):
@@ -78,6 +81,15 @@ async def visit_progress(request: web.Request, p: Principal) -> web.Response:
     return web.json_response(body)
 
 
+async def visit_alerts(request: web.Request, p: Principal) -> web.Response:
+    """Active safeguarding alerts of the caller's visits on one day, for the visit list."""
+    try:
+        day = date.fromisoformat(request.query.get("date", ""))
+    except ValueError as exc:
+        raise BadRequest("query parameter 'date' must be YYYY-MM-DD") from exc
+    return web.json_response(await request.app[JOURNEY].alerts_for_day(p, day))
+
+
 _TS_NULL = {"type": ["string", "null"], "format": "date-time"}
 _CONSENT = {
     "type": "object",
@@ -90,7 +102,32 @@ _CONSENT = {
     },
 }
 
+_ALERT = {
+    "type": "object",
+    "required": ["kind", "at", "message"],
+    "properties": {
+        "kind": {"enum": [k.value for k in AlertKind]},
+        "at": {"type": "string", "format": "date-time"},
+        "message": {"type": "string", "description": "What the officer reads, in plain words"},
+    },
+}
+
 JOURNEY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "SafeguardingAlert": _ALERT,
+    "VisitAlerts": {
+        "type": "object",
+        "required": ["alerts"],
+        "properties": {
+            "alerts": {
+                "type": "object",
+                "description": "Active alerts by visit id; visits without any are left out",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/SafeguardingAlert"},
+                },
+            }
+        },
+    },
     "Recorded": {
         "type": "object",
         "required": ["recorded"],
@@ -106,6 +143,7 @@ JOURNEY_SCHEMAS: dict[str, dict[str, Any]] = {
             "current_step",
             "consent",
             "quality",
+            "alerts",
             "visit",
             "connection_check",
         ],
@@ -138,6 +176,12 @@ JOURNEY_SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
             "quick_exit_at": _TS_NULL,
+            "link_issued_at": _TS_NULL,
+            "alerts": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/SafeguardingAlert"},
+                "description": "Active safeguarding alerts, most serious first",
+            },
             "left_at": _TS_NULL,
             "visit": {"$ref": "#/components/schemas/Visit"},
             "connection_check": {

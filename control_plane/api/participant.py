@@ -84,8 +84,9 @@ async def declare(
         actor=session.actor,
         note="self-declared by the victim",
     )
-    if body.safe_to_talk is not None:
-        await request.app[JOURNEY].record_safe_to_talk(session, body.safe_to_talk)
+    await request.app[JOURNEY].record_declaration(
+        session, offender_not_present=body.offender_not_present, safe_to_talk=body.safe_to_talk
+    )
     return web.json_response(participant_view(visit, session))
 
 

@@ -464,6 +464,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Active safeguarding alerts of the caller's visits on one day (?date=YYYY-MM-DD) */
+        get: operations["visit_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/visits/{visit_id}/recording": {
         parameters: {
             query?: never;
@@ -966,6 +983,20 @@ export interface components {
             session: string;
             visit: components["schemas"]["ParticipantVisit"];
         };
+        SafeguardingAlert: {
+            /** @enum {unknown} */
+            kind: "offender_present" | "not_safe_to_talk" | "quick_exit" | "media_refused" | "victim_waiting";
+            /** Format: date-time */
+            at: string;
+            /** @description What the officer reads, in plain words */
+            message: string;
+        };
+        VisitAlerts: {
+            /** @description Active alerts by visit id; visits without any are left out */
+            alerts: {
+                [key: string]: components["schemas"]["SafeguardingAlert"][];
+            };
+        };
         Recorded: {
             /** @constant */
             recorded: true;
@@ -1006,6 +1037,10 @@ export interface components {
             };
             /** Format: date-time */
             quick_exit_at?: string | null;
+            /** Format: date-time */
+            link_issued_at?: string | null;
+            /** @description Active safeguarding alerts, most serious first */
+            alerts: components["schemas"]["SafeguardingAlert"][];
             /** Format: date-time */
             left_at?: string | null;
             visit: components["schemas"]["Visit"];
@@ -2981,6 +3016,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Progress"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The resource's state does not allow this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    visit_alerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitAlerts"];
                 };
             };
             /** @description Missing or invalid credentials */
