@@ -103,6 +103,7 @@ async def test_feedback_opens_when_the_call_ends_and_is_taken_once(api: Api) -> 
 
 
 async def test_concurrent_feedback_is_recorded_once(api: Api) -> None:
+    before = await _scrape(api)
     vid, session = await api.live_ready_visit()
     await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
     answers = [{"recommend": i % 2 == 0, "satisfaction": 1 + i} for i in range(4)]
@@ -110,6 +111,18 @@ async def test_concurrent_feedback_is_recorded_once(api: Api) -> None:
         *(api.call("POST", FEEDBACK, bearer=session, json=a) for a in answers)
     )
     assert sorted(status for status, _ in results) == [201, 409, 409, 409]
+
+    (winner,) = [answers[i] for i, (status, _) in enumerate(results) if status == 201]
+    stored = await api.ok("GET", FEEDBACK, bearer=session)
+    assert stored == {"state": "given", "feedback": {**winner, "comment": None}}
+    audit = await api.ok("GET", f"/api/v1/visits/{vid}/audit", who="alice")
+    assert len([e for e in audit["entries"] if e["subject"] == "visit.feedback"]) == 1
+    recommend = "yes" if winner["recommend"] else "no"
+    assert _delta(before, await _scrape(api)) == {
+        f"evr_programme_feedback{{recommend={recommend}}}": 1,
+        "evr_programme_satisfaction_sum{}": winner["satisfaction"],
+        "evr_programme_satisfaction_count{}": 1,
+    }
 
 
 async def test_only_the_victim_gives_feedback(api: Api) -> None:
