@@ -1,7 +1,9 @@
 """Tokens by round trip: mint, verify with LiveKit's own verifier, then assert the claims."""
 
+import time
 from datetime import timedelta
 
+import jwt
 import pytest
 from livekit import api
 
@@ -66,9 +68,15 @@ def test_the_recorder_identity_is_reserved() -> None:
 
 
 def test_the_ttl_is_short() -> None:
+    before = int(time.time())
     issued = mint(
         LK, role=TokenRole.VICTIM, room="r", identity="victim:1", display_name="x", ttl=TTL
     )
+    after = int(time.time()) + 1
+    # The JWT's own expiry, checked with its signature, not the figure mint() reports.
+    claims = jwt.decode(issued.token, LK.api_secret, algorithms=["HS256"])
+    assert before + 120 <= claims["exp"] <= after + 120
+    assert claims["exp"] - claims["nbf"] == 120
     assert issued.expires_in == 120
 
 
