@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.custody import CustodyEvent
 from core.evidence_errors import IntegrityError
-from evidence.keys import key_id
+from evidence.keys import key_id, load_public_key_pem
+from evidence.manifest import verify_manifest_signature
 from evidence.seal import SealedStatement, StatementDetails, seal_statement
-from evidence.store import LocalEvidenceStore
+from evidence.store import PUBLIC_KEY_NAME, SIGNATURE_NAME, LocalEvidenceStore
 from evidence.writer import SegmentInfo
 from tests.evidence.conftest import EVIDENCE_ID
 
@@ -23,7 +24,15 @@ def test_seal_stores_signed_manifest_and_logs_custody(
     segments: list[SegmentInfo],
 ) -> None:
     directory = store.directory_of(EVIDENCE_ID)
-    assert (directory / "manifest.json").read_bytes() == sealed.manifest.canonical_bytes()
+    manifest = (directory / "manifest.json").read_bytes()
+    assert manifest == sealed.manifest.canonical_bytes()
+    # The stored signature verifies over the stored bytes, with the signing key's public half
+    # and with the public key stored beside it.
+    signature = (directory / SIGNATURE_NAME).read_bytes()
+    verify_manifest_signature(manifest, signature, signing_key.public_key())
+    stored_key = load_public_key_pem((directory / PUBLIC_KEY_NAME).read_bytes())
+    assert key_id(stored_key) == key_id(signing_key.public_key())
+    verify_manifest_signature(manifest, signature, stored_key)
     assert sealed.key_id == key_id(signing_key.public_key())
     assert [s.sha256 for s in sealed.manifest.segments] == [s.sha256 for s in segments]
     entries = store.custody.entries_for(EVIDENCE_ID)

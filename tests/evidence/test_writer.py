@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -127,6 +128,7 @@ def test_timestamps_not_arrival_count_drive_the_clock(tmp_path: Path) -> None:
 def test_resume_continues_segment_numbering(tmp_path: Path) -> None:
     first = record(tmp_path, 0.6)
     assert [s.index for s in first] == [1]
+    first_sha256 = hashlib.sha256(first[0].path.read_bytes()).hexdigest()
     writer = StatementWriter(
         tmp_path,
         participants=["officer", "victim"],
@@ -138,7 +140,8 @@ def test_resume_continues_segment_numbering(tmp_path: Path) -> None:
     [resumed] = writer.close()
     assert resumed.name == "segment-00002.mp4"
     assert resumed.start == STARTED_AT + timedelta(seconds=30)
-    assert first[0].path.read_bytes() != b""  # earlier segment untouched
+    assert first_sha256 == first[0].sha256  # the hash recorded when it was written
+    assert hashlib.sha256(first[0].path.read_bytes()).hexdigest() == first_sha256  # untouched
     assert existing_segment_indices(tmp_path) == [1, 2]
 
 
