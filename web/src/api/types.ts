@@ -27,6 +27,9 @@ export type CheckUploadTicket = Schemas["CheckUploadTicket"];
 export type CheckVerdict = Schemas["CheckVerdict"];
 export type ConnectionCheck = Schemas["ConnectionCheck"];
 
+export type SafeguardingAlert = Schemas["SafeguardingAlert"];
+export type VisitAlerts = Schemas["VisitAlerts"];
+
 /** A quality change in the victim's call: what the page reported, and when. */
 export type QualityChange = Schemas["ReportQuality"] & { at: string };
 

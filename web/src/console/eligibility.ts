@@ -5,7 +5,7 @@ import { h } from "../common/dom";
 import { api } from "./session";
 import { action, time } from "./ui";
 
-const ELIGIBILITY_LABELS: Record<string, string> = {
+export const ELIGIBILITY_LABELS: Record<string, string> = {
   risk_assessment_clear: "Risk assessment: no immediate threat, risk or harm",
   adult_or_guardian: "18 or over, or a parent or guardian present",
   offender_not_present: "Offender not present",

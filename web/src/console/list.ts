@@ -1,8 +1,9 @@
 // The visits on one day, and the form that creates a visit.
 
-import type { CreateVisit, Visit, VisitList } from "../api/types";
+import type { CreateVisit, Visit, VisitAlerts, VisitList } from "../api/types";
 import { ApiError } from "../common/api";
 import { button, h } from "../common/dom";
+import { ALERT_TITLES } from "./alerts";
 import { api } from "./session";
 import { alertBox, field, time } from "./ui";
 import { openVisit } from "./visit";
@@ -10,6 +11,30 @@ import { openVisit } from "./visit";
 export const listBox = h("section", { class: "card", "aria-labelledby": "visits-title" });
 
 let currentDay = new Date().toISOString().slice(0, 10);
+let alertPoller: number | undefined;
+const ALERT_POLL_MS = 5000;
+
+/** Mark each listed visit that has an active safeguarding alert, in words and colour. */
+async function markAlerts(): Promise<void> {
+  const { alerts } = await api<VisitAlerts>(`/api/v1/alerts?date=${encodeURIComponent(currentDay)}`);
+  listBox.querySelectorAll<HTMLTableRowElement>("tr[data-visit]").forEach((row) => {
+    const found = alerts[row.dataset.visit ?? ""] ?? [];
+    const cell = row.querySelector<HTMLElement>(".visits__alerts")!;
+    const text = found.map((a) => ALERT_TITLES[a.kind]).join(", ");
+    if (cell.dataset.text === text) return;
+    cell.dataset.text = text;
+    row.classList.toggle("visits__row--alert", found.length > 0);
+    cell.replaceChildren(
+      found.length ? h("span", { class: "marker", "data-testid": "alert-marker" }, `⚠ ${text}`) : "",
+    );
+  });
+}
+
+/** Keep the list's alert markers current while signed in; stopped on sign-out. */
+export function pollAlerts(on: boolean): void {
+  if (alertPoller !== undefined) window.clearInterval(alertPoller);
+  alertPoller = on ? window.setInterval(() => void markAlerts().catch(() => undefined), ALERT_POLL_MS) : undefined;
+}
 
 export function todayUtc(): string {
   return new Date().toISOString().slice(0, 10);
@@ -28,10 +53,15 @@ export async function loadList(day: string): Promise<void> {
   const rows = visits.map((v) =>
     h(
       "tr",
-      {},
+      { "data-visit": v.id },
       h("td", {}, time(v.scheduled_at)),
-      h("td", {}, v.crime_reference),
-      h("td", {}, h("span", { class: `badge badge--${v.status}` }, v.status.replace(/_/g, " "))),
+      h("td", { class: "visits__ref" }, v.crime_reference),
+      h(
+        "td",
+        {},
+        h("span", { class: `badge badge--${v.status}` }, v.status.replace(/_/g, " ")),
+        h("span", { class: "visits__alerts" }),
+      ),
       h(
         "td",
         {},
@@ -65,6 +95,7 @@ export async function loadList(day: string): Promise<void> {
         )
       : h("p", {}, "No visits on this day."),
   );
+  await markAlerts();
 }
 
 export function renderCreate(): HTMLElement {

@@ -10,7 +10,7 @@ import "../styles/console.css";
 import type { Officer } from "../api/types";
 import { ApiError } from "../common/api";
 import { h } from "../common/dom";
-import { listBox, loadList, reloadList, renderCreate, todayUtc } from "./list";
+import { listBox, loadList, pollAlerts, reloadList, renderCreate, todayUtc } from "./list";
 import { api, forgetToken, saveToken, session } from "./session";
 import { alertBox } from "./ui";
 import { closeForSignOut, detailBox, onStatusChange } from "./visit";
@@ -74,6 +74,7 @@ async function start(): Promise<void> {
 
 signOut.addEventListener("click", () => {
   closeForSignOut();
+  pollAlerts(false);
   forgetToken();
   renderSignIn();
 });
@@ -85,6 +86,7 @@ function renderHome(): void {
   );
   detailBox.hidden = true;
   void loadList(todayUtc());
+  pollAlerts(true);
 }
 
 // The list shows each visit's status: load it again when the open visit's status changes.

@@ -4,7 +4,7 @@
 
 import type { Progress, Recording } from "../api/types";
 import { h } from "../common/dom";
-import { alertBox, time } from "./ui";
+import { time } from "./ui";
 
 const STEP_LABELS: Record<string, string> = {
   choice: "1. Video or in person",
@@ -56,17 +56,7 @@ export function renderRecording(target: HTMLElement, rec: Recording | null): voi
 }
 
 export function renderProgress(target: HTMLElement, p: Progress): void {
-  const alerts: HTMLElement[] = [];
-  if (p.quick_exit_at) {
-    alerts.push(
-      alertBox(
-        `The victim used the quick exit at ${time(p.quick_exit_at)}. Follow your safeguarding procedure before contacting them.`,
-      ),
-    );
-  }
-  if (p.safe_to_talk === false) {
-    alerts.push(alertBox("The victim said it is not safe to talk now."));
-  }
+  // Safeguarding signals (quick exit, not safe to talk, ...) are shown by alerts.ts, at the top.
   const opened = p.link_opened_at ? `Link opened at ${time(p.link_opened_at)}.` : "Link not opened yet.";
   const list = h(
     "ol",
@@ -92,7 +82,7 @@ export function renderProgress(target: HTMLElement, p: Progress): void {
           : `Consent refused at ${time(p.consent.recorded_at)}.`,
       )
     : h("p", { "data-testid": "consent" }, "No consent recorded yet.");
-  target.replaceChildren(...alerts, h("p", {}, opened), list, consent);
+  target.replaceChildren(h("p", {}, opened), list, consent);
 }
 
 export function renderCheck(target: HTMLElement, p: Progress): void {

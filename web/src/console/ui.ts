@@ -1,7 +1,6 @@
 // The console's building blocks: times, alerts, form fields, and buttons that show their own
 // failures.
 
-import { ApiError } from "../common/api";
 import { button, h } from "../common/dom";
 
 export function time(iso: string | null | undefined): string {
@@ -23,7 +22,7 @@ export function action(label: string, work: () => Promise<void>, variant = "prim
       work()
         .catch((err: unknown) => {
           b.parentElement?.append(
-            alertBox(err instanceof ApiError ? err.message : `Failed: ${String(err)}`),
+            alertBox(err instanceof Error ? err.message : `Failed: ${String(err)}`),
           );
         })
         .finally(() => {

@@ -3,6 +3,7 @@
 
 import type { CloseVisit, CreateLink, Link, Progress, RecordChoice, Token, Visit } from "../api/types";
 import { button, h } from "../common/dom";
+import { renderAlerts, startBlocker, startFailure } from "./alerts";
 import { OfficerCall } from "./call";
 import { renderEligibility } from "./eligibility";
 import { api } from "./session";
@@ -17,6 +18,7 @@ let selected: string | null = null;
 let poller: number | undefined;
 let officerCall: OfficerCall | null = null;
 let lastStatus: string | null = null;
+let lastAlerts: string | null = null;
 let statusListener: () => void = () => undefined;
 
 /** Call `listener` when the open visit's status changes (the list shows statuses too). */
@@ -37,6 +39,7 @@ export function closeForSignOut(): void {
 
 const parts = {
   header: h("div", {}),
+  alerts: h("div", { "data-testid": "visit-alerts" }),
   recording: h("div", {}),
   eligibility: h("div", {}),
   link: h("div", {}),
@@ -55,11 +58,15 @@ export async function openVisit(id: string): Promise<void> {
   }
   selected = id;
   lastStatus = null;
+  lastAlerts = null;
   parts.link.replaceChildren();
   parts.call.replaceChildren();
   detailBox.hidden = false;
+  parts.alerts.replaceChildren();
+  delete parts.alerts.dataset.signature;
   detailBox.replaceChildren(
     parts.header,
+    parts.alerts,
     parts.recording,
     parts.controls,
     h("h3", {}, "Victim's progress"),
@@ -96,12 +103,16 @@ async function refresh(): Promise<void> {
       v.end_reason ? ` · ${v.end_reason}` : "",
     ),
   );
+  const alertKinds = p.alerts.map((a) => a.kind).join(",");
+  if (lastAlerts !== null && lastAlerts !== alertKinds) statusListener();
+  lastAlerts = alertKinds;
+  renderAlerts(parts.alerts, p.alerts);
   renderRecording(parts.recording, v.recording ?? null);
   renderProgress(parts.progress, p);
   renderCheck(parts.check, p);
   renderQuality(parts.quality, p);
   renderEligibility(parts.eligibility, v, refresh);
-  renderControls(v);
+  renderControls(v, p);
 }
 
 function renderLinkSection(id: string): void {
@@ -148,7 +159,7 @@ function renderLinkSection(id: string): void {
   );
 }
 
-function renderControls(v: Visit): void {
+function renderControls(v: Visit, p: Progress): void {
   const s = v.status;
   const buttons: HTMLElement[] = [];
   if (s === "offered") {
@@ -167,13 +178,23 @@ function renderControls(v: Visit): void {
       ),
     );
   }
+  const blocker = s === "accepted_video" ? startBlocker(v, p) : null;
   if (s === "accepted_video") {
-    buttons.push(
-      action("Start the visit", async () => {
+    const start = action("Start the visit", async () => {
+      try {
         await api(`/api/v1/visits/${v.id}/start`, {});
-        await refresh();
-      }),
-    );
+      } catch (err) {
+        await refresh().catch(() => undefined);
+        throw new Error(startFailure(err, v));
+      }
+      await refresh();
+    });
+    if (blocker) {
+      // Disabled, with the reason beside it and tied to it, until the visit can start.
+      start.disabled = true;
+      start.setAttribute("aria-describedby", "start-blocker");
+    }
+    buttons.push(start);
   }
   if ((s === "waiting" || s === "live") && !officerCall) {
     buttons.push(action("Join the call", async () => joinCall(v.id)));
@@ -199,10 +220,13 @@ function renderControls(v: Visit): void {
     );
   }
   // Rebuild only when the set of controls changes, so typing in the reason is not lost.
-  const signature = `${s}|${officerCall ? "in-call" : ""}`;
+  const signature = `${s}|${officerCall ? "in-call" : ""}|${blocker ?? ""}`;
   if (parts.controls.dataset.signature === signature) return;
   parts.controls.dataset.signature = signature;
   parts.controls.replaceChildren(h("div", { class: "row controls" }, ...buttons));
+  if (blocker) {
+    parts.controls.append(h("p", { id: "start-blocker", class: "blocker", "data-testid": "start-blocker" }, blocker));
+  }
 }
 
 async function joinCall(visitId: string): Promise<void> {
