@@ -25,9 +25,11 @@ def test_the_wheel_carries_code_templates_and_the_entry_point(tmp_path: Path) ->
     templates = {n for n in names if n.startswith("sfu_config/templates/")}
     assert {Path(n).name for n in templates} >= {"dev.yaml.j2", "production.yaml.j2"}
     static = REPO / "control_plane" / "static"
-    for path in static.rglob("*") if static.exists() else []:
-        if path.is_file():
-            assert path.relative_to(REPO).as_posix() in names
+    # Missing bundles are a failure, not a pass: the pages would 404 in production.
+    assert static.is_dir(), f"{static} is missing: build the web bundles (cd web && npm run build)"
+    built = {p.relative_to(REPO).as_posix() for p in static.rglob("*") if p.is_file()}
+    assert {"control_plane/static/join.html", "control_plane/static/console.html"} <= built
+    assert built <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "evr = evr.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith(("tests/", "loadtests/")) for n in names)

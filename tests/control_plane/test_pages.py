@@ -1,6 +1,8 @@
 """The control plane serves the built pages with strict headers, and only its own assets."""
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -67,5 +69,16 @@ async def test_nothing_outside_the_built_assets_is_served(api: Api, path: str) -
 def test_the_build_output_is_not_in_git() -> None:
     # Built by scripts/setup.sh from web/; the output directory is ignored.
     assert (STATIC / "join.html").is_file()
-    gitignore = (STATIC.parents[1] / ".gitignore").read_text()
-    assert "/control_plane/static/" in gitignore
+    repo = STATIC.parents[1]
+    tracked = _git(repo, "ls-files", "--", "control_plane/static")
+    assert tracked == "", f"built files are tracked: {tracked}"
+    # Ignored too, so a careless `git add` cannot start tracking them.
+    assert _git(repo, "check-ignore", "--", "control_plane/static/join.html") != ""
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], check=False, capture_output=True, text=True
+    )
+    assert done.returncode in (0, 1), done.stderr  # check-ignore answers 1 for "not ignored"
+    return done.stdout.strip()

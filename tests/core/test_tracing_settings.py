@@ -1,10 +1,12 @@
 """Tracing is configured by the standard OTEL_* variables, parsed once, and off by default."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from core.settings import SettingsError, load_settings
+from core.settings import load as settings_load
 from core.tracing_settings import TracingSettings, TracingSettingsError, parse_tracing
 from sfu_config import write_key_file
 
@@ -93,11 +95,19 @@ def test_bad_values_are_refused_with_the_variable_named(
         parse_tracing(environ)
 
 
-def test_load_settings_parses_tracing_once(tmp_path: Path) -> None:
+def test_load_settings_parses_tracing_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_file = tmp_path / "keys.yaml"
     write_key_file(key_file, "APIkey", "s" * 40)
     environ = {"EVR_LIVEKIT_KEY_FILE": str(key_file)}
+    seen: list[Mapping[str, str]] = []
+
+    def counting(env: Mapping[str, str]) -> TracingSettings:
+        seen.append(env)
+        return parse_tracing(env)
+
+    monkeypatch.setattr(settings_load, "parse_tracing", counting)
     assert load_settings(None, environ).tracing.exporter is None
+    assert seen == [environ], "one parse per load, of the environment it was given"
     on = load_settings(None, {**environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
     assert on.tracing.exporter == "otlp"
     with pytest.raises(SettingsError, match="grpc"):
