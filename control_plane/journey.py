@@ -102,6 +102,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+@dataclass(frozen=True, kw_only=True)
+class OfficerCard:
+    """Who the victim will talk to, as the first screen shows it."""
+
+    name: str | None
+    rank: str | None
+
+
 class Journey:
     def __init__(self, engine: AsyncEngine, metrics: Metrics) -> None:
         self._engine = engine
@@ -121,13 +129,23 @@ class Journey:
                 details={"status": visit.status.value},
             )
 
+    async def officer_card(self, officer_id: str) -> OfficerCard:
+        """The officer's name (and rank, where the account has one); none for an officer known
+        only from a sign-in token (OIDC) who has no account row."""
+        o = schema.officers
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(o.c.display_name).where(o.c.id == officer_id))).first()
+        return OfficerCard(name=row.display_name if row else None, rank=None)
+
     async def report_step(
         self, session: ParticipantSession, step: JourneyStep, state: StepState, detail: str
     ) -> None:
         """Record that the participant reached, finished or could not finish a step."""
         event = {"step": step.value, "state": state.value, "detail": detail}
         async with self._engine.begin() as conn:
-            await self._open_visit(conn, session)
+            # The quick exit is a safeguarding signal: the officer sees it even after the
+            # visit closed (the victim may have asked for an in-person visit first).
+            await self._open_visit(conn, session, closed_ok=step is JourneyStep.QUICK_EXIT)
             await append_event(conn, session.visit_id, "progress", session.actor, event)
             alert = await self._raise_alert(conn, session, "progress", event)
         self._alerted(session, alert)
