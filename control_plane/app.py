@@ -86,7 +86,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     sfu = Sfu(client, metrics, tracer=app[TRACER])
     app[SFU] = sfu
     app[VISITS] = VisitService(engine, sfu, settings, metrics)
-    app[JOINING] = Joining(engine, app[VISITS], settings, metrics)
+    app[JOINING] = Joining(engine, app[VISITS], settings, metrics, sfu=sfu)
     app[JOURNEY] = Journey(engine, metrics)
     app[PROGRAMME] = Programme(engine, metrics)
     app[SFU_EVENTS] = SfuEvents(engine, sfu, metrics)

@@ -10,15 +10,15 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
 import jwt
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.errors import Conflict, NotFound, Unauthenticated
+from control_plane.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from core import schema
 from core.domain import OfficerRole
 from core.settings import OidcSettings
@@ -65,9 +65,11 @@ class LocalAuthenticator:
         self._engine = engine
 
     async def authenticate(self, token: str) -> Principal:
+        """The token's officer. Looked up on every request, so a revocation or expiry takes
+        effect on the next one."""
         o, t = schema.officers, schema.api_tokens
         query = (
-            select(o)
+            select(o, t.c.expires_at)
             .join(t, t.c.officer_id == o.c.id)
             .where(t.c.token_hash == hash_secret(token), t.c.revoked_at.is_(None))
         )
@@ -75,6 +77,8 @@ class LocalAuthenticator:
             row = (await conn.execute(query)).mappings().first()
         if row is None:
             raise Unauthenticated("unknown or revoked API token")
+        if row["expires_at"] <= datetime.now(UTC):
+            raise Unauthenticated("this API token has expired; ask for a new one")
         return Principal(
             officer_id=row["id"],
             collar_number=row["collar_number"],
@@ -113,10 +117,21 @@ async def add_officer(
     return officer_id
 
 
-async def create_api_token(engine: AsyncEngine, *, collar_number: str, label: str) -> str:
-    """Mint an API token for a local officer. The token is returned once and stored hashed."""
+TOKEN_TTL = timedelta(days=90)
+"""How long an API token lives unless `evr token-create --days` says otherwise."""
+TOKEN_TTL_MAX = timedelta(days=365)
+
+
+async def create_api_token(
+    engine: AsyncEngine, *, collar_number: str, label: str, ttl: timedelta = TOKEN_TTL
+) -> str:
+    """Mint an API token for a local officer, valid for `ttl` (at most a year). The token is
+    returned once and stored hashed."""
+    if not timedelta(0) < ttl <= TOKEN_TTL_MAX:
+        raise ValidationFailed(f"a token lives more than 0 and at most {TOKEN_TTL_MAX.days} days")
     officer_id = f"local:{collar_number}"
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     async with engine.begin() as conn:
         exists = await conn.scalar(
             select(schema.officers.c.id).where(schema.officers.c.id == officer_id)
@@ -129,10 +144,65 @@ async def create_api_token(engine: AsyncEngine, *, collar_number: str, label: st
                 officer_id=officer_id,
                 token_hash=hash_secret(token),
                 label=label,
-                created_at=datetime.now(UTC),
+                created_at=now,
+                expires_at=now + ttl,
             )
         )
     return token
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenInfo:
+    """An API token as `evr token-list` shows it: never the token itself."""
+
+    id: str
+    collar_number: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+async def list_api_tokens(engine: AsyncEngine, *, collar_number: str | None) -> list[TokenInfo]:
+    """Every API token (of one officer, if given), oldest first."""
+    o, t = schema.officers, schema.api_tokens
+    query = select(t, o.c.collar_number).join(o, o.c.id == t.c.officer_id).order_by(t.c.created_at)
+    if collar_number is not None:
+        query = query.where(o.c.collar_number == collar_number)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return [
+        TokenInfo(
+            id=r["id"],
+            collar_number=r["collar_number"],
+            label=r["label"],
+            created_at=r["created_at"],
+            expires_at=r["expires_at"],
+            revoked_at=r["revoked_at"],
+        )
+        for r in rows
+    ]
+
+
+async def revoke_api_token(engine: AsyncEngine, token_id: str) -> None:
+    """Revoke one API token by its id; it is refused from the next request on."""
+    t = schema.api_tokens
+    async with engine.begin() as conn:
+        done = await conn.execute(
+            update(t)
+            .where(t.c.id == token_id, t.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        if done.rowcount != 1:
+            exists = await conn.scalar(select(t.c.id).where(t.c.id == token_id))
+            if not exists:
+                raise NotFound(f"no API token {token_id}")
+            raise Conflict(f"API token {token_id} is already revoked")
 
 
 class OidcAuthenticator:

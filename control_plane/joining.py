@@ -4,8 +4,16 @@ A link code is 256 bits from `secrets`, stored only as its SHA-256, expires, and
 single-use: the exchange is one conditional UPDATE, so two phones racing for the same link
 cannot both win. The exchange yields a participant session (another random secret) that
 lets the victim's page move through its steps and fetch a LiveKit token for that room only.
+
+A new link for a role replaces that participant: earlier unused links of the role are
+revoked, and so is every session opened from an earlier link (it answers 401 from then on;
+whoever is in the room under it is removed from the room). The visit closing revokes
+sessions too (`control_plane.visit_records.revoke_sessions`). The connection check that
+gates the LiveKit token, and recording consent, belong to the session that made them, so a
+replaced session's check or consent does not carry over to the identity's next session.
 """
 
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,13 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.auth import Principal, hash_secret
 from control_plane.bandwidth.gating import TokenMode, TokenPermit, permit
-from control_plane.errors import Conflict, Gone, NotFound, Unauthenticated
+from control_plane.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Gone,
+    NotFound,
+    Unauthenticated,
+)
 from control_plane.metrics import Metrics
+from control_plane.sfu import Sfu
+from control_plane.visit_records import revoke_sessions
 from control_plane.visits import Visit, VisitService, append_event, load_visit
 from core import audit, schema
-from core.domain import ROOM_STATES, AuditAction, ParticipantRole, TokenRole
+from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
 from core.settings import Settings
 from core.tokens import IssuedToken, identity_for, mint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,17 +66,25 @@ class ParticipantSession:
 
 class Joining:
     def __init__(
-        self, engine: AsyncEngine, visits: VisitService, settings: Settings, metrics: Metrics
+        self,
+        engine: AsyncEngine,
+        visits: VisitService,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        sfu: Sfu,
     ) -> None:
         self._engine = engine
         self._visits = visits
         self._settings = settings
         self._metrics = metrics
+        self._sfu = sfu
 
     async def create_link(
         self, principal: Principal, visit_id: str, role: ParticipantRole
     ) -> NewLink:
-        """Create a join link; for the victim this also revokes any earlier unused victim link."""
+        """Create a join link. It replaces the role's participant: earlier unused links of the
+        role are revoked, and so are the sessions opened from them (removed from the room)."""
         visit = await self._visits.get(principal, visit_id, justification="issue join link")
         if visit.status.value in ("chose_in_person", "ended", "cancelled", "no_show"):
             raise Conflict(f"visit is {visit.status.value}; no new links can be issued")
@@ -68,18 +94,20 @@ class Joining:
         expires_at = now + self._settings.join.link_ttl
         links = schema.join_links
         async with self._engine.begin() as conn:
-            if role is ParticipantRole.VICTIM:
-                # Resending replaces the old link, so a stale SMS cannot be used later.
-                await conn.execute(
-                    update(links)
-                    .where(
-                        links.c.visit_id == visit_id,
-                        links.c.role == role.value,
-                        links.c.used_at.is_(None),
-                        links.c.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=now)
+            # Resending replaces the old link, so a stale SMS cannot be used later.
+            await conn.execute(
+                update(links)
+                .where(
+                    links.c.visit_id == visit_id,
+                    links.c.role == role.value,
+                    links.c.used_at.is_(None),
+                    links.c.revoked_at.is_(None),
                 )
+                .values(revoked_at=now)
+            )
+            revoked = await revoke_sessions(
+                conn, visit_id, actor=principal.actor, reason="a new link was issued", role=role
+            )
             await conn.execute(
                 insert(links).values(
                     id=link_id,
@@ -98,12 +126,23 @@ class Joining:
                 principal.actor,
                 {"role": role.value, "link_id": link_id},
             )
+        if revoked and visit.room_name is not None:
+            await self._remove_from_room(visit.room_name, revoked)
         if role is ParticipantRole.VICTIM:
             self._metrics.join_funnel.labels(step="link_sent").inc()
         base = self._settings.join.public_base_url.rstrip("/")
         return NewLink(
             link_id=link_id, role=role, url=f"{base}/join/{code}", code=code, expires_at=expires_at
         )
+
+    async def _remove_from_room(self, room: str, identities: set[str]) -> None:
+        """Disconnect whoever is in the room under a revoked session. A failure is loud but
+        does not undo the new link: the webhook check removes them when they next join."""
+        for identity in sorted(identities):
+            try:
+                await self._sfu.remove_participant(room, identity)
+            except DependencyUnavailable as exc:
+                log.warning("could not remove a revoked participant: %s", exc.message)
 
     async def exchange(self, code: str) -> tuple[str, ParticipantSession]:
         """Spend a join code; return the session secret and the session it opens."""
@@ -138,7 +177,7 @@ class Joining:
                 raise Gone("this join link has expired; ask the officer for a new one")
             visit = await load_visit(conn, link["visit_id"])
             assert visit is not None
-            if visit.status.value in ("chose_in_person", "ended", "cancelled", "no_show"):
+            if visit.status in TERMINAL_STATES:
                 raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
             role = ParticipantRole(link["role"])
             subject = visit.id if role is ParticipantRole.VICTIM else link["id"]
@@ -174,6 +213,10 @@ class Joining:
             )
         if row is None:
             raise Unauthenticated("unknown participant session; open your join link again")
+        if row["revoked_at"] is not None:
+            raise Unauthenticated(
+                "this session was replaced by a newer link or the visit has closed"
+            )
         if row["expires_at"] <= datetime.now(UTC):
             raise Unauthenticated("this session has expired; ask the officer for a new link")
         return ParticipantSession(
@@ -212,8 +255,7 @@ class Joining:
         async with self._engine.connect() as conn:
             allowed = await permit(
                 conn,
-                visit_id=visit.id,
-                identity=session.identity,
+                session_id=session.session_id,
                 mode=mode,
                 settings=self._settings.bandwidth,
             )
@@ -226,6 +268,7 @@ class Joining:
             display_name=session.role.value.capitalize(),
             ttl=self._settings.join.token_ttl,
             sources=allowed.sources,
+            session_id=session.session_id,
         )
         self._metrics.tokens_issued.labels(role=role.value).inc()
         return issued, allowed

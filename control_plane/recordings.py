@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal
@@ -61,6 +61,19 @@ async def consents_for(conn: AsyncConnection, visit_id: str) -> list[dict[str, A
     return [_consent_json(r) for r in rows.mappings()]
 
 
+async def _standing_consents(conn: AsyncConnection, visit_id: str) -> set[str]:
+    """Identities whose consent still stands: given to an officer, or on the page by a
+    session that has not been revoked (a replaced session's consent does not carry over to
+    whoever holds the identity next)."""
+    c, p = schema.recording_consents, schema.participant_sessions
+    rows = await conn.execute(
+        select(c.c.identity)
+        .select_from(c.outerjoin(p, p.c.id == c.c.session_id))
+        .where(c.c.visit_id == visit_id, or_(c.c.session_id.is_(None), p.c.revoked_at.is_(None)))
+    )
+    return set(rows.scalars())
+
+
 class RecordingService(EvidenceAccess):
     """Consent, and starting and stopping statement recordings; the access to what they
     sealed is :class:`EvidenceAccess`'s."""
@@ -96,6 +109,7 @@ class RecordingService(EvidenceAccess):
         method: str,
         recorded_by: str,
         text_version: str,
+        session_id: str | None = None,
     ) -> None:
         now = datetime.now(UTC)
         await conn.execute(
@@ -106,6 +120,7 @@ class RecordingService(EvidenceAccess):
                 text_version=text_version,
                 method=method,
                 recorded_by=recorded_by,
+                session_id=session_id,
             )
         )
         detail = {"identity": identity, "method": method, "text_version": text_version}
@@ -161,6 +176,7 @@ class RecordingService(EvidenceAccess):
                 method=METHOD_SELF,
                 recorded_by=session.actor,
                 text_version=text_version or self._settings.recording.consent_text_version,
+                session_id=session.session_id,
             )
             return [
                 c for c in await consents_for(conn, visit.id) if c["identity"] == session.identity
@@ -179,7 +195,7 @@ class RecordingService(EvidenceAccess):
             }
 
     async def _missing_consent(self, conn: AsyncConnection, visit: Visit) -> list[str]:
-        consented = {c["identity"] for c in await consents_for(conn, visit.id)}
+        consented = await _standing_consents(conn, visit.id)
         needed = {identity_for(TokenRole.VICTIM, visit.id)}
         assert visit.room_name is not None
         in_room = await self._sfu.participants(visit.room_name) or []

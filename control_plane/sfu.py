@@ -23,6 +23,7 @@ T = TypeVar("T")
 class SfuParticipant:
     identity: str
     joined_at: int
+    metadata: str = ""
 
 
 class Sfu:
@@ -109,6 +110,20 @@ class Sfu:
             if exc.code != api.TwirpErrorCode.NOT_FOUND:
                 raise
 
+    async def remove_participant(self, room: str, identity: str) -> bool:
+        """Disconnect one participant from the room (RoomService.RemoveParticipant). Return
+        False when they were not there (or the room is gone), which is not an error."""
+        request = api.RoomParticipantIdentity(room=room, identity=identity)
+        try:
+            await self._call(
+                "remove_participant", lambda: self._client.room.remove_participant(request)
+            )
+        except api.TwirpError as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
     async def room_names(self) -> set[str]:
         resp = await self._call(
             "list_rooms", lambda: self._client.room.list_rooms(api.ListRoomsRequest())
@@ -128,7 +143,8 @@ class Sfu:
             lambda: self._client.room.list_participants(api.ListParticipantsRequest(room=room)),
         )
         return [
-            SfuParticipant(identity=p.identity, joined_at=p.joined_at) for p in resp.participants
+            SfuParticipant(identity=p.identity, joined_at=p.joined_at, metadata=p.metadata)
+            for p in resp.participants
         ]
 
     async def ping(self) -> None:

@@ -17,9 +17,11 @@ from control_plane.bandwidth import records as bandwidth_records
 from control_plane.errors import Conflict
 from core import audit, schema
 from core.domain import (
+    TERMINAL_STATES,
     AuditAction,
     ContactChannel,
     EligibilityItem,
+    ParticipantRole,
     VisitState,
     can_transition,
 )
@@ -174,6 +176,53 @@ async def append_event(
     )
 
 
+async def revoke_sessions(
+    conn: AsyncConnection,
+    visit_id: str,
+    *,
+    actor: str,
+    reason: str,
+    role: ParticipantRole | None = None,
+    keep: str | None = None,
+) -> set[str]:
+    """Revoke the visit's live participant sessions (of one role, or all but `keep`); return
+    the identities they held, so the caller can remove them from the room."""
+    p = schema.participant_sessions
+    live = [p.c.visit_id == visit_id, p.c.revoked_at.is_(None)]
+    if role is not None:
+        live.append(p.c.role == role.value)
+    if keep is not None:
+        live.append(p.c.id != keep)
+    rows = (await conn.execute(select(p.c.id, p.c.identity).where(*live))).all()
+    if not rows:
+        return set()
+    await conn.execute(
+        update(p).where(p.c.id.in_([r.id for r in rows])).values(revoked_at=datetime.now(UTC))
+    )
+    await append_event(
+        conn,
+        visit_id,
+        "sessions_revoked",
+        actor,
+        {"reason": reason, "sessions": sorted(r.id for r in rows)},
+    )
+    return {r.identity for r in rows}
+
+
+async def _latest_victim_session(conn: AsyncConnection, visit_id: str) -> str | None:
+    p = schema.participant_sessions
+    return await conn.scalar(
+        select(p.c.id)
+        .where(
+            p.c.visit_id == visit_id,
+            p.c.role == ParticipantRole.VICTIM.value,
+            p.c.revoked_at.is_(None),
+        )
+        .order_by(p.c.created_at.desc())
+        .limit(1)
+    )
+
+
 async def transition(
     conn: AsyncConnection,
     visit: Visit,
@@ -204,6 +253,14 @@ async def transition(
         actor,
         {"from": visit.status.value, "to": target.value, "reason": reason},
     )
+    if target in TERMINAL_STATES:
+        # A closed visit has no room to join. Only the victim's newest session outlives it,
+        # to read the visit, send the quick-exit signal and (once ended) answer the feedback
+        # question; every other participant write is refused on a closed visit.
+        keep = await _latest_victim_session(conn, visit.id)
+        await revoke_sessions(
+            conn, visit.id, actor=actor, reason=f"visit {target.value}", keep=keep
+        )
     await audit.record(
         conn,
         actor=actor,

@@ -65,6 +65,8 @@ api_tokens = Table(
     Column("label", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # Every token expires (revision r12a gave older tokens 90 days from the upgrade).
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 visits = Table(
@@ -142,6 +144,8 @@ participant_sessions = Table(
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # Set when a newer link replaces this participant or the visit closes: the session gets 401.
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 consent_records = Table(
@@ -165,6 +169,12 @@ webhook_events = Table(
     Column("event_id", String(100), primary_key=True),
     Column("event", String(50), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
+    # LiveKit's own creation time (s), with whom it was about: a participant event older than
+    # one already applied for the same participant is recorded but not acted on.
+    Column("created_at", BigInteger, nullable=True),
+    Column("visit_id", String(36), nullable=True),
+    Column("identity", String(100), nullable=True),
+    Index("ix_webhook_events_identity", "visit_id", "identity"),
 )
 
 audit_log = Table(
@@ -251,6 +261,9 @@ recording_consents = Table(
     Column("text_version", String(40), nullable=False),
     Column("method", String(20), nullable=False),
     Column("recorded_by", String(200), nullable=False),
+    # The participant session that gave it (method "self"): a revoked session's consent no
+    # longer counts. Null for consent taken by an officer.
+    Column("session_id", String(36), nullable=True),
     Index("ix_recording_consents_visit", "visit_id"),
 )
 

@@ -64,18 +64,20 @@ def mint(
     display_name: str,
     ttl: timedelta,
     sources: Sequence[str] | None = None,
+    session_id: str | None = None,
 ) -> IssuedToken:
     """Mint a LiveKit access token for one participant of one room.
 
     `sources` narrows what may be published (e.g. the microphone only for an audio-only call);
-    by default the role's own sources."""
+    by default the role's own sources. `session_id`, the participant session the token was
+    minted for, rides in the metadata so a join under a since-revoked session is recognised."""
     if role is not TokenRole.RECORDER and identity == RECORDER_IDENTITY:
         raise ValueError("the recorder identity is reserved")
     token = (
         api.AccessToken(livekit.api_key, livekit.api_secret)
         .with_identity(identity)
         .with_name(display_name)
-        .with_metadata(json.dumps({"role": role.value}))
+        .with_metadata(json.dumps(_metadata(role, session_id)))
         .with_grants(_grants(role, room, sources))
         .with_ttl(ttl)
         .to_jwt()
@@ -87,6 +89,23 @@ def mint(
         url=livekit.client_url,
         expires_in=int(ttl.total_seconds()),
     )
+
+
+def _metadata(role: TokenRole, session_id: str | None) -> dict[str, str]:
+    meta = {"role": role.value}
+    if session_id is not None:
+        meta["session"] = session_id
+    return meta
+
+
+def session_of_metadata(metadata: str) -> str | None:
+    """The participant session a token was minted for, from the participant's metadata."""
+    try:
+        value = json.loads(metadata) if metadata else None
+    except ValueError:
+        return None
+    session = value.get("session") if isinstance(value, dict) else None
+    return session if isinstance(session, str) else None
 
 
 def identity_for(role: TokenRole, subject: str) -> str:

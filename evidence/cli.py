@@ -1,13 +1,10 @@
 """Command line for examiners: ``verify`` a bundle or store entry, ``export`` a bundle.
 
-    python -m evidence.cli verify --trusted-key FINGERPRINT BUNDLE_DIR
-    python -m evidence.cli verify --trusted-key FINGERPRINT STORE_ROOT/evidence/EVIDENCE_ID
-    python -m evidence.cli verify --trusted-key FINGERPRINT --store STORE_ROOT EVIDENCE_ID
+    python -m evidence.cli verify BUNDLE_DIR
+    python -m evidence.cli verify STORE_ROOT/evidence/EVIDENCE_ID
+    python -m evidence.cli verify --store STORE_ROOT EVIDENCE_ID
     python -m evidence.cli export --store STORE_ROOT EVIDENCE_ID --out DIR \\
-        --signing-key KEY.pem --actor ID --justification TEXT --recipient NAME
-
-Verification needs the fingerprint of a key the force publishes (``--trusted-key``, once per
-key): a bundle signed by any other key fails, however consistent it is with itself.
+        --actor ID --justification TEXT --recipient NAME
 
 Exit status: 0 verified/exported, 1 verification failed or refused, 2 usage error.
 """
@@ -21,9 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.evidence_errors import EvidenceError
-from core.recording_settings import normalise_fingerprint
 from evidence.export import export_bundle
-from evidence.keys import key_id, load_signing_key
 from evidence.store import LocalEvidenceStore
 from evidence.verify import CUSTODY_NAME, VerificationReport, verify_bundle, verify_store_entry
 
@@ -34,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify signature, segment hashes and custody chain")
     verify.add_argument("target", help="bundle directory, store entry directory, or evidence id")
     verify.add_argument("--store", type=Path, help="store root (then TARGET is an evidence id)")
-    trusted_key_option(verify)
+    verify.add_argument(
+        "--trusted-key-id", action="append", help="accept only these recorder key ids"
+    )
     export = sub.add_parser("export", help="write a disclosure bundle (logged in custody)")
     export.add_argument("evidence_id")
     export.add_argument("--store", type=Path, required=True)
@@ -42,30 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--actor", required=True, help="who is exporting (user id)")
     export.add_argument("--justification", required=True, help="why (recorded in custody)")
     export.add_argument("--recipient", required=True, help="to whom it is disclosed")
-    export.add_argument(
-        "--signing-key", type=Path, required=True, help="the platform's key (signs the bundle)"
-    )
-    trusted_key_option(export, " (default: the signing key's)")
+    export.add_argument("--trusted-key-id", action="append")
     return parser
-
-
-def trusted_key_option(parser: argparse.ArgumentParser, default: str = "") -> None:
-    parser.add_argument(
-        "--trusted-key",
-        "--trusted-key-id",
-        dest="trusted_key",
-        action="append",
-        type=normalise_fingerprint,
-        default=[],
-        metavar="FINGERPRINT",
-        help=f"SHA-256 fingerprint of a key the force publishes{default}",
-    )
-
-
-NO_TRUSTED_KEY = (
-    "a trusted key fingerprint is required (--trusted-key, from the force's published list): "
-    "without one, a bundle's own key proves nothing"
-)
 
 
 def print_report(report: VerificationReport, out: TextIO) -> int:
@@ -78,10 +53,7 @@ def print_report(report: VerificationReport, out: TextIO) -> int:
 
 
 def _verify(args: argparse.Namespace, out: TextIO) -> int:
-    trusted = frozenset(args.trusted_key)
-    if not trusted:
-        print(f"evr: {NO_TRUSTED_KEY}", file=sys.stderr)
-        return 2
+    trusted = args.trusted_key_id
     if args.store is not None:
         report = verify_store_entry(
             LocalEvidenceStore(args.store), args.target, trusted_key_ids=trusted
@@ -107,7 +79,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         if args.command == "verify":
             return _verify(args, stream)
-        key = load_signing_key(args.signing_key)
         path = export_bundle(
             LocalEvidenceStore(args.store),
             args.evidence_id,
@@ -115,8 +86,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             actor=args.actor,
             justification=args.justification,
             recipient=args.recipient,
-            signing_key=key,
-            trusted_key_ids=frozenset(args.trusted_key) or {key_id(key.public_key())},
+            trusted_key_ids=args.trusted_key_id,
         )
     except (EvidenceError, OSError) as exc:
         print(f"refused: {exc}", file=sys.stderr)

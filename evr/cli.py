@@ -9,12 +9,12 @@ from pathlib import Path
 from aiohttp import web
 
 from control_plane.app import create_app
-from control_plane.auth import add_officer, create_api_token
+from control_plane.auth import add_officer
 from control_plane.errors import EvrError
 from core import db, logs
 from core.domain import OfficerRole
 from core.settings import Settings, SettingsError, load_settings
-from evr import lifecycle, recording_commands
+from evr import lifecycle, recording_commands, token_commands
 from evr.stack import StackOptions, livekit_binary, run
 
 
@@ -52,9 +52,6 @@ async def _with_engine(settings: Settings, args: argparse.Namespace) -> int:
                 role=OfficerRole(args.role),
             )
             print(f"created officer {officer_id}")
-        elif args.command == "token-create":
-            token = await create_api_token(engine, collar_number=args.collar, label=args.label)
-            print(token)
     finally:
         await engine.dispose()
     return 0
@@ -106,10 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     officer.add_argument("--unit", required=True)
     officer.add_argument("--role", choices=[r.value for r in OfficerRole], default="officer")
     officer.set_defaults(func=_db_command)
-    token = with_config(sub.add_parser("token-create", help="mint an API token for an officer"))
-    token.add_argument("--collar", required=True)
-    token.add_argument("--label", default="api")
-    token.set_defaults(func=_db_command)
+    token_commands.register(sub, with_config)
     # `evr recorder` and `evr evidence verify|export` (issue 4) live with the recorder.
     recording_commands.register(sub, with_config)
     return parser

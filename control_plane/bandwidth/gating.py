@@ -65,15 +65,16 @@ class TokenPermit:
 async def permit(
     conn: AsyncConnection,
     *,
-    visit_id: str,
-    identity: str,
+    session_id: str,
     mode: TokenMode,
     settings: BandwidthSettings,
     now: datetime | None = None,
 ) -> TokenPermit:
-    """What this participant may publish, from their latest check; raise if nothing."""
+    """What this participant session may publish, from its latest check; raise if nothing.
+    The check is the session's own: another session of the same identity (one a newer link
+    replaced) cannot lend it a verdict."""
     now = now or datetime.now(UTC)
-    row = await records.latest_for_identity(conn, visit_id, identity)
+    row = await records.latest_for_session(conn, session_id)
     window_s = int(settings.window.total_seconds())
     if row is None:
         raise ConnectionCheckRequired(

@@ -62,12 +62,13 @@ async def latest_for_visits(
     return {r["visit_id"]: r for r in rows.mappings()}
 
 
-async def latest_for_identity(conn: AsyncConnection, visit_id: str, identity: str) -> Any | None:
-    """The most recent check of one participant: each device proves its own connection."""
+async def latest_for_session(conn: AsyncConnection, session_id: str) -> Any | None:
+    """The most recent check of one participant session: each device proves its own
+    connection, and a session replaced by a newer link lends nothing to the next."""
     b = schema.bandwidth_checks
     query = (
         select(b)
-        .where(b.c.visit_id == visit_id, b.c.identity == identity)
+        .where(b.c.session_id == session_id)
         .order_by(b.c.finished_at.desc(), b.c.id)
         .limit(1)
     )

@@ -18,6 +18,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +31,13 @@ from tests.support.postgres import RunningPostgres, create_database
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
-HEAD = "0001"
+BASELINE = "0001"
+CHAIN = [
+    rev.revision
+    for rev in reversed(list(ScriptDirectory.from_config(db.alembic_config()).walk_revisions()))
+]
+"""Every revision, oldest first (the chain is linear)."""
+HEAD = CHAIN[-1]
 
 Shape = dict[str, Any]
 
@@ -126,7 +133,7 @@ async def _fresh_shape(url: str) -> Shape:
     """The schema Alembic makes in an empty database."""
     engine = db.create_engine(url)
     try:
-        assert await db.migrate(engine) == [HEAD]
+        assert await db.migrate(engine) == CHAIN
         return await _shape_of(engine)
     finally:
         await engine.dispose()
@@ -182,8 +189,8 @@ async def test_a_database_made_before_alembic_upgrades_in_place(
     try:
         visit_id = await _add_visit(engine)
 
-        # Adopted at the baseline, which is its schema: nothing to run.
-        assert await db.migrate(engine) == []
+        # Adopted at the baseline, which is its schema: only the later revisions run.
+        assert await db.migrate(engine) == CHAIN[CHAIN.index(BASELINE) + 1 :]
         assert await db.migrate(engine) == []
 
         async with engine.connect() as conn:
@@ -222,7 +229,7 @@ def _downgrade_to_base(conn: Connection) -> None:
 async def test_a_fresh_database_goes_down_to_empty_and_up_again(url: str) -> None:
     engine = db.create_engine(url)
     try:
-        assert await db.migrate(engine) == [HEAD]
+        assert await db.migrate(engine) == CHAIN
         made = await _shape_of(engine)
         assert set(made) >= {"visits", "audit_log", "custody_log", "alembic_version"}
         assert len(made["triggers"]) == (4 if url.startswith("sqlite") else 2)
@@ -239,7 +246,7 @@ async def test_a_fresh_database_goes_down_to_empty_and_up_again(url: str) -> Non
                 )
                 assert functions.all() == []
 
-        assert await db.migrate(engine) == [HEAD]
+        assert await db.migrate(engine) == CHAIN
         assert await _shape_of(engine) == made
         await _add_visit(engine)
         await _assert_logs_refuse_changes(engine)

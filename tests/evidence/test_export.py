@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import stat
@@ -11,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.custody import CustodyEvent, parse_jsonl
 from core.evidence_errors import IntegrityError, JustificationRequiredError
@@ -23,13 +21,7 @@ from tests.evidence.conftest import EVIDENCE_ID
 
 
 @pytest.fixture
-def bundle(
-    store: LocalEvidenceStore,
-    sealed: SealedStatement,
-    tmp_path: Path,
-    signing_key: Ed25519PrivateKey,
-    trusted: frozenset[str],
-) -> Path:
+def bundle(store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path) -> Path:
     return export_bundle(
         store,
         EVIDENCE_ID,
@@ -37,8 +29,6 @@ def bundle(
         actor="u-77",
         justification="pre-charge file for CPS",
         recipient="CPS Wessex",
-        signing_key=signing_key,
-        trusted_key_ids=trusted,
     )
 
 
@@ -56,21 +46,16 @@ def command_block(text: str, first: str, last: str) -> str:
     return textwrap.dedent("\n".join(lines[start : end + 1]))
 
 
-def test_bundle_layout_and_custody(
-    bundle: Path, store: LocalEvidenceStore, trusted: frozenset[str]
-) -> None:
+def test_bundle_layout_and_custody(bundle: Path, store: LocalEvidenceStore) -> None:
     names = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
     assert names == [
         "SHA256SUMS",
         "VERIFY.txt",
-        "bundle.json",
-        "bundle.sig",
         "custody.jsonl",
         "manifest.json",
         "manifest.sig",
         "masters/segment-00001.mp4",
         "masters/segment-00002.mp4",
-        "platform-public.pem",
         "recorder-public.pem",
     ]
     assert all(stat.S_IMODE((bundle / n).stat().st_mode) == 0o444 for n in names)
@@ -80,8 +65,7 @@ def test_bundle_layout_and_custody(
     assert extract[-1].actor == "u-77"
     assert extract[-1].reason == "pre-charge file for CPS"
     assert extract[-1].details["recipient"] == "CPS Wessex"
-    report = verify_bundle(bundle, trusted_key_ids=trusted)
-    assert report.ok, report.failures
+    assert verify_bundle(bundle).ok
 
 
 def test_verify_txt_commands_really_verify(bundle: Path) -> None:
@@ -117,7 +101,7 @@ def test_verify_txt_jq_recipes(bundle: Path) -> None:
     assert result.stdout.split("\n")[:3] == ["seq 1 OK", "seq 2 OK", "seq 3 OK"]
 
 
-def test_openssl_rejects_a_tampered_manifest(bundle: Path, trusted: frozenset[str]) -> None:
+def test_openssl_rejects_a_tampered_manifest(bundle: Path) -> None:
     manifest = bundle / "manifest.json"
     manifest.chmod(0o644)
     manifest.write_bytes(manifest.read_bytes().replace(b"CR/12345/24", b"CR/12345/25"))
@@ -125,36 +109,29 @@ def test_openssl_rejects_a_tampered_manifest(bundle: Path, trusted: frozenset[st
     openssl = next(line.strip() for line in text.splitlines() if "openssl pkeyutl" in line)
     assert run(openssl, bundle).returncode != 0
     assert run("sha256sum -c SHA256SUMS", bundle).returncode != 0
-    wheres = [f.where for f in verify_bundle(bundle, trusted_key_ids=trusted).failures]
+    wheres = [f.where for f in verify_bundle(bundle).failures]
     assert "manifest.sig" in wheres
     assert "manifest field 'crime_reference'" in wheres
-    assert "SHA256SUMS line 5 ('manifest.json')" in wheres
+    assert "SHA256SUMS line 3 (manifest.json)" in wheres
 
 
 def test_export_requires_justification_and_recipient(
-    store: LocalEvidenceStore,
-    sealed: SealedStatement,
-    tmp_path: Path,
-    signing_key: Ed25519PrivateKey,
-    trusted: frozenset[str],
+    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
 ) -> None:
-    export = functools.partial(
-        export_bundle, store, EVIDENCE_ID, tmp_path / "b", signing_key=signing_key
-    )
     with pytest.raises(JustificationRequiredError):
-        export(actor="u", justification="", recipient="CPS", trusted_key_ids=trusted)
+        export_bundle(
+            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="", recipient="CPS"
+        )
     with pytest.raises(JustificationRequiredError):
-        export(actor="u", justification="why", recipient=" ", trusted_key_ids=trusted)
+        export_bundle(
+            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="why", recipient=" "
+        )
     assert not (tmp_path / "b").exists()
     assert len(store.custody.entries_for(EVIDENCE_ID)) == 2
 
 
 def test_export_refuses_tampered_evidence(
-    store: LocalEvidenceStore,
-    sealed: SealedStatement,
-    tmp_path: Path,
-    signing_key: Ed25519PrivateKey,
-    trusted: frozenset[str],
+    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
 ) -> None:
     path = store.directory_of(EVIDENCE_ID) / "masters" / "segment-00001.mp4"
     data = bytearray(path.read_bytes())
@@ -163,13 +140,6 @@ def test_export_refuses_tampered_evidence(
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError) as info:
         export_bundle(
-            store,
-            EVIDENCE_ID,
-            tmp_path / "b",
-            actor="u",
-            justification="j",
-            recipient="CPS",
-            signing_key=signing_key,
-            trusted_key_ids=trusted,
+            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="j", recipient="CPS"
         )
     assert info.value.where == "segment segment-00001.mp4"
