@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,8 +37,11 @@ from core.evidence_errors import (
 from core.recording_status import RecordingStatus
 from core.settings import Settings
 from evidence.export import export_bundle
+from evidence.keys import load_or_create_signing_key, trusted_fingerprints
 from evidence.store import MANIFEST_NAME, MASTERS_DIR, EvidenceStore
 from evidence.writer import SEGMENT_PATTERN
+
+log = logging.getLogger(__name__)
 
 
 def evidence_error(exc: EvidenceError) -> Exception:
@@ -132,7 +136,12 @@ class EvidenceAccess:
             manifest = json.loads((directory / MANIFEST_NAME).read_bytes())
             retention = await asyncio.to_thread(self.store.retention, evidence_id)
         except (OSError, ValueError, EvidenceError) as exc:
-            raise Conflict(f"evidence {evidence_id} cannot be read from the store: {exc}") from exc
+            # The reason goes to the log only: it may name server paths.
+            log.exception(
+                "evidence cannot be read from the store",
+                extra={"evidence_id": evidence_id, "error": type(exc).__name__},
+            )
+            raise Conflict(f"evidence {evidence_id} cannot be read from the store") from exc
         entries = await self.custody.entries_for_async(evidence_id)
         return {
             "evidence_id": evidence_id,
@@ -176,10 +185,18 @@ class EvidenceAccess:
         reason = self._justified(justification, "exporting")
         async with self._engine.connect() as conn:
             row = await self._evidence(conn, principal, evidence_id)
+        rs = self._settings.recording
+        if principal.role.value not in rs.export_roles:
+            raise Forbidden(
+                f"disclosing evidence needs one of the roles {', '.join(rs.export_roles)}"
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        destination = self._settings.recording.export_dir / f"{evidence_id}-{stamp}"
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination = rs.export_dir / f"{evidence_id}-{stamp}"
         try:
+            key = await asyncio.to_thread(load_or_create_signing_key, rs.signing_key)
+            trusted = await asyncio.to_thread(
+                trusted_fingerprints, rs.trusted_key_fingerprints, rs.signing_key
+            )
             bundle = await asyncio.to_thread(
                 export_bundle,
                 self.store,
@@ -188,6 +205,8 @@ class EvidenceAccess:
                 actor=principal.actor,
                 justification=reason,
                 recipient=recipient,
+                signing_key=key,
+                trusted_key_ids=trusted,
             )
         except EvidenceError as exc:
             raise evidence_error(exc) from exc

@@ -201,13 +201,31 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "ParticipantVisit": {
         "type": "object",
-        "required": ["visit_id", "role", "status", "scheduled_at", "officer_collar"],
+        "required": [
+            "visit_id",
+            "role",
+            "status",
+            "scheduled_at",
+            "officer_collar",
+            "officer_name",
+            "officer_rank",
+            "crime_reference",
+        ],
         "properties": {
             "visit_id": {"type": "string"},
             "role": {"type": "string"},
             "status": {"enum": [s.value for s in VisitState]},
             "scheduled_at": _TS,
             "officer_collar": {"type": "string"},
+            "officer_name": {
+                "type": ["string", "null"],
+                "description": "The officer's name as their account gives it",
+            },
+            "officer_rank": {"type": ["string", "null"]},
+            "crime_reference": {
+                "type": "string",
+                "description": "The victim's own crime reference, shown so they can trust the call",
+            },
             "eligibility_missing": {"type": "array", "items": {"type": "string"}},
         },
     },

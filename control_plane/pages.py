@@ -19,6 +19,8 @@ from core.settings import Settings
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 ASSETS = STATIC_ROOT / "assets"
 QUICK_EXIT_PLACEHOLDER = "__EVR_QUICK_EXIT_URL__"
+FORCE_NAME_PLACEHOLDER = "__EVR_FORCE_NAME__"
+NON_EMERGENCY_PLACEHOLDER = "__EVR_NON_EMERGENCY__"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -70,9 +72,15 @@ def _read_page(name: str) -> str:
 async def join_page(request: web.Request) -> web.Response:
     """The victim's page. The code stays in the URL for the page's script; the server ignores it."""
     settings = request.app[SETTINGS]
-    body = _read_page("join.html").replace(
-        QUICK_EXIT_PLACEHOLDER, html.escape(settings.web.quick_exit_url, quote=True)
-    )
+    body = _read_page("join.html")
+    # From config, escaped: the page reads the force's name and number even before any session
+    # exists, so that a link that no longer works still says whom to call.
+    for placeholder, value in (
+        (QUICK_EXIT_PLACEHOLDER, settings.web.quick_exit_url),
+        (FORCE_NAME_PLACEHOLDER, settings.web.force_name),
+        (NON_EMERGENCY_PLACEHOLDER, settings.web.non_emergency_number),
+    ):
+        body = body.replace(placeholder, html.escape(value, quote=True))
     return web.Response(text=body, content_type="text/html", headers=_headers(settings))
 
 

@@ -7,6 +7,7 @@ first revision's, so it is stamped at that revision and carries on from there.
 """
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +59,32 @@ def _begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite does (it would use the umask,
+    usually 0644), and tighten one that exists: it holds victims' contact details. SQLite
+    gives its -wal and -shm files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    path.chmod(0o600)
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """Create the engine for a SQLite or PostgreSQL URL, making a SQLite file's folder."""
+    """Create the engine for a SQLite or PostgreSQL URL, making a SQLite file (0600) and
+    its folder.
+
+    Bound parameters are never put into errors or logs (``hide_parameters``): they include
+    join codes, token hashes and victims' contact details.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+            _private_sqlite_file(Path(parsed.database))
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 

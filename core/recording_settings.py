@@ -5,13 +5,42 @@ Validated with the rest of the file by `core.settings.load_settings`, under the 
 deployment's files stay together; the settings sources resolve them before validation.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, with_config
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    with_config,
+)
 
 # The rule of `core.settings.model.SECTION`, repeated here: that package imports this module.
 _SECTION = ConfigDict(extra="forbid")
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A key fingerprint (SHA-256 of the public key's DER, hex) in lower case without
+    separators; ``sha256:`` prefixes and ``:`` or space separators are accepted."""
+    value = text.strip().lower().removeprefix("sha256:").replace(":", "").replace(" ", "")
+    if not _HEX64.match(value):
+        raise ValueError(f"{text!r} is not a SHA-256 key fingerprint (64 hex digits)")
+    return value
+
+
+Fingerprint = Annotated[StrictStr, AfterValidator(normalise_fingerprint)]
+
+# MoPI (APP Information management) review groups: the earliest review after the record was
+# made. Group 1 (public protection) and 2 (sexual, violent, serious) 10 years, group 3 6 years.
+DEFAULT_REVIEW_MINIMUM_YEARS = {"mopi_group_1": 10, "mopi_group_2": 10, "mopi_group_3": 6}
 
 
 @with_config(_SECTION)
@@ -65,3 +94,12 @@ class RecordingSettings:
     worker_id: StrictStr | None = None
     """Name of this recorder in jobs and custody; default host:pid."""
     s3: S3Settings | None = None
+    trusted_key_fingerprints: tuple[Fingerprint, ...] = ()
+    """Fingerprints of the signing keys the force publishes (`evr evidence verify` and the
+    API's exports accept no other). Empty: only the key in `signing_key` is trusted."""
+    export_roles: tuple[StrictStr, ...] = ("evidence_manager", "supervisor")
+    """Officer roles that may export (disclose) evidence."""
+    review_minimum_years: dict[StrictStr, StrictInt] = field(
+        default_factory=lambda: dict(DEFAULT_REVIEW_MINIMUM_YEARS)
+    )
+    """Per MoPI category, the earliest review date allowed, in years after sealing."""

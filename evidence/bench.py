@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from core.custody import JsonlCustodyLog
 from evidence.hashing import HashingFileWriter, fsync_directory
-from evidence.keys import generate_signing_key
+from evidence.keys import generate_signing_key, key_id
 from evidence.manifest import ConsentRecord, Officer, Participant
 from evidence.seal import StatementDetails, seal_statement
 from evidence.store import LocalEvidenceStore
@@ -174,7 +174,7 @@ def run_sealing(segment: SegmentInfo, megabytes: int, root: Path) -> dict[str, f
     )
     seal_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = verify_store_entry(store, "BENCH-1")
+    report = verify_store_entry(store, "BENCH-1", trusted_key_ids={key_id(key.public_key())})
     verify_s = time.perf_counter() - t0
     if not report.ok:
         raise SystemExit(f"benchmark item did not verify: {report.failures}")

@@ -1,10 +1,13 @@
 """Command line for examiners: ``verify`` a bundle or store entry, ``export`` a bundle.
 
-    python -m evidence.cli verify BUNDLE_DIR
-    python -m evidence.cli verify STORE_ROOT/evidence/EVIDENCE_ID
-    python -m evidence.cli verify --store STORE_ROOT EVIDENCE_ID
+    python -m evidence.cli verify --trusted-key FINGERPRINT BUNDLE_DIR
+    python -m evidence.cli verify --trusted-key FINGERPRINT STORE_ROOT/evidence/EVIDENCE_ID
+    python -m evidence.cli verify --trusted-key FINGERPRINT --store STORE_ROOT EVIDENCE_ID
     python -m evidence.cli export --store STORE_ROOT EVIDENCE_ID --out DIR \\
-        --actor ID --justification TEXT --recipient NAME
+        --signing-key KEY.pem --actor ID --justification TEXT --recipient NAME
+
+Verification needs the fingerprint of a key the force publishes (``--trusted-key``, once per
+key): a bundle signed by any other key fails, however consistent it is with itself.
 
 Exit status: 0 verified/exported, 1 verification failed or refused, 2 usage error.
 """
@@ -18,7 +21,9 @@ from pathlib import Path
 from typing import TextIO
 
 from core.evidence_errors import EvidenceError
+from core.recording_settings import normalise_fingerprint
 from evidence.export import export_bundle
+from evidence.keys import key_id, load_signing_key
 from evidence.store import LocalEvidenceStore
 from evidence.verify import CUSTODY_NAME, VerificationReport, verify_bundle, verify_store_entry
 
@@ -29,9 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify signature, segment hashes and custody chain")
     verify.add_argument("target", help="bundle directory, store entry directory, or evidence id")
     verify.add_argument("--store", type=Path, help="store root (then TARGET is an evidence id)")
-    verify.add_argument(
-        "--trusted-key-id", action="append", help="accept only these recorder key ids"
-    )
+    trusted_key_option(verify)
     export = sub.add_parser("export", help="write a disclosure bundle (logged in custody)")
     export.add_argument("evidence_id")
     export.add_argument("--store", type=Path, required=True)
@@ -39,8 +42,30 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--actor", required=True, help="who is exporting (user id)")
     export.add_argument("--justification", required=True, help="why (recorded in custody)")
     export.add_argument("--recipient", required=True, help="to whom it is disclosed")
-    export.add_argument("--trusted-key-id", action="append")
+    export.add_argument(
+        "--signing-key", type=Path, required=True, help="the platform's key (signs the bundle)"
+    )
+    trusted_key_option(export, " (default: the signing key's)")
     return parser
+
+
+def trusted_key_option(parser: argparse.ArgumentParser, default: str = "") -> None:
+    parser.add_argument(
+        "--trusted-key",
+        "--trusted-key-id",
+        dest="trusted_key",
+        action="append",
+        type=normalise_fingerprint,
+        default=[],
+        metavar="FINGERPRINT",
+        help=f"SHA-256 fingerprint of a key the force publishes{default}",
+    )
+
+
+NO_TRUSTED_KEY = (
+    "a trusted key fingerprint is required (--trusted-key, from the force's published list): "
+    "without one, a bundle's own key proves nothing"
+)
 
 
 def print_report(report: VerificationReport, out: TextIO) -> int:
@@ -53,7 +78,10 @@ def print_report(report: VerificationReport, out: TextIO) -> int:
 
 
 def _verify(args: argparse.Namespace, out: TextIO) -> int:
-    trusted = args.trusted_key_id
+    trusted = frozenset(args.trusted_key)
+    if not trusted:
+        print(f"evr: {NO_TRUSTED_KEY}", file=sys.stderr)
+        return 2
     if args.store is not None:
         report = verify_store_entry(
             LocalEvidenceStore(args.store), args.target, trusted_key_ids=trusted
@@ -79,6 +107,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         if args.command == "verify":
             return _verify(args, stream)
+        key = load_signing_key(args.signing_key)
         path = export_bundle(
             LocalEvidenceStore(args.store),
             args.evidence_id,
@@ -86,7 +115,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             actor=args.actor,
             justification=args.justification,
             recipient=args.recipient,
-            trusted_key_ids=args.trusted_key_id,
+            signing_key=key,
+            trusted_key_ids=frozenset(args.trusted_key) or {key_id(key.public_key())},
         )
     except (EvidenceError, OSError) as exc:
         print(f"refused: {exc}", file=sys.stderr)

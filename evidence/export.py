@@ -7,21 +7,43 @@ A bundle can be checked by a third party with ``sha256sum``, ``openssl`` and ``j
     manifest.json, manifest.sig    signed manifest (raw Ed25519 signature)
     recorder-public.pem            the recorder's public key
     custody.jsonl                  custody extract, including this export
-    SHA256SUMS                     hashes of every other file
     VERIFY.txt                     how to check all of the above without this platform
+    bundle.json, bundle.sig        signed by the platform: custody head, every file's hash
+    platform-public.pem            the key that signed bundle.json
+    SHA256SUMS                     hashes of every other file
+
+Text that came from a user (the recipient) is written into VERIFY.txt only as a JSON string
+literal, so it cannot add lines or instructions of its own.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from core.canonical import sha256_hex
 from core.custody import CustodyEvent, to_jsonl
 from core.evidence_errors import JustificationRequiredError
-from evidence.hashing import HashingFileWriter, copy_verified, fsync_directory, hash_file
+from evidence.bundle import (
+    BUNDLE_NAME,
+    BUNDLE_SIG_NAME,
+    PLATFORM_KEY_NAME,
+    BundleStatement,
+    sign_statement,
+)
+from evidence.hashing import (
+    HashingFileWriter,
+    copy_verified,
+    fsync_directory,
+    hash_file,
+    private_directory,
+)
+from evidence.keys import key_id, public_key_pem
 from evidence.manifest import Manifest
 from evidence.store import (
     MANIFEST_NAME,
@@ -38,6 +60,10 @@ OPENSSL_VERIFY = (
     "openssl pkeyutl -verify -pubin -inkey recorder-public.pem -rawin"
     " -in manifest.json -sigfile manifest.sig"
 )
+OPENSSL_VERIFY_BUNDLE = (
+    "openssl pkeyutl -verify -pubin -inkey platform-public.pem -rawin"
+    " -in bundle.json -sigfile bundle.sig"
+)
 # One line on purpose: VERIFY.txt indents commands, which would break multi-line Python.
 PYTHON_CHAIN_CHECK = (
     'python3 -c \'import hashlib,json; E=[json.loads(l) for l in open("custody.jsonl")];'
@@ -52,7 +78,8 @@ HOW TO VERIFY THIS EVIDENCE BUNDLE (evidence id {evidence_id})
 ====================================================================
 
 This folder is a copy of a recorded video statement exported on {exported_at}
-for {recipient}. You can check it without the police platform that produced it,
+for the recipient named here as a JSON string: {recipient}
+You can check it without the police platform that produced it,
 using standard tools: sha256sum (coreutils), openssl (1.1.1 or later) and jq
 (or python3). Run every command from inside this folder.
 
@@ -77,7 +104,7 @@ using standard tools: sha256sum (coreutils), openssl (1.1.1 or later) and jq
     openssl pkey -pubin -in recorder-public.pem -outform DER | sha256sum
 
    The result must equal "key_id" under "recorder" in manifest.json
-   ({key_id}) and the recorder key id the force publishes independently.
+   ({key_id}) and a key fingerprint the force publishes independently.
    A signature only proves something if the key is one you trust.
 
 4. The video segments are the ones the signed manifest lists
@@ -117,6 +144,21 @@ using standard tools: sha256sum (coreutils), openssl (1.1.1 or later) and jq
    equal the output of "sha256sum manifest.json". The last entry records this
    export: who exported it, why, and to whom.
 
+6. The platform signed this bundle, custody extract included
+
+   bundle.json names the last custody entry (custody_head: seq and hash) and the
+   SHA-256 of every other file; bundle.sig is the platform's Ed25519 signature
+   over bundle.json as stored.
+
+    {openssl_verify_bundle}
+    openssl pkey -pubin -in platform-public.pem -outform DER | sha256sum
+    tail -n 1 custody.jsonl | jq -r '"\\(.seq) \\(.hash)"'
+    jq -r '"\\(.custody_head.seq) \\(.custody_head.hash)"' bundle.json
+
+   The signature must verify, the fingerprint must be one the force publishes
+   ({platform_key_id}), and the last two lines must be equal: then no custody
+   entry was added, removed or rewritten since export.
+
 If any step fails, do not rely on the bundle; report which step and which line.
 """
 
@@ -129,15 +171,17 @@ def export_bundle(
     actor: str,
     justification: str,
     recipient: str,
-    trusted_key_ids: Collection[str] | None = None,
+    signing_key: Ed25519PrivateKey,
+    trusted_key_ids: Collection[str],
     at: datetime | None = None,
 ) -> Path:
     """Write a disclosure bundle for ``evidence_id`` into the new directory ``destination``.
 
-    The item is verified first and a failing item is not exported (the first failure is
-    raised as :class:`IntegrityError`); masters are re-hashed as they are copied. The
-    ``exported`` custody entry (actor, justification, recipient) is appended once the
-    masters are copied, and is part of the bundle's custody extract.
+    The item is verified first, against ``trusted_key_ids`` only, and a failing item is not
+    exported (the first failure is raised as :class:`IntegrityError`); masters are
+    re-hashed as they are copied. The ``exported`` custody entry (actor, justification,
+    recipient) is appended once the masters are copied, and is part of the bundle's custody
+    extract, whose head ``signing_key`` signs in ``bundle.json``.
     """
     if not justification.strip():
         raise JustificationRequiredError("exporting evidence requires a justification")
@@ -148,8 +192,9 @@ def export_bundle(
     manifest_bytes = (source / MANIFEST_NAME).read_bytes()
     manifest = Manifest.from_bytes(manifest_bytes)
 
-    destination.mkdir(parents=True, exist_ok=False)
-    (destination / MASTERS_DIR).mkdir()
+    private_directory(destination.parent)
+    destination.mkdir(mode=0o700, exist_ok=False)
+    (destination / MASTERS_DIR).mkdir(mode=0o700)
     for segment in manifest.segments:
         copy_verified(
             source / MASTERS_DIR / segment.name,
@@ -171,18 +216,39 @@ def export_bundle(
         },
         at=at,
     )
-    _write(destination / CUSTODY_NAME, to_jsonl(store.custody.entries_for(evidence_id)))
+    platform = signing_key.public_key()
+    platform_kid = key_id(platform)
+    _write(destination / PLATFORM_KEY_NAME, public_key_pem(platform))
+    custody = store.custody.entries_for(evidence_id)
+    _write(destination / CUSTODY_NAME, to_jsonl(custody))
     _write(
         destination / VERIFY_NAME,
         VERIFY_TEXT.format(
             evidence_id=evidence_id,
             exported_at=entry.body()["at"],
-            recipient=recipient,
+            recipient=quoted(recipient),
             key_id=manifest.recorder.key_id,
+            platform_key_id=platform_kid,
             openssl_verify=OPENSSL_VERIFY,
+            openssl_verify_bundle=OPENSSL_VERIFY_BUNDLE,
             python_chain_check=PYTHON_CHAIN_CHECK,
         ).encode("utf-8"),
     )
+    statement = BundleStatement(
+        evidence_id=evidence_id,
+        exported_at=str(entry.body()["at"]),
+        manifest_sha256=sha256_hex(manifest_bytes),
+        custody_seq=custody[-1].seq,
+        custody_hash=custody[-1].hash,
+        key_id=platform_kid,
+        files={
+            p.relative_to(destination).as_posix(): hash_file(p).sha256
+            for p in sorted(destination.rglob("*"))
+            if p.is_file()
+        },
+    )
+    _write(destination / BUNDLE_NAME, statement.canonical_bytes())
+    _write(destination / BUNDLE_SIG_NAME, sign_statement(statement, signing_key))
     files = sorted(p for p in destination.rglob("*") if p.is_file())
     sums = "".join(
         f"{hash_file(p).sha256}  {p.relative_to(destination).as_posix()}\n" for p in files
@@ -193,6 +259,12 @@ def export_bundle(
     fsync_directory(destination / MASTERS_DIR)
     fsync_directory(destination)
     return destination
+
+
+def quoted(text: str) -> str:
+    """``text`` as a one-line JSON string literal: quotes, newlines, control and non-ASCII
+    characters (bidi overrides included) escaped, so it reads as data, never as instructions."""
+    return json.dumps(text, ensure_ascii=True)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -37,6 +37,14 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def private_directory(directory: Path) -> Path:
+    """Make ``directory`` (and missing parents) and restrict it to its owner (0700):
+    evidence, custody and exports are personal data, not for other host users."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    return directory
+
+
 class HashingFileWriter:
     """A binary, append-only, non-seekable file writer that hashes as it writes.
 

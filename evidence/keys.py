@@ -93,3 +93,24 @@ def key_id(key: Ed25519PublicKey) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return sha256_hex(der)
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The platform's signing key at ``path``, created (0600) if absent.
+
+    Two processes starting together (recorder and API) may both try to create it; the one
+    that loses the race loads the winner's key instead.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(KeyFileError):
+            return generate_signing_key(path)
+    return load_signing_key(path)
+
+
+def trusted_fingerprints(configured: tuple[str, ...], signing_key_path: Path) -> frozenset[str]:
+    """The key fingerprints a deployment trusts: those it publishes in configuration, or
+    failing that, only its own signing key's (never whatever key a bundle carries)."""
+    if configured:
+        return frozenset(configured)
+    return frozenset({key_id(load_or_create_signing_key(signing_key_path).public_key())})

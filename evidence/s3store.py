@@ -51,7 +51,7 @@ from core.evidence_errors import (
 )
 from core.recording_settings import S3Settings
 from evidence import retention as policy
-from evidence.hashing import FileDigest, hash_file
+from evidence.hashing import FileDigest, hash_file, private_directory
 from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
 from evidence.store import MASTERS_DIR, SIGNATURE_NAME, StoreCapacity
 
@@ -175,16 +175,17 @@ class S3EvidenceStore:
         target = self.cache_dir / "evidence" / _valid_id(evidence_id)
         if target.exists():
             for path in (target, *target.rglob("*")):
-                path.chmod(0o755 if path.is_dir() else 0o644)
+                path.chmod(0o700 if path.is_dir() else 0o600)
             shutil.rmtree(target)
+        private_directory(self.cache_dir / "evidence")
         if not keys:
             return target
         prefix = self._key(evidence_id) + "/"
         for key in keys:
             path = target / key.removeprefix(prefix)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.client.fget_object(self.bucket, key, str(path))
-            path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            path.chmod(stat.S_IRUSR)
         return target
 
     def view(self, evidence_id: str, *, actor: str, justification: str) -> Path:

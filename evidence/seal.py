@@ -59,13 +59,15 @@ def seal_statement(
     recorder_version: str,
     host: str | None = None,
     at: datetime | None = None,
+    acquired: str = "statement recording acquired",
 ) -> SealedStatement:
     """Store the master segments, sign and store the manifest, seal, and log custody.
 
     Masters are copied in and re-hashed against the hashes taken while recording, so a
     file altered between recording and sealing is refused with :class:`IntegrityError`.
     Custody gets ``created`` (segment hashes) then ``sealed`` (manifest hash, key id and
-    per-field digests, which let a verifier name a tampered manifest field).
+    per-field digests, which let a verifier name a tampered manifest field). ``acquired``
+    is the ``created`` entry's reason (exhibits other than recordings say what they are).
     """
     public = signing_key.public_key()
     kid = key_id(public)
@@ -86,7 +88,7 @@ def seal_statement(
         evidence_id=details.evidence_id,
         event=CustodyEvent.CREATED,
         actor=actor,
-        reason="statement recording acquired",
+        reason=acquired,
         details={
             "segments": [
                 {"name": s.name, "sha256": s.sha256, "bytes": s.bytes} for s in manifest.segments

@@ -35,7 +35,13 @@ from core.custody import CustodyEntry, CustodyEvent, CustodyLog, JsonlCustodyLog
 from core.custody import validate_evidence_id as _valid_id
 from core.evidence_errors import EvidenceError, JustificationRequiredError, ObjectExistsError
 from evidence import retention as policy
-from evidence.hashing import FileDigest, HashingFileWriter, copy_verified, fsync_directory
+from evidence.hashing import (
+    FileDigest,
+    HashingFileWriter,
+    copy_verified,
+    fsync_directory,
+    private_directory,
+)
 from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
 
 MASTERS_DIR = "masters"
@@ -43,7 +49,7 @@ MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 PUBLIC_KEY_NAME = "recorder-public.pem"
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-_READ_ONLY_FILE, _READ_ONLY_DIR, _WRITABLE_DIR = 0o444, 0o555, 0o755
+_READ_ONLY_FILE, _READ_ONLY_DIR, _WRITABLE_DIR = 0o444, 0o500, 0o700
 
 
 @dataclass(frozen=True)
@@ -110,8 +116,9 @@ class LocalEvidenceStore:
         delete_roles: frozenset[str] = DEFAULT_DELETE_ROLES,
     ) -> None:
         self.root = root
-        (root / "evidence").mkdir(parents=True, exist_ok=True)
-        self._custody: CustodyLog = custody or JsonlCustodyLog(root / "custody")
+        private_directory(root)
+        private_directory(root / "evidence")
+        self._custody: CustodyLog = custody or JsonlCustodyLog(private_directory(root / "custody"))
         self._delete_roles = delete_roles
 
     @property
@@ -136,7 +143,7 @@ class LocalEvidenceStore:
         if self.is_sealed(evidence_id):
             raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
         target = directory / sub if sub else directory
-        target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
         return target
 
     @staticmethod

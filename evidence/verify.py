@@ -2,6 +2,8 @@
 
 Every check runs and every failure is reported with *where* it is, because an examiner
 needs the full picture (a swapped segment and a broken chain are different stories).
+Verification always needs the fingerprints of the keys the force publishes: a signature by
+a key the evidence carries about itself proves nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from core.canonical import JsonValue, sha256_hex
 from core.custody import CustodyEntry, CustodyEvent, parse_jsonl, verify_chain
 from core.evidence_errors import EvidenceError, IntegrityError, KeyFileError
+from evidence.bundle import check_trusted, inside, verify_statement
 from evidence.hashing import hash_file
 from evidence.keys import key_id, load_public_key_pem
 from evidence.manifest import Manifest, verify_manifest_signature
@@ -110,12 +113,12 @@ def verify_directory(
     directory: Path,
     custody: Sequence[CustodyEntry],
     *,
-    trusted_key_ids: Collection[str] | None = None,
+    trusted_key_ids: Collection[str],
 ) -> VerificationReport:
     """Verify a store entry or bundle laid out as ``manifest.json``, ``masters/``, ...
 
-    ``trusted_key_ids``: if given, the signing key must be one of them (otherwise the
-    check only proves consistency with the key shipped alongside).
+    The manifest's signing key must be one of ``trusted_key_ids`` (key fingerprints);
+    an empty collection fails, since then nothing says whose signature it is.
     """
     report = VerificationReport(directory)
     data = _read(report, directory / MANIFEST_NAME)
@@ -137,8 +140,9 @@ def verify_directory(
             kid = key_id(public)
             if manifest is not None and not hmac.compare_digest(kid, manifest.recorder.key_id):
                 report.fail(PUBLIC_KEY_NAME, f"key id {kid} is not the manifest's recorder.key_id")
-            if trusted_key_ids is not None and kid not in trusted_key_ids:
-                report.fail(PUBLIC_KEY_NAME, f"key id {kid} is not a trusted recorder key")
+            problem = check_trusted(kid, trusted_key_ids, "manifest")
+            if problem is not None:
+                report.fail(PUBLIC_KEY_NAME, problem)
             try:
                 verify_manifest_signature(data, signature, public)
                 report.passed.append(f"manifest.sig: valid Ed25519 signature by key {kid}")
@@ -166,18 +170,23 @@ def _check_sums(report: VerificationReport) -> None:
         return
     for number, line in enumerate(sums.decode("utf-8", "replace").splitlines(), start=1):
         expected, _, name = line.partition("  ")
-        path = report.directory / name
-        where = f"{SUMS_NAME} line {number} ({name})"
-        if not name or ".." in Path(name).parts or not path.is_file():
+        where = f"{SUMS_NAME} line {number} ({name!r})"
+        try:
+            path = inside(report.directory, name)
+        except ValueError as exc:
+            report.fail(where, f"{exc}: only relative paths inside the bundle are accepted")
+            continue
+        if not path.is_file():
             report.fail(where, "names no file in the bundle")
         elif not hmac.compare_digest(hash_file(path).sha256, expected.lower()):
             report.fail(where, "SHA-256 does not match")
 
 
-def verify_bundle(
-    directory: Path, *, trusted_key_ids: Collection[str] | None = None
-) -> VerificationReport:
-    """Verify an exported disclosure bundle, including its ``SHA256SUMS``."""
+def verify_bundle(directory: Path, *, trusted_key_ids: Collection[str]) -> VerificationReport:
+    """Verify an exported disclosure bundle: manifest, masters, custody extract, the
+    platform's signed bundle statement (custody head, every file) and ``SHA256SUMS``.
+
+    Both signatures must be by keys in ``trusted_key_ids``."""
     report = VerificationReport(directory)
     raw = _read(report, directory / CUSTODY_NAME)
     custody: list[CustodyEntry] = []
@@ -189,12 +198,21 @@ def verify_bundle(
     inner = verify_directory(directory, custody, trusted_key_ids=trusted_key_ids)
     report.passed += inner.passed
     report.failures += inner.failures
+    manifest = _read(report, directory / MANIFEST_NAME)
+    passed, failures = verify_statement(
+        directory,
+        custody,
+        manifest_sha256=sha256_hex(manifest) if manifest is not None else None,
+        trusted=trusted_key_ids,
+    )
+    report.passed += passed
+    report.failures += failures
     _check_sums(report)
     return report
 
 
 def verify_store_entry(
-    store: EvidenceStore, evidence_id: str, *, trusted_key_ids: Collection[str] | None = None
+    store: EvidenceStore, evidence_id: str, *, trusted_key_ids: Collection[str]
 ) -> VerificationReport:
     """Verify an item in place against the store's custody log."""
     directory = store.directory_of(evidence_id)

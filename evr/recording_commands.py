@@ -2,7 +2,9 @@
 
 `evr evidence verify` takes a disclosure bundle folder (checked with nothing but the files
 in it, as a third party would), or an evidence id / store entry folder, which is checked
-against the custody chain in the platform database. `evr evidence export` writes a bundle,
+against the custody chain in the platform database. Either way only keys the force trusts
+are accepted: `--trusted-key FINGERPRINT`, else `[recording] trusted_key_fingerprints`, else
+(with a configuration) the platform's own signing key. `evr evidence export` writes a bundle,
 logged in that chain and in the DPA s.62 audit log as a disclosure.
 """
 
@@ -24,6 +26,7 @@ from core.evidence_errors import EvidenceError
 from core.settings import Settings, load_settings
 from evidence import cli as examiner_cli
 from evidence.export import export_bundle
+from evidence.keys import load_or_create_signing_key, trusted_fingerprints
 from evidence.stores import open_store
 from evidence.verify import CUSTODY_NAME, verify_store_entry
 from evr import lifecycle
@@ -50,7 +53,7 @@ def register(
         actions.add_parser("verify", help="check signature, segment hashes and custody chain")
     )
     verify.add_argument("target", help="bundle folder, store entry folder, or evidence id")
-    verify.add_argument("--trusted-key-id", action="append", help="accept only these key ids")
+    examiner_cli.trusted_key_option(verify, " (default: [recording] trusted_key_fingerprints)")
     verify.set_defaults(func=_verify)
     export = with_config(actions.add_parser("export", help="write a disclosure bundle (logged)"))
     export.add_argument("evidence_id")
@@ -58,7 +61,7 @@ def register(
     export.add_argument("--actor", required=True, help="who exports (e.g. officer:local:1001)")
     export.add_argument("--justification", required=True, help="why (custody and audit log)")
     export.add_argument("--recipient", required=True, help="to whom it is disclosed")
-    export.add_argument("--trusted-key-id", action="append")
+    examiner_cli.trusted_key_option(export, " (default: [recording] trusted_key_fingerprints)")
     export.set_defaults(func=_export)
 
 
@@ -84,19 +87,32 @@ def _recorder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trusted(args: argparse.Namespace, settings: Settings) -> frozenset[str]:
+    """The fingerprints given on the command line, else the deployment's (see module doc)."""
+    if args.trusted_key:
+        return frozenset(args.trusted_key)
+    rs = settings.recording
+    return trusted_fingerprints(rs.trusted_key_fingerprints, rs.signing_key)
+
+
 def _verify(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if (target / CUSTODY_NAME).is_file():
-        # A bundle carries its own custody extract: no database, no platform needed.
+        # A bundle carries its own custody extract: no database, no platform needed, but a
+        # key the force publishes is: from the command line, or the configuration if given.
+        trusted = list(args.trusted_key)
+        if not trusted and args.config:
+            trusted = sorted(_trusted(args, _settings(args)))
         argv = ["verify", str(target)]
-        for kid in args.trusted_key_id or []:
-            argv += ["--trusted-key-id", kid]
+        for kid in trusted:
+            argv += ["--trusted-key", kid]
         return examiner_cli.main(argv)
     evidence_id = target.name if target.is_dir() else args.target
-    return asyncio.run(_verify_entry(_settings(args), evidence_id, args.trusted_key_id))
+    settings = _settings(args)
+    return asyncio.run(_verify_entry(settings, evidence_id, _trusted(args, settings)))
 
 
-async def _verify_entry(settings: Settings, evidence_id: str, trusted: list[str] | None) -> int:
+async def _verify_entry(settings: Settings, evidence_id: str, trusted: frozenset[str]) -> int:
     engine = db.create_engine(settings.database_url)
     try:
         store = await asyncio.to_thread(open_store, settings.recording, DbCustodyLog(engine))
@@ -126,6 +142,8 @@ async def _export_entry(settings: Settings, args: argparse.Namespace) -> int:
             print(f"evr: no evidence {args.evidence_id}", file=sys.stderr)
             return 1
         store = await asyncio.to_thread(open_store, settings.recording, DbCustodyLog(engine))
+        key = await asyncio.to_thread(load_or_create_signing_key, settings.recording.signing_key)
+        trusted = await asyncio.to_thread(_trusted, args, settings)
         try:
             bundle = await asyncio.to_thread(
                 export_bundle,
@@ -135,7 +153,8 @@ async def _export_entry(settings: Settings, args: argparse.Namespace) -> int:
                 actor=args.actor,
                 justification=args.justification,
                 recipient=args.recipient,
-                trusted_key_ids=args.trusted_key_id,
+                signing_key=key,
+                trusted_key_ids=trusted,
             )
         except (EvidenceError, OSError) as exc:
             print(f"refused: {exc}", file=sys.stderr)

@@ -55,6 +55,10 @@ SATURATED = 0.85
 """Machine CPU share above which the run is CPU-bound, and the busiest group is the cause."""
 
 
+OWN_GROUPS = ("sfu", "generator", "recorder", "control_plane", "database")
+"""The process groups this run starts; the rest of the machine's CPU is other work."""
+
+
 @dataclass
 class CpuGroup:
     """A set of processes (each with its descendants) whose CPU time is summed."""
@@ -182,7 +186,7 @@ class Level:
     def others(self) -> float:
         """Cores used by processes this run did not start (other work on a shared machine)."""
         c = self.cpu
-        mine = sum(c.get(k, 0.0) for k in ("sfu", "generator", "recorder", "control_plane"))
+        mine = sum(c.get(k, 0.0) for k in OWN_GROUPS)
         return max(0.0, c.get("machine", 0.0) - mine)
 
     @property
@@ -209,7 +213,10 @@ class Level:
             f"| {p95(self.first_frames) if self.first_frames else math.nan:.0f} | {loss} "
             f"| {fmt(self.fps, '.1f')} | {fmt(self.kbps)} "
             f"| {c.get('sfu', 0):.2f} | {c.get('generator', 0):.2f} | {c.get('recorder', 0):.2f} "
-            f"| {c.get('control_plane', 0):.2f} | {self.others:.2f} | {c.get('machine', 0):.2f} "
+            f"| {c.get('control_plane', 0):.2f} "
+            # SQLite runs inside the control plane and recorder processes: no column of its own.
+            f"| {format(c['database'], '.2f') if 'database' in c else '-'} "
+            f"| {self.others:.2f} | {c.get('machine', 0):.2f} "
             f"| {self.load} "
             f"| {'pass' if self.passed else 'FAIL: ' + '; '.join(self.reasons)} |"
         )
@@ -218,7 +225,9 @@ class Level:
 HEADER = (
     "| mode | visits | p95 join ms | p95 first frame ms | loss % mean / max | recv fps "
     "| recv video kbps | SFU cores | generator cores | recorder cores | control plane cores "
-    "| other processes cores | machine cores | load avg | verdict |\n|" + "---|" * 15
+    "| database cores | other processes cores | machine cores | load avg | verdict |\n|"
+    + "---|"
+    * 16
 )
 
 
@@ -259,6 +268,9 @@ async def run_level(
     ]
     if ls.recorder_pid is not None:
         groups.append(CpuGroup("recorder", [ls.recorder_pid]))
+    if ls.database_pid is not None:
+        # The PostgreSQL this run started: its own column, never counted as other work.
+        groups.append(CpuGroup("database", [ls.database_pid]))
     sampler = CpuSampler(groups)
     sampling = asyncio.create_task(sampler.run())
     try:
@@ -310,7 +322,7 @@ def read_http_failures(path: Path, level: Level) -> None:
 def bottleneck(level: Level, ncpu: int) -> str:
     c = level.cpu
     machine = c.get("machine", 0.0)
-    ours = {k: c.get(k, 0.0) for k in ("sfu", "generator", "recorder") if k in c}
+    ours = {k: c.get(k, 0.0) for k in ("sfu", "generator", "recorder", "database") if k in c}
     others = level.others
     if not ours:
         return "no CPU figures: no call was ever held at this level."
@@ -417,7 +429,8 @@ def render(
 ) -> str:
     lines = [
         f"Machine: {ncpu} cores ({psutil.virtual_memory().total / 2**30:.0f} GiB), shared with "
-        "other engineers' test runs; CPU of 'other processes' is what this run did not start.",
+        "other engineers' test runs; CPU of 'other processes' is what this run did not start "
+        "(the PostgreSQL it starts has its own 'database' column).",
         f"Database: {'PostgreSQL' if args.postgres else 'SQLite'}. "
         f"Each level: N visits started one a second, each held {args.hold:g} s after both saw "
         f"video, media windows of {args.window:g} s; 960x540@25 800 kbps VP8 + Opus each way.",

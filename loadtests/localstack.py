@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Coroutine
@@ -33,6 +34,8 @@ class LocalStack:
     net: TestNet
     stack: Stack
     recorder: RunningRecorder | None = None
+    database_pid: int | None = None
+    """The PostgreSQL server this stack started; None on SQLite (in-process)."""
 
     @property
     def host(self) -> str:
@@ -66,14 +69,16 @@ async def local_stack(
     with `postgres`) and, with `recorder`, the recorder worker (`evr recorder`); tear all of
     it down on exit."""
     with contextlib.ExitStack() as cleanup:
+        database_pid = None
         if postgres:
             pg = start_postgres()
             cleanup.callback(stop_postgres, pg)
             database_url = create_database(pg, "evr_load")
+            database_pid = pg.pid
         else:
             database_url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
         async with _stack(workdir, tag, http_port, database_url, recorder=recorder) as ls:
-            yield ls
+            yield dataclasses.replace(ls, database_pid=database_pid)
 
 
 @contextlib.asynccontextmanager

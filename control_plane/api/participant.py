@@ -24,14 +24,21 @@ class TokenRequest(Strict):
     mode: TokenMode = TokenMode.VIDEO
 
 
-def participant_view(visit: Visit, session: ParticipantSession) -> dict[str, object]:
-    """What the person on the phone may see: no crime reference, no contact details."""
+async def participant_view(
+    request: web.Request, visit: Visit, session: ParticipantSession
+) -> dict[str, object]:
+    """What the person on the phone may see: who is calling (officer's name, rank, collar) and
+    their own crime reference, so a scam-wary victim can trust the call; no contact details."""
+    officer = await request.app[JOURNEY].officer_card(visit.officer_id)
     return {
         "visit_id": visit.id,
         "role": session.role.value,
         "status": visit.status.value,
         "scheduled_at": visit.scheduled_at.isoformat(),
         "officer_collar": visit.officer_collar,
+        "officer_name": officer.name,
+        "officer_rank": officer.rank,
+        "crime_reference": visit.crime_reference,
         "eligibility_missing": visit.missing_eligibility(),
     }
 
@@ -43,13 +50,13 @@ async def exchange_code(request: web.Request) -> web.Response:
     secret, session = await request.app[JOINING].exchange(code)
     visit = await request.app[JOINING].visit_for(session)
     return web.json_response(
-        {"session": secret, "visit": participant_view(visit, session)}, status=201
+        {"session": secret, "visit": await participant_view(request, visit, session)}, status=201
     )
 
 
 async def my_visit(request: web.Request, session: ParticipantSession) -> web.Response:
     visit = await request.app[JOINING].visit_for(session)
-    return web.json_response(participant_view(visit, session))
+    return web.json_response(await participant_view(request, visit, session))
 
 
 async def _victim_only(request: web.Request, session: ParticipantSession) -> ParticipantSession:
@@ -68,7 +75,7 @@ async def choose(
     visit = await request.app[VISITS].record_choice(
         session.visit_id, actor=session.actor, video=body.choice is Choice.VIDEO
     )
-    return web.json_response(participant_view(visit, session))
+    return web.json_response(await participant_view(request, visit, session))
 
 
 async def declare(
@@ -87,7 +94,7 @@ async def declare(
     await request.app[JOURNEY].record_declaration(
         session, offender_not_present=body.offender_not_present, safe_to_talk=body.safe_to_talk
     )
-    return web.json_response(participant_view(visit, session))
+    return web.json_response(await participant_view(request, visit, session))
 
 
 async def participant_token(

@@ -117,7 +117,7 @@ async def export_evidence(request: web.Request, p: Principal, body: ExportEviden
         p, _evidence_id(request), justification=body.justification, recipient=body.recipient
     )
     return web.json_response(
-        {"bundle": str(done.bundle), "files": done.files, "custody_seq": done.custody_seq},
+        {"bundle": done.bundle.name, "files": done.files, "custody_seq": done.custody_seq},
         status=201,
     )
 

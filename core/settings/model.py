@@ -99,6 +99,10 @@ class WebSettings:
         "https://www.bbc.co.uk/weather"
     )
     """Where the victim's quick-exit button goes: a neutral page, as UK domestic-abuse sites do."""
+    force_name: Annotated[StrictStr, Field(min_length=1, max_length=80)] = "Police"
+    """The force's name, shown on the victim's first screen so they know who is calling."""
+    non_emergency_number: Annotated[StrictStr, Field(min_length=1, max_length=40)] = "101"
+    """What every error page on the victim's page tells them to call (999 in an emergency)."""
 
 
 @with_config(SECTION)

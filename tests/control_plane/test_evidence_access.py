@@ -27,6 +27,7 @@ from tests.recorder.statement import (
     manifest_of,
     master_dir,
     open_call,
+    trusted_of,
     wait_recording,
 )
 from tests.support.recorder import (
@@ -128,10 +129,18 @@ async def test_only_rights_holders_view_or_export_and_each_is_in_the_chain(
         assert resp.content_type == "video/mp4"
         data = await resp.read()
     assert hashlib.sha256(data).hexdigest() == viewed["manifest"]["segments"][0]["sha256"]
+    # Disclosure is a role (issue 12, finding 13): the case officer may view, not export.
+    status, body = await api.call("POST", path + "/export", who="alice", json=export)
+    assert status == 403
+    assert "evidence_manager" in body["error"]["message"]
     # The unit's supervisor exports; the evidence manager of another unit may view.
     done = await api.ok("POST", path + "/export", who="sarge", json=export, expect=201)
-    bundle = Path(done["bundle"])
+    # The response names the bundle, never a server path (issue 12, finding 12).
+    assert "/" not in done["bundle"]
+    assert str(api.stack.settings.recording.export_dir) not in json.dumps(done)
+    bundle = api.stack.settings.recording.export_dir / done["bundle"]
     assert (bundle / "VERIFY.txt").is_file()
+    assert oct((bundle.parent.stat().st_mode) & 0o777) == oct(0o700)
     assert "masters/" + name in done["files"]
     status, _ = await api.call(
         "GET", path, bearer=manager, headers={"X-Justification": "DEU quality audit"}
@@ -182,10 +191,22 @@ async def test_cli_exports_and_verifies_bundles_and_store_entries(
         "Defence solicitors",
     )
     assert out.returncode == 0, out.stderr
-    # A bundle verifies with nothing but its own files.
+    # A bundle verifies with nothing but its own files and a fingerprint the force publishes
+    # (issue 12, finding 2): none given is a usage error, a wrong one fails and says so.
     out = await asyncio.to_thread(_cli, recorder, "verify", str(bundle))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "trusted key fingerprint is required" in out.stderr
+    out = await asyncio.to_thread(_cli, recorder, "verify", str(bundle), "--trusted-key", "ab" * 32)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "not a trusted key" in out.stdout
+    [fingerprint] = trusted_of(api)
+    out = await asyncio.to_thread(
+        _cli, recorder, "verify", str(bundle), "--trusted-key", fingerprint
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.rstrip().endswith("VERIFIED")
+    out = await asyncio.to_thread(_cli, recorder, "verify", str(bundle), "--config", config)
+    assert out.returncode == 0, out.stdout + out.stderr
     custody = [json.loads(line) for line in (bundle / "custody.jsonl").read_text().splitlines()]
     assert custody[-1]["event"] == "exported"
     assert custody[-1]["details"]["recipient"] == "Defence solicitors"
@@ -246,7 +267,9 @@ async def test_tampering_is_found_and_located(
     service = api.stack.app[RECORDINGS]
 
     async def failures() -> list[str]:
-        report = await asyncio.to_thread(verify_store_entry, service.store, eid)
+        report = await asyncio.to_thread(
+            verify_store_entry, service.store, eid, trusted_key_ids=trusted_of(api)
+        )
         return [f.where for f in report.failures]
 
     assert await failures() == []

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.pages import QUICK_EXIT_PLACEHOLDER
+from control_plane.pages import (
+    FORCE_NAME_PLACEHOLDER,
+    NON_EMERGENCY_PLACEHOLDER,
+    QUICK_EXIT_PLACEHOLDER,
+)
 from tests.support.browser import STATIC, ensure_built
 from tests.support.stack import Api
 
@@ -29,6 +33,11 @@ async def test_the_join_page_carries_the_quick_exit_url_and_strict_headers(api: 
     exit_url = api.stack.settings.web.quick_exit_url
     assert f'href="{exit_url}"' in body
     assert QUICK_EXIT_PLACEHOLDER not in body
+    web = api.stack.settings.web
+    assert f'<meta name="evr-force" content="{web.force_name}"' in body
+    assert f'<meta name="evr-non-emergency" content="{web.non_emergency_number}"' in body
+    assert FORCE_NAME_PLACEHOLDER not in body
+    assert NON_EMERGENCY_PLACEHOLDER not in body
     # No referrer: the join code must not reach the quick-exit site or anyone else.
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["Cache-Control"] == "no-store"

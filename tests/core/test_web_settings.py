@@ -40,3 +40,11 @@ def test_the_file_and_the_environment_set_it(tmp_path: Path) -> None:
 def test_bad_values_are_refused(tmp_path: Path, web: str, message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(_config(tmp_path, web), environ={})
+
+
+def test_the_force_and_its_non_emergency_number_come_from_the_file(tmp_path: Path) -> None:
+    path = _config(tmp_path, '[web]\nforce_name = "Wessex Police"\nnon_emergency_number = "101"\n')
+    web = load_settings(path, environ={}).web
+    assert (web.force_name, web.non_emergency_number) == ("Wessex Police", "101")
+    with pytest.raises(SettingsError, match="force_name"):
+        load_settings(_config(tmp_path, '[web]\nforce_name = ""\n'), environ={})

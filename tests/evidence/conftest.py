@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from evidence.keys import generate_signing_key
+from evidence.keys import generate_signing_key, key_id, load_signing_key
 from evidence.manifest import ConsentRecord, Gap, Officer, Participant
 from evidence.seal import SealedStatement, StatementDetails, seal_statement
 from evidence.store import LocalEvidenceStore
@@ -25,8 +25,21 @@ def segments(tmp_path_factory: pytest.TempPathFactory) -> list[SegmentInfo]:
 
 
 @pytest.fixture(scope="session")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Ed25519PrivateKey:
-    return generate_signing_key(tmp_path_factory.mktemp("keys") / "recorder.pem")
+def signing_key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "recorder.pem"
+    generate_signing_key(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def signing_key(signing_key_path: Path) -> Ed25519PrivateKey:
+    return load_signing_key(signing_key_path)
+
+
+@pytest.fixture(scope="session")
+def trusted(signing_key: Ed25519PrivateKey) -> frozenset[str]:
+    """The fingerprint the force publishes: the platform key's."""
+    return frozenset({key_id(signing_key.public_key())})
 
 
 @pytest.fixture

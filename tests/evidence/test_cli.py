@@ -17,7 +17,7 @@ def cli(*argv: str) -> tuple[int, str]:
 
 
 def test_export_then_verify_bundle(
-    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
+    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path, signing_key_path: Path
 ) -> None:
     bundle = tmp_path / "bundle"
     code, text = cli(
@@ -33,6 +33,8 @@ def test_export_then_verify_bundle(
         "disclosure to defence",
         "--recipient",
         "Defence",
+        "--signing-key",
+        str(signing_key_path),
     )
     assert code == 0, text
     code, text = cli("verify", str(bundle), "--trusted-key-id", sealed.key_id)
@@ -43,19 +45,21 @@ def test_export_then_verify_bundle(
 def test_verify_store_entry_reports_where_it_fails(
     store: LocalEvidenceStore, sealed: SealedStatement
 ) -> None:
-    code, text = cli("verify", str(store.directory_of(EVIDENCE_ID)))
+    code, text = cli("verify", str(store.directory_of(EVIDENCE_ID)), "--trusted-key", sealed.key_id)
     assert code == 0, text
     segment = store.directory_of(EVIDENCE_ID) / "masters" / "segment-00001.mp4"
     segment.chmod(0o644)
     segment.write_bytes(segment.read_bytes() + b"\x00")
-    code, text = cli("verify", "--store", str(store.root), EVIDENCE_ID)
+    code, text = cli(
+        "verify", "--store", str(store.root), EVIDENCE_ID, "--trusted-key", sealed.key_id
+    )
     assert code == 1
     assert "FAIL  segment segment-00001.mp4: SHA-256" in text
     assert "NOT VERIFIED (1 failures)" in text
 
 
 def test_export_without_justification_is_refused(
-    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
+    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path, signing_key_path: Path
 ) -> None:
     code, _ = cli(
         "export",
@@ -70,7 +74,9 @@ def test_export_without_justification_is_refused(
         "",
         "--recipient",
         "Defence",
+        "--signing-key",
+        str(signing_key_path),
     )
     assert code == 1
-    assert cli("verify", str(tmp_path / "nowhere"))[0] == 2
+    assert cli("verify", str(tmp_path / "nowhere"), "--trusted-key", sealed.key_id)[0] == 2
     assert cli("bogus")[0] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import stat
@@ -10,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.custody import CustodyEvent, parse_jsonl
 from core.evidence_errors import IntegrityError, JustificationRequiredError
@@ -21,7 +23,13 @@ from tests.evidence.conftest import EVIDENCE_ID
 
 
 @pytest.fixture
-def bundle(store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path) -> Path:
+def bundle(
+    store: LocalEvidenceStore,
+    sealed: SealedStatement,
+    tmp_path: Path,
+    signing_key: Ed25519PrivateKey,
+    trusted: frozenset[str],
+) -> Path:
     return export_bundle(
         store,
         EVIDENCE_ID,
@@ -29,6 +37,8 @@ def bundle(store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path) -
         actor="u-77",
         justification="pre-charge file for CPS",
         recipient="CPS Wessex",
+        signing_key=signing_key,
+        trusted_key_ids=trusted,
     )
 
 
@@ -46,16 +56,21 @@ def command_block(text: str, first: str, last: str) -> str:
     return textwrap.dedent("\n".join(lines[start : end + 1]))
 
 
-def test_bundle_layout_and_custody(bundle: Path, store: LocalEvidenceStore) -> None:
+def test_bundle_layout_and_custody(
+    bundle: Path, store: LocalEvidenceStore, trusted: frozenset[str]
+) -> None:
     names = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
     assert names == [
         "SHA256SUMS",
         "VERIFY.txt",
+        "bundle.json",
+        "bundle.sig",
         "custody.jsonl",
         "manifest.json",
         "manifest.sig",
         "masters/segment-00001.mp4",
         "masters/segment-00002.mp4",
+        "platform-public.pem",
         "recorder-public.pem",
     ]
     assert all(stat.S_IMODE((bundle / n).stat().st_mode) == 0o444 for n in names)
@@ -65,7 +80,8 @@ def test_bundle_layout_and_custody(bundle: Path, store: LocalEvidenceStore) -> N
     assert extract[-1].actor == "u-77"
     assert extract[-1].reason == "pre-charge file for CPS"
     assert extract[-1].details["recipient"] == "CPS Wessex"
-    assert verify_bundle(bundle).ok
+    report = verify_bundle(bundle, trusted_key_ids=trusted)
+    assert report.ok, report.failures
 
 
 def test_verify_txt_commands_really_verify(bundle: Path) -> None:
@@ -101,7 +117,7 @@ def test_verify_txt_jq_recipes(bundle: Path) -> None:
     assert result.stdout.split("\n")[:3] == ["seq 1 OK", "seq 2 OK", "seq 3 OK"]
 
 
-def test_openssl_rejects_a_tampered_manifest(bundle: Path) -> None:
+def test_openssl_rejects_a_tampered_manifest(bundle: Path, trusted: frozenset[str]) -> None:
     manifest = bundle / "manifest.json"
     manifest.chmod(0o644)
     manifest.write_bytes(manifest.read_bytes().replace(b"CR/12345/24", b"CR/12345/25"))
@@ -109,29 +125,36 @@ def test_openssl_rejects_a_tampered_manifest(bundle: Path) -> None:
     openssl = next(line.strip() for line in text.splitlines() if "openssl pkeyutl" in line)
     assert run(openssl, bundle).returncode != 0
     assert run("sha256sum -c SHA256SUMS", bundle).returncode != 0
-    wheres = [f.where for f in verify_bundle(bundle).failures]
+    wheres = [f.where for f in verify_bundle(bundle, trusted_key_ids=trusted).failures]
     assert "manifest.sig" in wheres
     assert "manifest field 'crime_reference'" in wheres
-    assert "SHA256SUMS line 3 (manifest.json)" in wheres
+    assert "SHA256SUMS line 5 ('manifest.json')" in wheres
 
 
 def test_export_requires_justification_and_recipient(
-    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
+    store: LocalEvidenceStore,
+    sealed: SealedStatement,
+    tmp_path: Path,
+    signing_key: Ed25519PrivateKey,
+    trusted: frozenset[str],
 ) -> None:
+    export = functools.partial(
+        export_bundle, store, EVIDENCE_ID, tmp_path / "b", signing_key=signing_key
+    )
     with pytest.raises(JustificationRequiredError):
-        export_bundle(
-            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="", recipient="CPS"
-        )
+        export(actor="u", justification="", recipient="CPS", trusted_key_ids=trusted)
     with pytest.raises(JustificationRequiredError):
-        export_bundle(
-            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="why", recipient=" "
-        )
+        export(actor="u", justification="why", recipient=" ", trusted_key_ids=trusted)
     assert not (tmp_path / "b").exists()
     assert len(store.custody.entries_for(EVIDENCE_ID)) == 2
 
 
 def test_export_refuses_tampered_evidence(
-    store: LocalEvidenceStore, sealed: SealedStatement, tmp_path: Path
+    store: LocalEvidenceStore,
+    sealed: SealedStatement,
+    tmp_path: Path,
+    signing_key: Ed25519PrivateKey,
+    trusted: frozenset[str],
 ) -> None:
     path = store.directory_of(EVIDENCE_ID) / "masters" / "segment-00001.mp4"
     data = bytearray(path.read_bytes())
@@ -140,6 +163,13 @@ def test_export_refuses_tampered_evidence(
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError) as info:
         export_bundle(
-            store, EVIDENCE_ID, tmp_path / "b", actor="u", justification="j", recipient="CPS"
+            store,
+            EVIDENCE_ID,
+            tmp_path / "b",
+            actor="u",
+            justification="j",
+            recipient="CPS",
+            signing_key=signing_key,
+            trusted_key_ids=trusted,
         )
     assert info.value.where == "segment segment-00001.mp4"

@@ -70,7 +70,7 @@ def sealed_s3(
 def test_sealed_item_is_object_locked_and_verifies(
     s3: S3EvidenceStore, sealed_s3: SealedStatement, segments: list[SegmentInfo]
 ) -> None:
-    report = verify_store_entry(s3, EVIDENCE_ID)
+    report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed_s3.key_id})
     assert report.ok, report.failures
     key = f"evidence/{EVIDENCE_ID}/masters/{segments[0].name}"
     lock = s3.client.get_object_retention(s3.bucket, key)
@@ -92,7 +92,7 @@ def test_a_tampered_new_version_is_found_and_the_original_survives(
     altered = bytearray(segments[1].path.read_bytes())
     altered[len(altered) // 2] ^= 0x01
     s3.client.put_object(s3.bucket, key, io.BytesIO(bytes(altered)), len(altered))
-    report = verify_store_entry(s3, EVIDENCE_ID)
+    report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed_s3.key_id})
     assert [f.where for f in report.failures] == [f"segment {segments[1].name}"]
     versions = list(s3.client.list_objects(s3.bucket, prefix=key, include_version=True))
     assert len(versions) == 2  # the sealed original is still there, locked

@@ -22,8 +22,8 @@ def rewrite(path: Path, data: bytes) -> None:
     path.chmod(0o444)
 
 
-def failed_at(store: LocalEvidenceStore) -> list[str]:
-    report = verify_store_entry(store, EVIDENCE_ID)
+def failed_at(store: LocalEvidenceStore, trusted: frozenset[str]) -> list[str]:
+    report = verify_store_entry(store, EVIDENCE_ID, trusted_key_ids=trusted)
     assert not report.ok
     return [f.where for f in report.failures]
 
@@ -44,32 +44,34 @@ def test_untrusted_key_is_reported(store: LocalEvidenceStore, sealed: SealedStat
 
 
 def test_flipped_byte_in_a_master_names_the_segment(
-    store: LocalEvidenceStore, sealed: SealedStatement
+    store: LocalEvidenceStore, sealed: SealedStatement, trusted: frozenset[str]
 ) -> None:
     path = store.directory_of(EVIDENCE_ID) / "masters" / "segment-00002.mp4"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     rewrite(path, bytes(data))
-    assert failed_at(store) == ["segment segment-00002.mp4"]
+    assert failed_at(store, trusted) == ["segment segment-00002.mp4"]
 
 
 def test_changed_manifest_field_names_signature_and_field(
-    store: LocalEvidenceStore, sealed: SealedStatement
+    store: LocalEvidenceStore, sealed: SealedStatement, trusted: frozenset[str]
 ) -> None:
     path = store.directory_of(EVIDENCE_ID) / "manifest.json"
     manifest = json.loads(path.read_bytes())
     manifest["crime_reference"] = "CR/99999/24"
     rewrite(path, canonical_json(manifest))
-    assert failed_at(store) == [
+    assert failed_at(store, trusted) == [
         "manifest.sig",
         "manifest.json",
         "manifest field 'crime_reference'",
     ]
 
 
-def test_replaced_signature_is_reported(store: LocalEvidenceStore, sealed: SealedStatement) -> None:
+def test_replaced_signature_is_reported(
+    store: LocalEvidenceStore, sealed: SealedStatement, trusted: frozenset[str]
+) -> None:
     rewrite(store.directory_of(EVIDENCE_ID) / "manifest.sig", bytes(64))
-    assert failed_at(store) == ["manifest.sig"]
+    assert failed_at(store, trusted) == ["manifest.sig"]
 
 
 def _custody_lines(store: LocalEvidenceStore) -> tuple[Path, list[str]]:
@@ -80,19 +82,19 @@ def _custody_lines(store: LocalEvidenceStore) -> tuple[Path, list[str]]:
 
 
 def test_deleted_chain_entry_names_the_seq(
-    store: LocalEvidenceStore, sealed: SealedStatement
+    store: LocalEvidenceStore, sealed: SealedStatement, trusted: frozenset[str]
 ) -> None:
     path, lines = _custody_lines(store)
     path.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
-    assert failed_at(store) == ["custody seq 3"]
+    assert failed_at(store, trusted) == ["custody seq 3"]
 
 
 def test_altered_chain_entry_names_the_seq(
-    store: LocalEvidenceStore, sealed: SealedStatement
+    store: LocalEvidenceStore, sealed: SealedStatement, trusted: frozenset[str]
 ) -> None:
     path, lines = _custody_lines(store)
     entry = json.loads(lines[2])
     entry["actor"] = "someone-else"
     lines[2] = canonical_json(entry).decode()
     path.write_text("\n".join(lines) + "\n")
-    assert failed_at(store) == ["custody seq 3"]
+    assert failed_at(store, trusted) == ["custody seq 3"]

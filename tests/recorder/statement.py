@@ -16,6 +16,7 @@ import numpy as np
 
 from core.domain import TokenRole, room_name_for
 from core.tokens import identity_for, mint
+from evidence.keys import trusted_fingerprints
 from evidence.manifest import Manifest
 from evidence.store import MANIFEST_NAME, MASTERS_DIR
 from loadtests.media import CLICK_HZ, SyntheticParticipant
@@ -109,6 +110,12 @@ def master_dir(api: Api, evidence_id: str) -> Path:
 
 def manifest_of(api: Api, evidence_id: str) -> Manifest:
     return Manifest.from_bytes((master_dir(api, evidence_id) / MANIFEST_NAME).read_bytes())
+
+
+def trusted_of(api: Api) -> frozenset[str]:
+    """The fingerprints the test stack trusts: its own signing key's."""
+    rs = api.stack.settings.recording
+    return trusted_fingerprints(rs.trusted_key_fingerprints, rs.signing_key)
 
 
 def masters(api: Api, evidence_id: str) -> list[Path]:

@@ -28,6 +28,7 @@ from tests.recorder.statement import (
     masters,
     open_call,
     recording_of,
+    trusted_of,
     wait_recording,
 )
 from tests.support.recorder import (
@@ -120,7 +121,9 @@ async def test_crash_mid_statement_resumes_in_a_new_segment_with_the_gap_recorde
     for path in masters(api, sealed["evidence_id"]):
         assert decode(path).video_seconds > 0
     store = api.stack.app[RECORDINGS].store
-    report = await asyncio.to_thread(verify_store_entry, store, sealed["evidence_id"])
+    report = await asyncio.to_thread(
+        verify_store_entry, store, sealed["evidence_id"], trusted_key_ids=trusted_of(api)
+    )
     assert report.ok, report.failures
 
 

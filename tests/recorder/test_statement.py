@@ -32,6 +32,7 @@ from tests.recorder.statement import (
     recording_of,
     sleep_until,
     tone_power,
+    trusted_of,
     wait_recording,
 )
 from tests.support.recorder import (
@@ -152,7 +153,9 @@ async def test_manifest_signature_chain_and_metadata(
     assert manifest.gaps == ()
     service = api.stack.app
     store = service[RECORDINGS].store
-    report = await asyncio.to_thread(verify_store_entry, store, recorded.evidence_id)
+    report = await asyncio.to_thread(
+        verify_store_entry, store, recorded.evidence_id, trusted_key_ids=trusted_of(api)
+    )
     assert report.ok, report.failures
     entries = await service[RECORDINGS].custody.entries_for_async(recorded.evidence_id)
     assert [e.event for e in entries][:2] == [CustodyEvent.CREATED, CustodyEvent.SEALED]

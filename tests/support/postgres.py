@@ -21,6 +21,11 @@ class RunningPostgres:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children), from postmaster.pid."""
+        return int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+
 
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))

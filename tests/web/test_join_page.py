@@ -258,7 +258,7 @@ async def test_quick_exit_leaves_at_once_and_forgets_the_session(
         ).to_be_visible()
         quick_exit = page.get_by_role("link", name="Exit this page")
         assert await quick_exit.get_attribute("href") == exit_url
-        assert await page.evaluate("() => sessionStorage.length") == 1
+        assert await page.evaluate("() => localStorage.length") == 1
         depth = await page.evaluate("() => history.length")
 
         await quick_exit.click()
@@ -273,7 +273,7 @@ async def test_quick_exit_leaves_at_once_and_forgets_the_session(
         # Coming back to the site in the same tab finds nothing: the session was wiped.
         await page.goto(api.stack.base_url + "/join")
         await expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
-        assert await page.evaluate("() => sessionStorage.length") == 0
+        assert await page.evaluate("() => localStorage.length + sessionStorage.length") == 0
 
         # The officer is told, as a safeguarding signal.
         for _ in range(50):
@@ -330,5 +330,45 @@ async def test_a_used_link_explains_what_to_do(
         await _screen(
             page, "This link has already been used or has expired", "0-used-link", screenshots
         )
+        # What to do next: 999 in an emergency, else the force's own non-emergency number.
+        web = api.stack.settings.web
+        steps = page.get_by_test_id("next-steps")
+        await expect(steps).to_contain_text("If you are in danger now, call 999.")
+        await expect(steps).to_contain_text(f"call {web.non_emergency_number}")
+        await expect(steps).to_contain_text("crime reference from the message we sent you")
+    finally:
+        await phone.close()
+
+
+async def test_the_first_screen_says_who_is_calling_and_a_reopened_link_carries_on(
+    api: Api, browser: Browser
+) -> None:
+    visit = await api.new_visit(reference="CR/2026/4242")
+    url = await _link(api, visit["id"])
+    phone = await _phone(browser)
+    page = phone.page
+    try:
+        await page.goto(url)
+        await expect(
+            page.get_by_role("heading", name="How would you like to talk to the police?")
+        ).to_be_visible()
+        # Trust cues from config and the visit, none hard-coded.
+        await expect(page.get_by_test_id("trust-force")).to_have_text(
+            api.stack.settings.web.force_name
+        )
+        await expect(page.get_by_test_id("trust-officer")).to_have_text("alice, collar number 1001")
+        await expect(page.get_by_test_id("trust-reference")).to_have_text("CR/2026/4242")
+        await page.get_by_role("button", name="Video call on this phone").click()
+        await expect(page.get_by_role("heading", name="Three quick questions")).to_be_visible()
+
+        # The victim taps the link in the text message again: a new tab on the same phone
+        # carries on where they were, and the single-use code is not spent a second time.
+        again = await phone.context.new_page()
+        await again.goto(url)
+        await expect(again.get_by_role("heading", name="Three quick questions")).to_be_visible()
+        await expect(again).to_have_url(api.stack.base_url + "/join")
+        events = await api.ok("GET", f"/api/v1/visits/{visit['id']}/events", who="alice")
+        assert [e["kind"] for e in events["events"]].count("link_opened") == 1
+        await again.close()
     finally:
         await phone.close()

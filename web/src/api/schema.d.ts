@@ -976,6 +976,11 @@ export interface components {
             /** Format: date-time */
             scheduled_at: string;
             officer_collar: string;
+            /** @description The officer's name as their account gives it */
+            officer_name: string | null;
+            officer_rank: string | null;
+            /** @description The victim's own crime reference, shown so they can trust the call */
+            crime_reference: string;
             eligibility_missing?: string[];
         };
         ParticipantSession: {

@@ -19,6 +19,7 @@ export type Recording = Schemas["Recording"];
 export type Link = Schemas["Link"];
 export type Token = Schemas["Token"];
 export type ParticipantSession = Schemas["ParticipantSession"];
+export type ParticipantVisit = Schemas["ParticipantVisit"];
 export type PublishCaps = Schemas["PublishCaps"];
 export type CheckPlan = Schemas["CheckPlan"];
 export type CheckRtt = Schemas["CheckRtt"];

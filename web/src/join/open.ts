@@ -1,19 +1,51 @@
 // Opening the link: spend the one-time join code for a session, or carry on with the session
-// this tab already has, and explain plainly when the link cannot be used.
+// this phone already has (the same link opened again, in this tab or a new one), and explain
+// plainly, with what to do next, when the link cannot be used.
 
-import type { ParticipantSession } from "../api/types";
+import type { ParticipantSession, ParticipantVisit } from "../api/types";
 import { ApiError, call } from "../common/api";
 import { button, h, show } from "../common/dom";
+import { nextSteps } from "./force";
 import { main, page, render } from "./page";
-import { load, save } from "./state";
+import { type JoinState, clearAll, load, save } from "./state";
 import { actions } from "./ui";
+
+function withVisit(state: JoinState, visit: ParticipantVisit): JoinState {
+  return {
+    ...state,
+    officerCollar: visit.officer_collar,
+    officerName: visit.officer_name,
+    officerRank: visit.officer_rank,
+    crimeReference: visit.crime_reference,
+  };
+}
+
+/** Carry on with a stored session if the server still accepts it. */
+async function resume(existing: JoinState): Promise<boolean> {
+  try {
+    const visit = await call<ParticipantVisit>("/api/v1/participant/visit", {
+      bearer: existing.session,
+    });
+    page.state = withVisit(existing, visit);
+    save(page.state);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 404)) {
+      // Expired or replaced by a newer link: forget it, and treat the link as new.
+      clearAll();
+      return false;
+    }
+    // Offline for a moment: carry on with what the phone remembers.
+    page.state = existing;
+    return true;
+  }
+}
 
 export async function open(): Promise<void> {
   const existing = load();
   const match = /^\/join\/([A-Za-z0-9_-]+)$/.exec(window.location.pathname);
   // A different code in the address bar is a new link (the officer re-sent it): use it.
-  if (existing && (!match || match[1] === existing.code)) {
-    page.state = existing;
+  if (existing && (!match || match[1] === existing.code) && (await resume(existing))) {
     // Drop the spent code from the address bar and history.
     if (match) window.history.replaceState(null, "", "/join");
     render();
@@ -31,14 +63,17 @@ export async function open(): Promise<void> {
     const joined = await call<ParticipantSession>(`/api/v1/join/${match[1]}`, {
       method: "POST",
     });
-    page.state = {
-      code: match[1],
-      session: joined.session,
-      visitId: joined.visit.visit_id,
-      officerCollar: joined.visit.officer_collar,
-      screen: "choose",
-      mode: "video",
-    };
+    page.state = withVisit(
+      {
+        code: match[1],
+        session: joined.session,
+        visitId: joined.visit.visit_id,
+        officerCollar: joined.visit.officer_collar,
+        screen: "choose",
+        mode: "video",
+      },
+      joined.visit,
+    );
     save(page.state);
     window.history.replaceState(null, "", "/join");
     render();
@@ -46,12 +81,12 @@ export async function open(): Promise<void> {
     if (err instanceof ApiError && err.status === 410) {
       showProblem(
         "This link has already been used or has expired",
-        "Each link works once. If you closed the page, please ask the officer to send you a new link.",
+        "Each link works once, and only on the phone it was first opened on. Please ask the officer to send you a new link: call the number below.",
       );
     } else if (err instanceof ApiError && err.status === 404) {
       showProblem(
         "This link does not work",
-        "Please check you opened the whole link from the message. If it still does not work, ask the officer for a new one.",
+        "Please check you opened the whole link from the message. If it still does not work, call the number below and ask for a new link.",
       );
     } else {
       showProblem(
@@ -64,11 +99,12 @@ export async function open(): Promise<void> {
 }
 
 function showProblem(title: string, text: string, retry = false): void {
+  document.title = `${title} – video call with the police`;
   show(
     main,
     h("h1", {}, title),
     h("p", {}, text),
-    h("p", {}, "If you need the police urgently, call 999. For anything else, call 101."),
+    nextSteps(null),
     retry ? actions(button("Try again", () => void open())) : null,
   );
 }

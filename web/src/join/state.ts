@@ -1,5 +1,9 @@
-// What the join page remembers across a reload: kept in sessionStorage only (never
-// localStorage), so it dies with the tab, and the quick exit wipes it at once.
+// What the join page remembers across a reload and across tabs: the SMS link opened again on
+// the same phone (often in a new tab) must continue the journey, not meet "already used". So
+// the state is kept in localStorage, but only for as long as the participant session lives
+// (the server's session TTL; it refuses an older session anyway), and the quick exit wipes
+// it, with sessionStorage, at once. It holds no personal details: a session secret, ids, the
+// officer's name and the crime reference the victim was sent.
 
 import type { TokenMode } from "../api/types";
 
@@ -23,6 +27,11 @@ export interface JoinState {
   session: string;
   visitId: string;
   officerCollar: string;
+  officerName?: string | null;
+  officerRank?: string | null;
+  crimeReference?: string;
+  /** When the link was opened (ms since the epoch): the state is dropped after MAX_AGE_MS. */
+  savedAt?: number;
   screen: Screen;
   /** What the victim will publish; set by the preview and the connection check. */
   mode: Mode;
@@ -33,28 +42,39 @@ export interface JoinState {
 }
 
 const KEY = "evr.join";
+/** The server's default participant session lifetime ([join] session_ttl_hours = 4). */
+const MAX_AGE_MS = 4 * 3600 * 1000;
 
 export function load(): JoinState | null {
   try {
-    const raw = sessionStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as JoinState) : null;
+    const raw = localStorage.getItem(KEY);
+    const state = raw ? (JSON.parse(raw) as JoinState) : null;
+    if (state && (state.savedAt ?? 0) + MAX_AGE_MS < Date.now()) {
+      clearAll();
+      return null;
+    }
+    return state;
   } catch {
     return null;
   }
 }
 
 export function save(state: JoinState): void {
+  state.savedAt ??= Date.now();
   try {
-    sessionStorage.setItem(KEY, JSON.stringify(state));
+    localStorage.setItem(KEY, JSON.stringify(state));
   } catch {
     // Private browsing with storage full or blocked: the page still works until a reload.
   }
 }
 
+/** Forget everything this page stored on the phone (the quick exit, a refused session). */
 export function clearAll(): void {
-  try {
-    sessionStorage.clear();
-  } catch {
-    // Nothing to clear.
+  for (const store of [sessionStorage, localStorage]) {
+    try {
+      store.clear();
+    } catch {
+      // Nothing to clear.
+    }
   }
 }

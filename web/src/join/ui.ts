@@ -3,6 +3,8 @@
 
 import { ApiError } from "../common/api";
 import { button, h } from "../common/dom";
+import { force } from "./force";
+import type { JoinState } from "./state";
 
 export function para(...lines: string[]): HTMLElement[] {
   return lines.map((line) => h("p", {}, line));
@@ -61,4 +63,27 @@ export function busyButton(
     variant,
   );
   return b;
+}
+
+/** The officer as the victim should be able to check them: rank and name, collar number. */
+export function officerLine(state: JoinState): string {
+  const who = [state.officerRank, state.officerName].filter(Boolean).join(" ");
+  return who
+    ? `${who}, collar number ${state.officerCollar}`
+    : `Collar number ${state.officerCollar}`;
+}
+
+/** Who is calling, on the first screen: the force, the officer, the crime reference. A person
+ *  wary of scams can check these against the message they were sent. */
+export function trustCard(state: JoinState): HTMLElement {
+  return h(
+    "dl",
+    { class: "trust", "data-testid": "trust" },
+    h("dt", {}, "From"),
+    h("dd", { "data-testid": "trust-force" }, force.name),
+    h("dt", {}, "Officer"),
+    h("dd", { "data-testid": "trust-officer" }, officerLine(state)),
+    state.crimeReference ? h("dt", {}, "Crime reference") : null,
+    state.crimeReference ? h("dd", { "data-testid": "trust-reference" }, state.crimeReference) : null,
+  );
 }

@@ -3,7 +3,7 @@
 import type { RecordChoice } from "../../api/types";
 import { h, show } from "../../common/dom";
 import { api, go, main, page, report } from "../page";
-import { actions, busyButton, para, stepLabel } from "../ui";
+import { actions, busyButton, para, stepLabel, trustCard } from "../ui";
 import { inPersonButton } from "./in-person";
 
 export function renderChoose(): void {
@@ -12,8 +12,9 @@ export function renderChoose(): void {
     main,
     stepLabel(1),
     h("h1", {}, "How would you like to talk to the police?"),
+    trustCard(page.state!),
     ...para(
-      `A police officer (collar number ${page.state!.officerCollar}) would like to talk to you about what happened.`,
+      "The officer would like to talk to you about what happened.",
       "You can have a video call on this phone, or an officer can come to see you. Both are fine. You choose.",
     ),
     actions(

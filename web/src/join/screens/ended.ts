@@ -1,6 +1,7 @@
 // Screen "ended": the call is over, who ended it, and joining again where that makes sense.
 
 import { button, h, show } from "../../common/dom";
+import { nextSteps } from "../force";
 import { go, main, page } from "../page";
 import { actions, para } from "../ui";
 
@@ -27,6 +28,6 @@ export function renderEnded(): void {
     dropped || endedReason === "left"
       ? actions(button("Join the call again", () => go("join")))
       : null,
-    h("p", {}, "If you need the police urgently, call 999. For anything else, call 101."),
+    nextSteps(page.state?.crimeReference),
   );
 }

@@ -3,7 +3,8 @@
 
 import type { RecordChoice } from "../../api/types";
 import { h, show } from "../../common/dom";
-import { api, go, main, report, stopPreview } from "../page";
+import { nextSteps } from "../force";
+import { api, go, main, page, report, stopPreview } from "../page";
 import { busyButton, emergency, para } from "../ui";
 
 export async function chooseInPerson(): Promise<void> {
@@ -26,5 +27,6 @@ export function renderInPerson(): void {
       "They will contact you to arrange a time. You can close this page now.",
     ),
     emergency(),
+    nextSteps(page.state?.crimeReference),
   );
 }

@@ -6,7 +6,7 @@ import { h, show } from "../../common/dom";
 import { requestToken } from "../check";
 import { go, main, page, report } from "../page";
 import type { Mode } from "../state";
-import { actions, busyButton, para, stepLabel } from "../ui";
+import { actions, busyButton, officerLine, para, stepLabel } from "../ui";
 import { startCall } from "./in-call";
 import { inPersonButton } from "./in-person";
 
@@ -23,7 +23,7 @@ export function renderJoin(): void {
     stepLabel(6),
     h("h1", {}, "Ready to join"),
     ...para(
-      `The police officer (collar number ${page.state!.officerCollar}) will talk to you.`,
+      `${officerLine(page.state!)} will talk to you.`,
       mode === "video"
         ? "They will see and hear you. You will see and hear them."
         : "This is a voice call: the officer will hear you but not see you.",

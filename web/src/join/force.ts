@@ -1,0 +1,33 @@
+// Who the victim is dealing with, and what to do when something does not work: the force's
+// name and non-emergency number come from the server's config (meta tags filled in by
+// control_plane/pages.py), the officer and crime reference from the visit. None is hard-coded.
+
+import { h } from "../common/dom";
+
+function meta(name: string): string {
+  return document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content.trim() ?? "";
+}
+
+export const force = {
+  name: meta("evr-force"),
+  nonEmergency: meta("evr-non-emergency"),
+};
+
+/** "What to do next" for every error and ending: 999 in an emergency, otherwise the force's
+ *  non-emergency number with the crime reference (or where to find it). */
+export function nextSteps(crimeReference?: string | null): HTMLElement {
+  const reference = crimeReference
+    ? h("span", {}, "and give your crime reference ", h("strong", { "data-testid": "crime-ref" }, crimeReference), ".")
+    : h("span", {}, "and give the crime reference from the message we sent you.");
+  return h(
+    "div",
+    { class: "notice next-steps", "data-testid": "next-steps" },
+    h("p", {}, h("strong", {}, "If you are in danger now, call 999.")),
+    h(
+      "p",
+      {},
+      `Otherwise, to talk to ${force.name || "the police"}, call ${force.nonEmergency} `,
+      reference,
+    ),
+  );
+}
