@@ -4,6 +4,12 @@ Webhooks are retried (so they repeat), can arrive late, and are dropped after 30
 LiveKit's queue (so they can be lost). Each is applied at most once (its id is recorded in
 the same transaction), every transition is compare-and-set, and a periodic reconciliation
 against the SFU's own room and participant listings repairs anything missed.
+
+Late webhooks are ordered by LiveKit's own creation time (whole seconds): a participant's
+`participant_joined` created no later than their last recorded departure is recorded but
+does not make the visit live (the SFU's listing then decides), and a departure older than
+their last recorded join does not end the live state. Someone who joins under a participant
+session that has since been revoked (a newer link replaced it) is removed from the room.
 """
 
 import asyncio
@@ -21,11 +27,13 @@ from control_plane.sfu import Sfu
 from control_plane.visits import Visit, append_event, load_visit, transition
 from core import schema
 from core.domain import ROOM_STATES, TokenRole, VisitState, visit_id_from_room
-from core.tokens import role_of_identity
+from core.tokens import role_of_identity, session_of_metadata
 
 log = logging.getLogger(__name__)
 
 SFU_ACTOR = "system:sfu"
+JOINED = "participant_joined"
+DEPARTED = ("participant_left", "participant_connection_aborted")
 RECONCILE_ACTOR = "system:reconcile"
 
 
@@ -46,6 +54,37 @@ def verify_webhook(
         raise Unauthenticated(f"webhook signature rejected: {exc}") from exc
 
 
+async def _revoked_session(conn: AsyncConnection, metadata: str) -> bool:
+    """Whether the participant joined with a token minted for a session since revoked."""
+    session_id = session_of_metadata(metadata)
+    if session_id is None:
+        return False
+    p = schema.participant_sessions
+    revoked_at = await conn.scalar(select(p.c.revoked_at).where(p.c.id == session_id))
+    return revoked_at is not None
+
+
+async def _superseded(
+    conn: AsyncConnection, event: api.WebhookEvent, visit_id: str, identity: str, created: int
+) -> bool:
+    """Whether an opposite event for the same participant, created later, was already
+    recorded. For a join, a departure created in the same second counts as later: LiveKit's
+    times are whole seconds, and the SFU's listing then settles it."""
+    w = schema.webhook_events
+    if event.event == JOINED:
+        newer = [w.c.event.in_(DEPARTED), w.c.created_at >= created]
+    elif event.event in DEPARTED:
+        newer = [w.c.event == JOINED, w.c.created_at > created]
+    else:
+        return False
+    found = await conn.scalar(
+        select(w.c.event_id)
+        .where(w.c.visit_id == visit_id, w.c.identity == identity, w.c.event_id != event.id, *newer)
+        .limit(1)
+    )
+    return found is not None
+
+
 class SfuEvents:
     def __init__(self, engine: AsyncEngine, sfu: Sfu, metrics: Metrics) -> None:
         self._engine = engine
@@ -61,31 +100,57 @@ class SfuEvents:
             self._metrics.webhook_lag.observe(lag)
         visit_id = visit_id_from_room(event.room.name) if event.HasField("room") else None
         identity = event.participant.identity if event.HasField("participant") else ""
+        created = int(event.created_at) if event.created_at else None
+        revoked = stale = False
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
                     insert(schema.webhook_events).values(
-                        event_id=event.id, event=event.event, received_at=datetime.now(UTC)
+                        event_id=event.id,
+                        event=event.event,
+                        received_at=datetime.now(UTC),
+                        created_at=created,
+                        visit_id=visit_id,
+                        identity=identity or None,
                     )
                 )
                 visit = await load_visit(conn, visit_id) if visit_id else None
                 if visit is not None:
-                    await self._apply(conn, visit, event.event, identity)
+                    if event.event == JOINED:
+                        revoked = await _revoked_session(conn, event.participant.metadata)
+                    if identity and created is not None:
+                        stale = await _superseded(conn, event, visit.id, identity, created)
+                    act = not (revoked or stale)
+                    await self._apply(conn, visit, event.event, identity, act=act)
         except IntegrityError:
             return False
         self._metrics.webhooks_received.labels(event=event.event or "unknown").inc()
-        if visit is not None and event.event == "participant_left" and visit.room_name:
-            # A victim who left may already have rejoined (a new session of the same identity):
-            # the SFU's listing is the truth.
+        if visit is None or not visit.room_name:
+            return True
+        if revoked:
+            log.warning("removing a participant whose session was revoked")
+            await self._sfu.remove_participant(visit.room_name, identity)
+        if event.event in DEPARTED or stale or revoked:
+            # A victim who left may already have rejoined (a new session of the same identity),
+            # and an event out of order decides nothing: the SFU's listing is the truth.
             await self.reconcile_visit(visit.id)
         return True
 
-    async def _apply(self, conn: AsyncConnection, visit: Visit, kind: str, identity: str) -> None:
+    async def _apply(
+        self, conn: AsyncConnection, visit: Visit, kind: str, identity: str, *, act: bool = True
+    ) -> None:
+        """Record the event on the visit; change the visit's state only if `act` (the event
+        is neither out of order nor from a revoked session)."""
         role = role_of_identity(identity) if identity else None
         now = datetime.now(UTC)
-        if kind in ("participant_joined", "participant_left", "participant_connection_aborted"):
-            await append_event(conn, visit.id, kind, SFU_ACTOR, {"identity": identity})
-        if role is TokenRole.VICTIM and kind == "participant_joined":
+        if kind == JOINED or kind in DEPARTED:
+            detail: dict[str, object] = {"identity": identity}
+            if not act:
+                detail["ignored"] = True
+            await append_event(conn, visit.id, kind, SFU_ACTOR, detail)
+            if not act:
+                return
+        if role is TokenRole.VICTIM and kind == JOINED:
             if visit.status is VisitState.WAITING:
                 await transition(
                     conn,
@@ -96,10 +161,7 @@ class SfuEvents:
                     values={"victim_joined_at": visit.victim_joined_at or now},
                 )
                 self._metrics.join_funnel.labels(step="joined").inc()
-        elif role is TokenRole.VICTIM and kind in (
-            "participant_left",
-            "participant_connection_aborted",
-        ):
+        elif role is TokenRole.VICTIM and kind in DEPARTED:
             if visit.status is VisitState.LIVE:
                 await transition(
                     conn, visit, VisitState.WAITING, actor=SFU_ACTOR, reason="victim left"
@@ -120,6 +182,15 @@ class SfuEvents:
         if visit is None or visit.status not in ROOM_STATES or visit.room_name is None:
             return
         participants = await self._sfu.participants(visit.room_name)
+        if participants:
+            # Anyone in the room under a session a newer link replaced is removed (the removal
+            # when the link was issued may have failed, or they rejoined with an old token).
+            async with self._engine.connect() as conn:
+                revoked = [p for p in participants if await _revoked_session(conn, p.metadata)]
+            for p in revoked:
+                log.warning("removing a participant whose session was revoked")
+                await self._sfu.remove_participant(visit.room_name, p.identity)
+                participants.remove(p)
         async with self._engine.begin() as conn:
             if participants is None:
                 reason = "room no longer exists on the SFU"
