@@ -12,7 +12,8 @@ from tests.support.browser import assert_accessible
 from tests.support.stack import Api
 from tests.web.conftest import CAMERA_RGB
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+DESKTOP: ViewportSize = {"width": 1366, "height": 768}
+"""The officer's laptop: the call view must fit it without scrolling."""
 ELIGIBILITY = {
     "risk_assessment_clear": "Risk assessment: no immediate threat, risk or harm",
     "adult_or_guardian": "18 or over, or a parent or guardian present",
@@ -136,21 +137,58 @@ async def test_an_officer_runs_a_visit_from_the_console(
             bearer=session,
             json={"quality": "poor", "action": "lower_video", "video_layer": "low"},
         )
-        await expect(page.get_by_test_id("quality")).to_contain_text("poor; video lowered")
+        view = page.get_by_test_id("call-view")
+        await expect(view.get_by_test_id("victim-quality")).to_contain_text("poor")
+        await _fits_one_screen(page)
+        # People by role, never raw identities; a self-view beside the victim's video.
+        await expect(view.get_by_test_id("call-people")).to_contain_text("Victim")
+        assert "victim:" not in await view.get_by_test_id("call-people").inner_text()
+        await page.wait_for_function(
+            "() => document.querySelector('.callview__self video')?.videoWidth > 0"
+        )
+        mic = view.get_by_role("button", name="Mute microphone")
+        await mic.click()
+        await expect(view.get_by_role("button", name="Unmute microphone")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        await view.get_by_role("button", name="Turn camera off").click()
+        await expect(view.get_by_role("button", name="Turn camera on")).to_be_visible()
+        await view.get_by_role("button", name="Turn camera on").click()
         await assert_accessible(page, "console call")
 
-        # Recording asked for with no recorder running: the visit says it is not secured, and
-        # the console says so loudly.
-        await expect(page.get_by_text("Recording: not started.")).to_be_visible()
-        await _start_recording(api, vid)
-        await expect(page.get_by_test_id("recording-not-secured")).to_contain_text(
-            "RECORDING NOT SECURED"
-        )
-        await expect(page.get_by_test_id("recording-status")).to_be_visible()
-        await page.screenshot(path=screenshots / "console-call.png", full_page=True)
+        # Recording, with its consent step; no recorder runs here, so once asked for it shows
+        # as not secured, loudly, and the status stays in sight.
+        rec = view.get_by_test_id("call-recording")
+        await expect(rec).to_have_text("Recording: off")
+        await view.get_by_role("button", name="Start recording").click()
+        dialog = page.get_by_role("dialog", name="Start recording the statement?")
+        await dialog.get_by_role("button", name="Start recording now").click()
+        await expect(dialog.get_by_role("alert")).to_contain_text("Tick each person")
+        await dialog.get_by_label("Victim agreed out loud to being recorded").check()
+        await assert_accessible(page, "console recording consent")
+        await dialog.get_by_role("button", name="Start recording now").click()
+        await expect(dialog).to_have_count(0)
+        await expect(rec).to_contain_text("RECORDING NOT SECURED")
+        state = await api.ok("GET", f"/api/v1/visits/{vid}/recording", who="alice")
+        assert state["recording"]["status"] == "requested"
+        assert [c["method"] for c in state["consents"] if c["identity"].startswith("victim:")] == [
+            "verbal"
+        ]
+        await page.screenshot(path=screenshots / "console-call.png")
+        await view.get_by_role("button", name="Stop recording").click()
+        await expect(rec).to_contain_text("stopping")
+        await _fits_one_screen(page)
 
-        await page.get_by_label("Reason for ending").fill("statement taken")
-        await page.get_by_role("button", name="End the call").click()
+        # Ending asks first; "No" keeps the call.
+        await view.get_by_role("button", name="End the call").click()
+        confirm = page.get_by_role("dialog", name="End the call for everyone?")
+        await confirm.get_by_role("button", name="No, stay in the call").click()
+        await expect(confirm).to_have_count(0)
+        await expect(view).to_be_visible()
+        await view.get_by_role("button", name="End the call").click()
+        await confirm.get_by_label("Reason for ending").fill("statement taken")
+        await confirm.get_by_role("button", name="Yes, end the call").click()
+        await expect(view).to_have_count(0)
         await _status(page, "ended")
         ended = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
         assert ended["status"] == "ended"
@@ -161,16 +199,18 @@ async def test_an_officer_runs_a_visit_from_the_console(
         await context.close()
 
 
-async def _start_recording(api: Api, vid: str) -> None:
-    """Ask for the statement recording, first recording whatever consent it says is missing."""
-    path = f"/api/v1/visits/{vid}/recording"
-    status, body = await api.call("POST", path + "/start", who="alice")
-    if status == 409:
-        missing = body["error"].get("details", {}).get("missing_consent", [])
-        assert missing, body
-        for identity in missing:
-            await api.ok(
-                "POST", path + "/consent", who="alice", json={"identity": identity}, expect=201
-            )
-        status, body = await api.call("POST", path + "/start", who="alice")
-    assert status == 202, body
+async def _fits_one_screen(page: Page) -> None:
+    """The call view and every control in it lie inside the viewport; nothing scrolls."""
+    fits = await page.evaluate(
+        """() => {
+            const vw = innerWidth, vh = innerHeight;
+            const doc = document.scrollingElement;
+            const inside = [...document.querySelectorAll('.callview, .callview button')]
+                .map(e => e.getBoundingClientRect())
+                .every(r => r.left >= 0 && r.top >= 0 && r.right <= vw && r.bottom <= vh);
+            return {inside, scrollH: doc.scrollHeight, scrollW: doc.scrollWidth, vw, vh};
+        }"""
+    )
+    assert fits["inside"], fits
+    assert fits["scrollH"] <= fits["vh"], fits
+    assert fits["scrollW"] <= fits["vw"], fits

@@ -5,6 +5,7 @@ import type { CloseVisit, CreateLink, Link, Progress, RecordChoice, Token, Visit
 import { button, h } from "../common/dom";
 import { renderAlerts, startBlocker, startFailure } from "./alerts";
 import { OfficerCall } from "./call";
+import { CallView } from "./call-view";
 import { renderEligibility } from "./eligibility";
 import { api } from "./session";
 import { renderCheck, renderProgress, renderQuality, renderRecording } from "./status";
@@ -17,6 +18,7 @@ export const detailBox = h("section", { class: "card detail", "aria-live": "off"
 let selected: string | null = null;
 let poller: number | undefined;
 let officerCall: OfficerCall | null = null;
+let callView: CallView | null = null;
 let lastStatus: string | null = null;
 let lastAlerts: string | null = null;
 let statusListener: () => void = () => undefined;
@@ -35,6 +37,15 @@ function stopPolling(): void {
 export function closeForSignOut(): void {
   stopPolling();
   void officerCall?.leave();
+  closeCallView();
+}
+
+/** Back from the call view to the page behind it. */
+function closeCallView(): void {
+  callView?.root.remove();
+  callView = null;
+  const main = document.getElementById("main");
+  if (main) main.hidden = false;
 }
 
 const parts = {
@@ -55,6 +66,7 @@ export async function openVisit(id: string): Promise<void> {
   if (officerCall && selected !== id) {
     await officerCall.leave();
     officerCall = null;
+    closeCallView();
   }
   selected = id;
   lastStatus = null;
@@ -113,6 +125,13 @@ async function refresh(): Promise<void> {
   renderQuality(parts.quality, p);
   renderEligibility(parts.eligibility, v, refresh);
   renderControls(v, p);
+  if (callView && !(v.status === "waiting" || v.status === "live")) {
+    // Ended elsewhere (another officer, the supervisor): leave and close the call view.
+    await officerCall?.leave();
+    officerCall = null;
+    closeCallView();
+  }
+  callView?.update(v, p);
 }
 
 function renderLinkSection(id: string): void {
@@ -229,15 +248,36 @@ function renderControls(v: Visit, p: Progress): void {
   }
 }
 
+async function endVisit(visitId: string, reason: string): Promise<void> {
+  await officerCall?.leave();
+  officerCall = null;
+  await api(`/api/v1/visits/${visitId}/end`, { reason } satisfies CloseVisit);
+  closeCallView();
+  await refresh();
+}
+
 async function joinCall(visitId: string): Promise<void> {
   const issued = await api<Token>(`/api/v1/visits/${visitId}/token`, {});
-  const stage = h("div", { class: "stage", "data-testid": "call-stage" });
-  const status = h("p", { role: "status", "data-testid": "call-status" }, "Connecting…");
-  parts.call.replaceChildren(h("h3", {}, "Call"), status, stage);
-  officerCall = new OfficerCall(stage, (text) => {
-    status.textContent = text;
+  const reference = parts.header.querySelector("h2")?.textContent?.replace(/^Visit /, "") ?? "";
+  const view = new CallView(visitId, reference, {
+    end: (reason) => endVisit(visitId, reason),
+    refresh,
   });
-  await officerCall.start(issued.url, issued.token);
+  callView = view;
+  // The call view takes the screen; the page behind it is hidden until it closes.
+  document.body.append(view.root);
+  const main = document.getElementById("main");
+  if (main) main.hidden = true;
+  view.root.querySelector<HTMLElement>("h2")?.focus();
+  officerCall = new OfficerCall(view.stageElement, (text) => view.setStatus(text));
+  try {
+    await officerCall.start(issued.url, issued.token);
+  } catch (err) {
+    officerCall = null;
+    closeCallView();
+    throw err;
+  }
+  view.attach(officerCall);
   parts.controls.dataset.signature = "";
   await refresh();
 }
