@@ -11,7 +11,8 @@ from pydantic import Field
 
 from control_plane.api.endpoints import ARRIVED, PARTICIPANT, narrowed
 from control_plane.api.schemas import Strict
-from control_plane.bandwidth.measure import CHUNK_BYTES
+from control_plane.bandwidth import tcpinfo
+from control_plane.bandwidth.measure import CHUNK_BYTES, DownloadLedger
 from control_plane.bandwidth.service import CHECKS, ActiveCheck
 from control_plane.joining import ParticipantSession
 from control_plane.keys import SETTINGS
@@ -19,6 +20,8 @@ from control_plane.keys import SETTINGS
 _NONCE = Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
 _WRITE_GRACE = 1.0
 """Seconds past the download's time cap the server waits on a stalled reader."""
+_SAMPLE_EVERY = 0.01
+"""Seconds between readings of the download connection's acknowledged bytes."""
 
 
 class RttRound(Strict):
@@ -97,16 +100,53 @@ async def download(request: web.Request, check: ActiveCheck) -> web.StreamRespon
         headers={"Content-Type": "application/octet-stream", "Cache-Control": "no-store"}
     )
     _small_send_queue(request)
-    await response.prepare(request)
+    written = asyncio.Event()
+    follower = _follow_delivery(request, ledger, written)
     try:
-        async with asyncio.timeout(ledger.max_seconds + _WRITE_GRACE):
-            while ledger.more(time.monotonic()):
-                await response.write(ledger.next_chunk())
-        await response.write_eof()
-    except (TimeoutError, ConnectionError):
-        # A reader that stalled or hung up (after acknowledging) ends the stream early.
-        request.protocol.force_close()
+        await response.prepare(request)
+        try:
+            async with asyncio.timeout(ledger.max_seconds + _WRITE_GRACE):
+                while ledger.more(time.monotonic()):
+                    await response.write(ledger.next_chunk())
+            await response.write_eof()
+        except (TimeoutError, ConnectionError):
+            # A reader that stalled or hung up (after acknowledging) ends the stream early.
+            request.protocol.force_close()
+        written.set()
+        if follower is not None:
+            # The bytes still queued keep arriving; their acknowledgements are timed too.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_WRITE_GRACE):
+                    await follower
+    finally:
+        if follower is not None:
+            follower.cancel()
     return response
+
+
+def _follow_delivery(
+    request: web.Request, ledger: DownloadLedger, written: asyncio.Event
+) -> "asyncio.Task[None] | None":
+    """Read the connection's delivery figures (the kernel's TCP_INFO) while the stream runs
+    and until all of it is acknowledged; None where the platform does not offer them."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    first = tcpinfo.read(sock) if sock is not None else None
+    if sock is None or first is None:
+        return None
+    base = first.bytes_acked  # what earlier requests on this connection moved
+
+    async def follow() -> None:
+        while ledger.result is None:
+            now = tcpinfo.read(sock)
+            if now is None:
+                return
+            ledger.note_delivered(now.bytes_acked - base, now.delivery_kbps)
+            if written.is_set() and now.drained:
+                return
+            await asyncio.sleep(_SAMPLE_EVERY)
+
+    return asyncio.create_task(follow(), name="download-delivery")
 
 
 async def download_ack(request: web.Request, check: ActiveCheck, body: DownloadAck) -> web.Response:

@@ -16,6 +16,17 @@ NONCE_BYTES = 32
 """Hex characters of a nonce (128 random bits)."""
 CHUNK_BYTES = 16 * 1024
 """Download chunk size. Each chunk ends with its nonce, so seeing it means having the chunk."""
+RATE_QUANTILE = 0.9
+"""Which of the kernel's delivery-rate samples is the link's rate. Stalls in loss recovery,
+slow start, and other traffic sharing the link (the WebRTC leg's signalling and RTCP) only
+ever lower a sample; the upper decile is what the link carries while TCP keeps it busy."""
+MIN_RATE_SAMPLES = 10
+"""Fewer samples than this (a very short stream) and the proven rate is used."""
+FRAMING_SLACK = 2048
+"""Bytes of HTTP headers and chunked framing the kernel counts beside the chunks' own."""
+PROOF_FACTOR = 2.0
+"""How far the kernel-timed rate may exceed the rate the phone proved by its nonce; beyond
+this the proven rate is used (a buffering proxy, or a forged acknowledgement clock)."""
 
 
 def new_nonce() -> str:
@@ -77,6 +88,9 @@ class DownloadLedger:
     stopped: bool = False
     result: tuple[int, float] | None = None
     """(bytes acknowledged, seconds from the stream's start to the ack's arrival)."""
+    delivered: list[tuple[int, float | None]] = field(default_factory=list)
+    """Readings of the connection: (bytes of the stream the phone's TCP stack had
+    acknowledged, the kernel's latest delivery-rate sample in kbit/s or None)."""
     _through: dict[str, int] = field(default_factory=dict)
 
     def start(self, now: float) -> None:
@@ -111,12 +125,40 @@ class DownloadLedger:
         self.result = (through, arrived_at - self.started_at)
         return self.result
 
+    def note_delivered(self, acked: int, rate_kbps: float | None) -> None:
+        """Record a reading of the kernel's figures for the stream (see tcpinfo)."""
+        if self.result is None:
+            self.delivered.append((acked, rate_kbps))
+
     @property
-    def kbps(self) -> float | None:
+    def proven_kbps(self) -> float | None:
+        """The rate the nonce proves: bytes through the acknowledged chunk over the time from
+        the stream's start to the ack's arrival. A floor: it counts the ack's own trip."""
         if self.result is None or self.result[1] <= 0:
             return None
         acked, seconds = self.result
         return acked * 8 / seconds / 1000
+
+    @property
+    def kbps(self) -> float | None:
+        """The link's rate as the kernel saw the phone acknowledge the bytes it then proved
+        it got; the proven rate where that cannot be read, or is implausible."""
+        proven = self.proven_kbps
+        if proven is None or self.result is None:
+            return None
+        timed = delivery_kbps(self.delivered, self.result[0] + FRAMING_SLACK)
+        if timed is None or timed > PROOF_FACTOR * proven:
+            return proven
+        return max(timed, proven)
+
+
+def delivery_kbps(readings: list[tuple[int, float | None]], proven: int) -> float | None:
+    """The RATE_QUANTILE of the delivery-rate samples taken while the phone had acknowledged
+    no more than `proven` bytes; None with fewer than MIN_RATE_SAMPLES of them."""
+    rates = sorted(r for n, r in readings if r is not None and n <= proven)
+    if len(rates) < MIN_RATE_SAMPLES:
+        return None
+    return rates[min(len(rates) - 1, int(RATE_QUANTILE * len(rates)))]
 
 
 @dataclass

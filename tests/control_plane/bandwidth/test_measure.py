@@ -4,7 +4,10 @@ import pytest
 
 from control_plane.bandwidth.measure import (
     CHUNK_BYTES,
+    FRAMING_SLACK,
+    MIN_RATE_SAMPLES,
     NONCE_BYTES,
+    PROOF_FACTOR,
     DownloadLedger,
     RttRounds,
     UploadMeter,
@@ -86,3 +89,72 @@ def test_upload_counts_read_bytes_up_to_the_cap_from_the_ticket() -> None:
     assert meter.kbps == pytest.approx(100_000 * 8 / 1.0 / 1000)
     with pytest.raises(Conflict):
         meter.begin(ticket)
+
+
+def _acked(ledger: DownloadLedger, chunks: int, at: float) -> tuple[int, float]:
+    nonce = ""
+    for _ in range(chunks):
+        nonce = ledger.next_chunk()[-NONCE_BYTES:].decode()
+    return ledger.ack(nonce, at)
+
+
+def test_download_rate_is_the_upper_decile_of_the_kernels_delivery_samples() -> None:
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    # Ten slow samples (a stall in loss recovery, slow start) and ten at the link's rate.
+    for i in range(20):
+        ledger.note_delivered(i * 1000, 300.0 if i % 2 else 600.0)
+    ledger.note_delivered(5000, None)  # app-limited: says nothing about the link
+    acked, seconds = _acked(ledger, 10, 2.5)
+    assert ledger.proven_kbps == pytest.approx(acked * 8 / seconds / 1000)
+    assert ledger.kbps == 600.0
+
+
+def test_download_rate_counts_only_samples_of_bytes_the_phone_proved_it_got() -> None:
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    for i in range(12):
+        ledger.note_delivered(i * 1000, 500.0)
+    for i in range(12):  # acknowledged by the kernel past the chunk the phone proves
+        ledger.note_delivered(3 * CHUNK_BYTES + FRAMING_SLACK + 1 + i, 900.0)
+    _acked(ledger, 3, 1.0)
+    assert ledger.kbps == 500.0
+
+
+def test_download_falls_back_to_the_proven_rate_without_enough_samples() -> None:
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    for i in range(MIN_RATE_SAMPLES - 1):
+        ledger.note_delivered(i, 5000.0)
+    _acked(ledger, 4, 1.0)
+    assert ledger.kbps == ledger.proven_kbps == pytest.approx(4 * CHUNK_BYTES * 8 / 1000)
+
+
+def test_a_kernel_rate_far_above_what_the_phone_proved_is_not_believed() -> None:
+    """A buffering proxy (or a forged ACK clock) can only leave the proven floor."""
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    for i in range(MIN_RATE_SAMPLES):
+        ledger.note_delivered(i, 100_000.0)
+    _acked(ledger, 4, 1.0)
+    proven = ledger.proven_kbps
+    assert proven is not None
+    assert PROOF_FACTOR * proven < 100_000.0
+    assert ledger.kbps == proven
+
+
+def test_download_rate_is_never_below_what_the_phone_proved() -> None:
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    for i in range(MIN_RATE_SAMPLES):
+        ledger.note_delivered(i, 1.0)
+    _acked(ledger, 4, 1.0)
+    assert ledger.kbps == ledger.proven_kbps
+
+
+def test_readings_after_the_ack_are_ignored() -> None:
+    ledger = DownloadLedger(max_bytes=100 * CHUNK_BYTES, max_seconds=2.0)
+    ledger.start(0.0)
+    _acked(ledger, 1, 1.0)
+    ledger.note_delivered(1, 1.0)
+    assert ledger.delivered == []
