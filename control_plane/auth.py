@@ -51,7 +51,12 @@ def bearer_token(header: str | None) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization header must be 'Bearer <token>'")
-    return token.strip()
+    token = token.strip()
+    # Every token this service issues is printable ASCII; anything else (a non-ASCII byte
+    # arrives as a lone surrogate) would only fail later, deep in hashing or the driver.
+    if not (token.isascii() and token.isprintable() and " " not in token):
+        raise Unauthenticated("the bearer token has characters no token contains")
+    return token
 
 
 class Authenticator(Protocol):

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from control_plane.api.bodies import refuse_unusable_input
 from control_plane.errors import EvrError
 from control_plane.keys import METRICS, TRACER
+from control_plane.rate_limit import TooManyRequests
 from core.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,17 @@ def _json_error(status: int, code: str, message: str, details: object = None) ->
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        # Input no handler could store (NUL, invalid UTF-8) is refused here, before routing
+        # hands it to a database query that would fail with a 500.
+        refuse_unusable_input(request)
         return await handler(request)
     except EvrError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc.message, extra={"route": route_template(request)})
-        return web.json_response(exc.to_json(), status=exc.status)
+        response = web.json_response(exc.to_json(), status=exc.status)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

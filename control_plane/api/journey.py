@@ -1,15 +1,14 @@
 """Handlers for the join page's progress, consent and quality reports, and the officer's view."""
 
-from datetime import date
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
+from control_plane.api.bodies import parse_day
 from control_plane.api.officer import _visit_id
 from control_plane.api.schemas import Strict
 from control_plane.auth import Principal
-from control_plane.errors import BadRequest
 from control_plane.joining import ParticipantSession
 from control_plane.journey import (
     STEP_ORDER,
@@ -41,6 +40,14 @@ class GiveConsent(Strict):
         max_length=40,
         pattern=r"^[a-z0-9.\-]+$",
         description="Which wording of the consent notice was shown",
+    )
+
+
+class InterpreterRequest(Strict):
+    language: str = Field(
+        min_length=1,
+        max_length=60,
+        description="The language the victim asks an interpreter for, in their own words",
     )
 
 
@@ -76,6 +83,13 @@ async def report_quality(
     return web.json_response({"recorded": True})
 
 
+async def request_interpreter(
+    request: web.Request, session: ParticipantSession, body: InterpreterRequest
+) -> web.Response:
+    await request.app[JOURNEY].request_interpreter(session, body.language.strip())
+    return web.json_response({"recorded": True})
+
+
 async def visit_progress(request: web.Request, p: Principal) -> web.Response:
     body = await request.app[JOURNEY].progress(p, _visit_id(request))
     return web.json_response(body)
@@ -83,10 +97,7 @@ async def visit_progress(request: web.Request, p: Principal) -> web.Response:
 
 async def visit_alerts(request: web.Request, p: Principal) -> web.Response:
     """Active safeguarding alerts of the caller's visits on one day, for the visit list."""
-    try:
-        day = date.fromisoformat(request.query.get("date", ""))
-    except ValueError as exc:
-        raise BadRequest("query parameter 'date' must be YYYY-MM-DD") from exc
+    day = parse_day(request.query.get("date", ""))
     return web.json_response(await request.app[JOURNEY].alerts_for_day(p, day))
 
 
@@ -177,6 +188,16 @@ JOURNEY_SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "quick_exit_at": _TS_NULL,
             "link_issued_at": _TS_NULL,
+            "interpreter_request": {
+                "type": ["object", "null"],
+                "description": "The victim's latest request for an interpreter",
+                "required": ["language", "at", "link_issued_at"],
+                "properties": {
+                    "language": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "link_issued_at": _TS_NULL,
+                },
+            },
             "alerts": {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/SafeguardingAlert"},

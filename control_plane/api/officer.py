@@ -5,7 +5,7 @@ from datetime import date
 
 from aiohttp import web
 
-from control_plane.api.bodies import parse_value
+from control_plane.api.bodies import parse_day, parse_value
 from control_plane.api.schemas import (
     CloseVisit,
     CreateLink,
@@ -67,10 +67,7 @@ async def list_visits(request: web.Request, p: Principal) -> web.Response:
     day: date | None = None
     status: VisitState | None = None
     if "date" in request.query:
-        try:
-            day = date.fromisoformat(request.query["date"])
-        except ValueError as exc:
-            raise BadRequest("query parameter 'date' must be YYYY-MM-DD") from exc
+        day = parse_day(request.query["date"])
     if "status" in request.query:
         try:
             status = VisitState(request.query["status"])

@@ -1,20 +1,39 @@
 """Request bodies, validated by pydantic; their JSON Schemas feed the OpenAPI document."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import Column
 
+from core import schema
 from core.domain import Choice, ContactChannel, EligibilityItem, ParticipantRole
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Times the service accepts. Near year 1 or 9999 an offset pushes the UTC instant off the
+calendar (an OverflowError deep in storage); no visit is scheduled outside this range."""
 
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-28T14:00:00Z")
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValueError(f"must fall between {EARLIEST.year} and {LATEST.year - 1} (UTC)")
     return value
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _column_length(column: Column[Any]) -> int:
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
 
 
 class Strict(BaseModel):
@@ -62,7 +81,8 @@ class CreateLink(Strict):
 
 
 class CloseVisit(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    # As long as the column it is stored in: PostgreSQL refuses longer, SQLite would not.
+    reason: str = Field(min_length=1, max_length=_column_length(schema.visits.c.end_reason))
 
 
 class EligibilityPath(Strict):
