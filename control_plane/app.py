@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from control_plane.auth import LocalAuthenticator, OidcAuthenticator
 from control_plane.bandwidth.service import bandwidth_context
+from control_plane.exhibits.app import exhibits_ctx
 from control_plane.joining import Joining
 from control_plane.journey import Journey
 from control_plane.keys import (
@@ -128,6 +129,7 @@ def create_app(
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(bandwidth_context)
     app.cleanup_ctx.append(recordings_ctx)
+    app.cleanup_ctx.append(exhibits_ctx)
     if reconcile:
         app.cleanup_ctx.append(_reconciler)
     add_routes(app)

@@ -7,6 +7,7 @@ from control_plane.api.journey import JOURNEY_SCHEMAS
 from control_plane.api.programme import PROGRAMME_SCHEMAS
 from control_plane.api.recording import RECORDING_SCHEMAS
 from control_plane.api.schemas import schema_of
+from control_plane.api.statements import EXHIBIT_SCHEMAS
 from control_plane.bandwidth.schemas import CHECK_SCHEMAS
 from control_plane.routes import Auth, Route
 from core import __version__
@@ -241,6 +242,7 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     **CHECK_SCHEMAS,
     **RECORDING_SCHEMAS,
     **PROGRAMME_SCHEMAS,
+    **EXHIBIT_SCHEMAS,
 }
 
 _SECURITY: dict[Auth, list[dict[str, list[str]]]] = {

@@ -331,3 +331,61 @@ visit_outcomes = Table(
     Column("recorded_by", String(200), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
 )
+
+# Written statements, stills and the victim's uploads (issue 15, revision r15a).
+statements = Table(
+    "statements",
+    metadata,
+    # A statement being drafted, then signed. Once signed its row never changes again (the
+    # sealed exhibit is the record); a correction is a new statement that `supersedes` it.
+    Column("id", String(36), primary_key=True),
+    Column("visit_id", String(36), ForeignKey("visits.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("supersedes", String(36), nullable=True),
+    Column("language", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("shared_at", UtcDateTime(), nullable=True),
+    Column("signed_at", UtcDateTime(), nullable=True),
+    Column("signed_name", String(200), nullable=True),
+    Column("signed_session_id", String(36), nullable=True),
+    Column("text_sha256", String(64), nullable=True),
+    Column("evidence_id", String(36), nullable=True),
+    UniqueConstraint("visit_id", "number", name="uq_statement_number"),
+)
+
+statement_corrections = Table(
+    "statement_corrections",
+    metadata,
+    # What the witness asked to change, on their phone, before signing.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("statement_id", String(36), ForeignKey("statements.id"), nullable=False),
+    Column("identity", String(100), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("request", Text, nullable=False),
+    Index("ix_statement_corrections_statement", "statement_id"),
+)
+
+exhibits = Table(
+    "exhibits",
+    metadata,
+    # Sealed evidence that is not a recording; `id` is its evidence id in the store.
+    Column("id", String(36), primary_key=True),
+    Column("visit_id", String(36), ForeignKey("visits.id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("caption", Text, nullable=True),
+    Column("media_type", String(100), nullable=False),
+    Column("file_name", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Index("ix_exhibits_visit", "visit_id"),
+)

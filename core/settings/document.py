@@ -12,6 +12,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.exhibit_settings import ExhibitSettings
 from core.recording_settings import RecordingSettings
 from core.settings.model import (
     BandwidthSettings,
@@ -82,6 +83,7 @@ class SettingsDocument(BaseSettings):
     oidc: OidcSettings | None = None
     web: WebSettings = WebSettings()
     recording: RecordingSettings = RecordingSettings()
+    exhibits: ExhibitSettings = ExhibitSettings()
     bandwidth: Annotated[BandwidthSettings, AfterValidator(_consistent)] = BandwidthSettings()
 
     @classmethod
@@ -108,6 +110,7 @@ class SettingsDocument(BaseSettings):
             oidc=self.oidc,
             web=self.web,
             recording=self.recording,
+            exhibits=self.exhibits,
             bandwidth=self.bandwidth,
             tracing=tracing,
             reconcile_interval=self.reconcile_interval,

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from core.exhibit_settings import ExhibitSettings
 from core.recording_settings import RecordingSettings
 from core.tracing_settings import TracingSettings
 
@@ -200,6 +201,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     bandwidth: BandwidthSettings = field(default_factory=BandwidthSettings)
+    exhibits: ExhibitSettings = field(default_factory=ExhibitSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     """From the standard OTEL_* variables; nothing is exported unless they ask for it."""
     reconcile_interval: float = 15.0

@@ -1,0 +1,24 @@
+"""The `[exhibits]` settings: limits on written statements, stills and the victim's uploads.
+
+Validated with the rest of the file by `core.settings.load_settings`, under the same type rules.
+"""
+
+from dataclasses import dataclass
+
+from pydantic import ConfigDict, StrictInt, with_config
+
+# The rule of `core.settings.model.SECTION`, repeated here: that package imports this module.
+_SECTION = ConfigDict(extra="forbid")
+
+
+@with_config(_SECTION)
+@dataclass(frozen=True, kw_only=True)
+class ExhibitSettings:
+    max_upload_bytes: StrictInt = 50 * 1024 * 1024
+    """Largest photo or short video a victim may upload (bigger ones are refused with 413)."""
+    max_still_bytes: StrictInt = 8 * 1024 * 1024
+    """Largest still the console may send (a 1080p JPEG or PNG is well under this)."""
+    max_signature_bytes: StrictInt = 512 * 1024
+    """Largest drawn signature (PNG)."""
+    max_statement_chars: StrictInt = 60_000
+    """Longest statement text (an MG11 runs to a few pages)."""
