@@ -21,6 +21,7 @@ from control_plane.keys import (
     AUTHENTICATOR,
     ENGINE,
     HTTP,
+    JOIN_FAILURES,
     JOINING,
     JOURNEY,
     METRICS,
@@ -37,6 +38,7 @@ from control_plane.metrics import Metrics
 from control_plane.middleware import error_middleware, metrics_middleware, tracing_middleware
 from control_plane.openapi import build_document
 from control_plane.programme import Programme
+from control_plane.rate_limit import FailureWindow
 from control_plane.recording_app import recordings_ctx
 from control_plane.routes import ROUTES, add_routes
 from control_plane.sfu import Sfu, make_livekit_client
@@ -122,6 +124,10 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[OPENAPI] = build_document(ROUTES)
+    app[JOIN_FAILURES] = FailureWindow(
+        per_client=settings.join.code_failures_per_client,
+        total=settings.join.code_failures_total,
+    )
     # First in, last out: spans of everything else's start-up and shutdown are kept.
     app.cleanup_ctx.append(_tracing(span_exporter))
     app.cleanup_ctx.append(_database)

@@ -11,6 +11,7 @@ from control_plane.joining import Joining
 from control_plane.journey import Journey
 from control_plane.metrics import Metrics
 from control_plane.programme import Programme
+from control_plane.rate_limit import FailureWindow
 from control_plane.recordings import RecordingService
 from control_plane.sfu import Sfu
 from control_plane.sfu_events import SfuEvents
@@ -32,3 +33,4 @@ OPENAPI = web.AppKey("openapi", dict)
 TRACER = web.AppKey("tracer", Tracer)
 PROGRAMME = web.AppKey("programme", Programme)
 RECORDINGS = web.AppKey("recordings", RecordingService)
+JOIN_FAILURES = web.AppKey("join_failures", FailureWindow)

@@ -37,6 +37,12 @@ class Metrics:
             ["step"],
             registry=r,
         )
+        self.join_throttled = Counter(
+            "evr_join_code_throttled",
+            "Join-code attempts refused with 429, by the budget that was spent",
+            ["scope"],
+            registry=r,
+        )
         self.tokens_issued = Counter(
             "evr_tokens_issued", "LiveKit tokens issued by role", ["role"], registry=r
         )

@@ -1,5 +1,6 @@
 """Handlers for the victim's (or guardian's, interpreter's) page, opened from a join link."""
 
+import logging
 import string
 
 from aiohttp import web
@@ -10,9 +11,12 @@ from control_plane.api.schemas import RecordChoice, SelfDeclaration, Strict
 from control_plane.bandwidth.gating import TokenMode
 from control_plane.errors import Forbidden, NotFound
 from control_plane.joining import ParticipantSession
-from control_plane.keys import JOINING, JOURNEY, VISITS
+from control_plane.keys import JOIN_FAILURES, JOINING, JOURNEY, METRICS, VISITS
+from control_plane.rate_limit import TooManyRequests
 from control_plane.visits import Visit
 from core.domain import Choice, EligibilityItem, ParticipantRole
+
+log = logging.getLogger(__name__)
 
 CODE_MAX = 100
 _CODE_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
@@ -43,11 +47,23 @@ async def participant_view(
     }
 
 
-async def exchange_code(request: web.Request) -> web.Response:
-    code = request.match_info["code"]
+async def _spend(request: web.Request, code: str) -> tuple[str, ParticipantSession]:
     if not code or len(code) > CODE_MAX or not _CODE_CHARS.issuperset(code):
         raise NotFound("this join link is not valid; check it was copied in full")
-    secret, session = await request.app[JOINING].exchange(code)
+    return await request.app[JOINING].exchange(code)
+
+
+async def exchange_code(request: web.Request) -> web.Response:
+    # Failed attempts are throttled per client address and overall (control_plane.rate_limit).
+    failures, client = request.app[JOIN_FAILURES], request.remote or "unknown"
+    try:
+        stamp = failures.attempt(client)
+    except TooManyRequests as exc:
+        request.app[METRICS].join_throttled.labels(scope=exc.scope).inc()
+        log.warning("join-code attempts throttled", extra={"scope": exc.scope})
+        raise
+    secret, session = await _spend(request, request.match_info["code"])
+    failures.succeeded(client, stamp)
     visit = await request.app[JOINING].visit_for(session)
     return web.json_response(
         {"session": secret, "visit": await participant_view(request, visit, session)}, status=201

@@ -85,6 +85,10 @@ class JoinSettings:
         timedelta, Field(validation_alias="token_ttl_seconds"), counted("seconds", StrictInt)
     ] = timedelta(minutes=5)
     """LiveKit tokens only need to live until the connection is made."""
+    code_failures_per_client: StrictInt = 20
+    """Wrong, used or expired join codes one client address may try per minute; then 429."""
+    code_failures_total: StrictInt = 200
+    """The same, for everyone together (control_plane.rate_limit)."""
 
 
 def _web_address(url: str) -> str:
