@@ -7,6 +7,7 @@ in the JSON parser, a date overflow, or PostgreSQL refusing what SQLite stores.
 import asyncio
 from typing import Any
 
+from control_plane.api.bodies import MAX_BODY
 from tests.support.stack import Api
 
 DEEP = 30_000
@@ -78,6 +79,11 @@ async def test_a_deeply_nested_json_body_is_refused_before_parsing(api: Api) -> 
     # Without credentials the guard answers first.
     status, body = await api.call("POST", "/api/v1/visits", data=deep)
     assert status == 401, body
+
+
+async def test_a_body_over_the_cap_is_413(api: Api) -> None:
+    status, body = await api.call("POST", "/api/v1/visits", who="alice", data="[" * (MAX_BODY + 1))
+    assert _error(status, body) == (413, "payload_too_large"), body
 
 
 async def test_a_date_at_the_end_of_the_calendar_is_400(api: Api) -> None:
