@@ -38,6 +38,7 @@ from core.recording_status import RecordingStatus
 from core.settings import Settings
 from evidence.export import export_bundle
 from evidence.keys import load_or_create_signing_key, trusted_fingerprints
+from evidence.retention import RetentionAction
 from evidence.store import MANIFEST_NAME, MASTERS_DIR, EvidenceStore
 from evidence.writer import SEGMENT_PATTERN
 
@@ -153,6 +154,16 @@ class EvidenceAccess:
             "retention": {
                 "review_date": retention.review_date.isoformat() if retention.review_date else None,
                 "legal_hold": retention.legal_hold,
+                "category": retention.category,
+                "pending": [
+                    {
+                        "action": r.action.value,
+                        "requested_by": r.actor,
+                        "reason": r.reason,
+                        "custody_seq": r.seq,
+                    }
+                    for r in retention.pending
+                ],
             },
             "custody": [e.to_json() for e in entries],
         }
@@ -254,21 +265,36 @@ class EvidenceAccess:
             )
 
     async def set_review_date(
-        self, principal: Principal, evidence_id: str, *, review_date: date, reason: str
+        self,
+        principal: Principal,
+        evidence_id: str,
+        *,
+        review_date: date,
+        category: str,
+        reason: str,
     ) -> dict[str, Any]:
         row = await self._retention_allowed(principal, evidence_id)
+        minimums = self._settings.recording.review_minimum_years
+        if category not in minimums:
+            raise ValidationFailed(
+                f"category must be one of {', '.join(sorted(minimums))} (MoPI), not {category!r}"
+            )
         try:
             await asyncio.to_thread(
                 self.store.set_review_date,
                 evidence_id,
                 review_date,
+                category=category,
                 actor=principal.actor,
                 reason=reason,
             )
         except EvidenceError as exc:
             raise evidence_error(exc) from exc
         await self._retention_audit(
-            principal, row, reason, {"review_date": review_date.isoformat()}
+            principal,
+            row,
+            reason,
+            {"review_date": review_date.isoformat(), "category": category},
         )
         return await self.view(principal, evidence_id, f"retention decision: {reason}")
 
@@ -285,8 +311,31 @@ class EvidenceAccess:
         await self._retention_audit(principal, row, reason, {"legal_hold": hold})
         return await self.view(principal, evidence_id, f"legal hold decision: {reason}")
 
+    async def request(
+        self, principal: Principal, evidence_id: str, *, action: RetentionAction, reason: str
+    ) -> dict[str, Any]:
+        """Ask for a hold to be lifted or the item deleted; another person approves by doing
+        it (``PUT .../legal-hold`` with ``hold: false``, ``POST .../delete``)."""
+        row = await self._retention_allowed(principal, evidence_id)
+        try:
+            entry = await asyncio.to_thread(
+                self.store.request,
+                evidence_id,
+                action,
+                actor=principal.actor,
+                role=principal.role.value,
+                reason=reason,
+            )
+        except EvidenceError as exc:
+            raise evidence_error(exc) from exc
+        await self._retention_audit(
+            principal, row, reason, {"requested": action.value, "custody_seq": entry.seq}
+        )
+        return {"action": action.value, "requested_by": entry.actor, "custody_seq": entry.seq}
+
     async def delete(self, principal: Principal, evidence_id: str, *, reason: str) -> int:
-        """Delete the masters (custody kept); only the roles the store allows, with a reason."""
+        """Delete the masters (custody kept): the roles the store allows, with a reason,
+        approving another person's request."""
         async with self._engine.connect() as conn:
             row = await self._evidence(conn, principal, evidence_id)
         try:

@@ -373,7 +373,8 @@ ROUTES: tuple[Route, ...] = (
         "PUT",
         E + "/legal-hold",
         recording.set_legal_hold,
-        "Place or lift a legal hold (supervisor or evidence manager; logged)",
+        "Place a legal hold, or lift one another person requested (supervisor or evidence "
+        "manager; logged)",
         OFFICER,
         body=recording.LegalHold,
         response="Evidence",
@@ -381,9 +382,21 @@ ROUTES: tuple[Route, ...] = (
     ),
     route(
         "POST",
+        E + "/retention-requests",
+        recording.request_retention,
+        "Ask for a legal hold to be lifted or the Master deleted; another person approves",
+        OFFICER,
+        body=recording.RetentionRequestBody,
+        response="RetentionRequested",
+        status=201,
+        tags=("evidence",),
+    ),
+    route(
+        "POST",
         E + "/delete",
         recording.delete_evidence,
-        "Delete the Master after its review date (evidence manager; reason logged)",
+        "Delete the Master after its review date, as another person requested (evidence "
+        "manager; reason logged)",
         OFFICER,
         body=recording.DeleteEvidence,
         response="EvidenceDeleted",

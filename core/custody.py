@@ -49,6 +49,8 @@ class CustodyEvent(StrEnum):
     EXPORTED = "exported"
     RETENTION_CHANGED = "retention_changed"
     LEGAL_HOLD = "legal_hold"
+    RETENTION_REQUESTED = "retention_requested"
+    """Someone asks to lift a hold or delete; a second person approves by doing it."""
     DELETED = "deleted"
 
 
@@ -59,6 +61,7 @@ JUSTIFIED_EVENTS = frozenset(
         CustodyEvent.EXPORTED,
         CustodyEvent.RETENTION_CHANGED,
         CustodyEvent.LEGAL_HOLD,
+        CustodyEvent.RETENTION_REQUESTED,
         CustodyEvent.DELETED,
     }
 )

@@ -50,11 +50,24 @@ class Officer:
 
 @dataclass(frozen=True)
 class Participant:
-    """Someone on the call: platform identity, role (officer/victim/guardian...) and device."""
+    """Someone recorded on the call: platform identity, role (officer/victim/guardian...),
+    device, and from when they are in the recording (after their consent, for anyone who
+    joined once recording had started). Manifests sealed before this field carry none."""
 
     identity: str
     role: str
     device: str
+    recorded_from: datetime | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "identity": self.identity,
+            "role": self.role,
+            "device": self.device,
+        }
+        if self.recorded_from is not None:
+            data["recorded_from"] = utc_iso(self.recorded_from)
+        return data
 
 
 @dataclass(frozen=True)
@@ -128,10 +141,7 @@ class Manifest:
             "visit_id": self.visit_id,
             "crime_reference": self.crime_reference,
             "officer": {"id": self.officer.id, "collar_number": self.officer.collar_number},
-            "participants": [
-                {"identity": p.identity, "role": p.role, "device": p.device}
-                for p in self.participants
-            ],
+            "participants": [p.to_json() for p in self.participants],
             "consents": [
                 {"identity": c.identity, "at": utc_iso(c.at), "text_version": c.text_version}
                 for c in self.consents
@@ -203,6 +213,7 @@ class Manifest:
                     _field(p, "identity", str, "participants[]."),
                     _field(p, "role", str, "participants[]."),
                     _field(p, "device", str, "participants[]."),
+                    _time(p, "recorded_from", "participants[].") if "recorded_from" in p else None,
                 )
                 for p in items("participants")
             ),

@@ -8,7 +8,7 @@ shorten it before that date). The layout mirrors :class:`evidence.store.LocalEvi
 
     evidence/<id>/masters/segment-00001.mp4, evidence/<id>/manifest.json, .../manifest.sig,
     evidence/<id>/recorder-public.pem   (object-locked)
-    evidence/<id>/retention.json        (review date / legal hold; versioned, not locked)
+    (retention state is the custody chain, in the database; an old retention.json is ignored)
 
 Custody goes to the injected :class:`core.custody.CustodyLog` (the database chain).
 
@@ -31,6 +31,7 @@ import hmac
 import io
 import shutil
 import stat
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -49,10 +50,10 @@ from core.evidence_errors import (
     ObjectExistsError,
     RetentionError,
 )
-from core.recording_settings import S3Settings
+from core.recording_settings import DEFAULT_REVIEW_MINIMUM_YEARS, S3Settings
 from evidence import retention as policy
 from evidence.hashing import FileDigest, hash_file, private_directory
-from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
+from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention, RetentionAction
 from evidence.store import MASTERS_DIR, SIGNATURE_NAME, StoreCapacity
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
@@ -68,8 +69,10 @@ class S3EvidenceStore:
         cache_dir: Path,
         custody: CustodyLog,
         delete_roles: frozenset[str] = DEFAULT_DELETE_ROLES,
+        review_minimum_years: Mapping[str, int] = DEFAULT_REVIEW_MINIMUM_YEARS,
         client: Minio | None = None,
     ) -> None:
+        self._review_minimum_years = review_minimum_years
         if settings.lock_mode not in (COMPLIANCE, GOVERNANCE):
             raise ValueError(f"lock_mode must be {COMPLIANCE} or {GOVERNANCE}")
         self.settings = settings
@@ -201,22 +204,8 @@ class S3EvidenceStore:
     # -- retention -----------------------------------------------------------------------------
 
     def retention(self, evidence_id: str) -> Retention:
-        try:
-            response = self.client.get_object(self.bucket, self._key(evidence_id, RETENTION_NAME))
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                return Retention()
-            raise
-        try:
-            return policy.loads(response.read())
-        finally:
-            response.close()
-            response.release_conn()
-
-    def _write_retention(self, evidence_id: str, retention: Retention) -> None:
-        body = policy.dumps(retention).encode()
-        key = self._key(evidence_id, RETENTION_NAME)
-        self.client.put_object(self.bucket, key, io.BytesIO(body), len(body))
+        """Current retention state, from the custody chain (never from an object)."""
+        return policy.retention_of(self._custody.entries_for(evidence_id))
 
     def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
         policy.require_reason(reason, what)
@@ -228,12 +217,19 @@ class S3EvidenceStore:
         return [k for k in self._keys(evidence_id) if not k.endswith("/" + RETENTION_NAME)]
 
     def set_review_date(
-        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+        self, evidence_id: str, review_date: date, *, category: str, actor: str, reason: str
     ) -> None:
         """Record the review date; the Object Lock is extended to it (never shortened)."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        updated = policy.record_review_date(
-            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
+        policy.record_review_date(
+            self._custody,
+            evidence_id,
+            current,
+            review_date,
+            category=category,
+            actor=actor,
+            reason=reason,
+            minimum_years=self._review_minimum_years,
         )
         wanted = datetime.combine(review_date, time.min, tzinfo=UTC)
         for key in self._locked_keys(evidence_id):
@@ -242,12 +238,12 @@ class S3EvidenceStore:
                 self.client.set_object_retention(
                     self.bucket, key, LockRetention(self.settings.lock_mode, wanted)
                 )
-        self._write_retention(evidence_id, updated)
 
     def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
-        """Place or lift a legal hold, on the record and as an S3 legal hold on each object."""
+        """Place a legal hold, or lift one as the second person (see :meth:`request`), on the
+        record and as an S3 legal hold on each object."""
         current = self._require_item(evidence_id, reason, "a legal hold decision")
-        updated = policy.record_legal_hold(
+        policy.record_legal_hold(
             self._custody, evidence_id, current, hold, actor=actor, reason=reason
         )
         for key in self._locked_keys(evidence_id):
@@ -255,7 +251,17 @@ class S3EvidenceStore:
                 self.client.enable_object_legal_hold(self.bucket, key)
             else:
                 self.client.disable_object_legal_hold(self.bucket, key)
-        self._write_retention(evidence_id, updated)
+
+    def request(
+        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
+    ) -> CustodyEntry:
+        """Ask for a hold to be lifted or the item deleted; another person must approve."""
+        if action is RetentionAction.DELETE:
+            policy.check_delete_role(role, self._delete_roles)
+        current = self._require_item(evidence_id, reason, "a retention request")
+        return policy.record_request(
+            self._custody, evidence_id, current, action, actor=actor, reason=reason
+        )
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
@@ -265,9 +271,9 @@ class S3EvidenceStore:
         Also refused (:class:`RetentionError`) while Object Lock still protects any object.
         """
         policy.check_delete_role(role, self._delete_roles)
-        policy.check_deletable(
-            evidence_id, self._require_item(evidence_id, reason, "deletion"), today=today
-        )
+        current = self._require_item(evidence_id, reason, "deletion")
+        policy.check_deletable(evidence_id, current, today=today)
+        request = policy.approved_request(evidence_id, current, RetentionAction.DELETE, actor=actor)
         now = datetime.now(UTC)
         for key in self._locked_keys(evidence_id):
             lock = self.client.get_object_retention(self.bucket, key)
@@ -281,7 +287,12 @@ class S3EvidenceStore:
             event=CustodyEvent.DELETED,
             actor=actor,
             reason=reason,
-            details={"role": role, "removed": [k.split("/", 2)[2] for k in keys]},
+            details={
+                "role": role,
+                "removed": [k.split("/", 2)[2] for k in keys],
+                "request_seq": request.seq,
+                "requested_by": request.actor,
+            },
         )
         versions = self.client.list_objects(
             self.bucket, prefix=self._key(evidence_id) + "/", recursive=True, include_version=True

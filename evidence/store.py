@@ -6,8 +6,11 @@ Layout of a :class:`LocalEvidenceStore` rooted at ``root``::
     evidence/<evidence_id>/manifest.json                sealed manifest (0444)
     evidence/<evidence_id>/manifest.sig                 Ed25519 signature (0444)
     evidence/<evidence_id>/recorder-public.pem          key that signed it (0444)
-    evidence/<evidence_id>/retention.json               review date / legal hold (mutable)
-    custody/<evidence_id>.jsonl                         chain of custody (outlives deletion)
+    custody/<evidence_id>.jsonl                         chain of custody (outlives deletion;
+                                                        the database chain in the platform)
+
+Folders are 0700. Retention state (review date, legal hold, pending requests) is read from the
+custody chain, never from a file beside the item.
 
 Write-once semantics (the retention policy itself is :mod:`evidence.retention`):
 
@@ -26,6 +29,7 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,6 +38,7 @@ from typing import Protocol
 from core.custody import CustodyEntry, CustodyEvent, CustodyLog, JsonlCustodyLog
 from core.custody import validate_evidence_id as _valid_id
 from core.evidence_errors import EvidenceError, JustificationRequiredError, ObjectExistsError
+from core.recording_settings import DEFAULT_REVIEW_MINIMUM_YEARS
 from evidence import retention as policy
 from evidence.hashing import (
     FileDigest,
@@ -42,7 +47,7 @@ from evidence.hashing import (
     fsync_directory,
     private_directory,
 )
-from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention
+from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention, RetentionAction
 
 MASTERS_DIR = "masters"
 MANIFEST_NAME = "manifest.json"
@@ -90,13 +95,19 @@ class EvidenceStore(Protocol):
         """Log a justified consultation and return the item's directory."""
         ...
 
-    def retention(self, evidence_id: str) -> Retention: ...
+    def retention(self, evidence_id: str) -> Retention:
+        """Current retention state, from the custody chain."""
+        ...
 
     def set_review_date(
-        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+        self, evidence_id: str, review_date: date, *, category: str, actor: str, reason: str
     ) -> None: ...
 
     def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None: ...
+
+    def request(
+        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
+    ) -> CustodyEntry: ...
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
@@ -114,8 +125,10 @@ class LocalEvidenceStore:
         *,
         custody: CustodyLog | None = None,
         delete_roles: frozenset[str] = DEFAULT_DELETE_ROLES,
+        review_minimum_years: Mapping[str, int] = DEFAULT_REVIEW_MINIMUM_YEARS,
     ) -> None:
         self.root = root
+        self._review_minimum_years = review_minimum_years
         private_directory(root)
         private_directory(root / "evidence")
         self._custody: CustodyLog = custody or JsonlCustodyLog(private_directory(root / "custody"))
@@ -204,19 +217,8 @@ class LocalEvidenceStore:
     # -- retention -------------------------------------------------------------------------
 
     def retention(self, evidence_id: str) -> Retention:
-        """Current retention state (defaults: no review date, no hold)."""
-        path = self.directory_of(evidence_id) / RETENTION_NAME
-        if not path.exists():
-            return Retention()
-        return policy.loads(path.read_text("utf-8"))
-
-    def _write_retention(self, evidence_id: str, retention: Retention) -> None:
-        # Mutable state, so replaced atomically; every change is in the custody log.
-        directory = self.directory_of(evidence_id)
-        tmp = directory / f".{RETENTION_NAME}.tmp"
-        tmp.write_text(policy.dumps(retention), "utf-8")
-        tmp.replace(directory / RETENTION_NAME)
-        fsync_directory(directory)
+        """Current retention state, from the custody chain (defaults: no date, no hold)."""
+        return policy.retention_of(self._custody.entries_for(evidence_id))
 
     def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
         policy.require_reason(reason, what)
@@ -225,22 +227,39 @@ class LocalEvidenceStore:
         return self.retention(evidence_id)
 
     def set_review_date(
-        self, evidence_id: str, review_date: date, *, actor: str, reason: str
+        self, evidence_id: str, review_date: date, *, category: str, actor: str, reason: str
     ) -> None:
-        """Set the MoPI review date (the earliest date deletion may be considered)."""
+        """Set the MoPI review date (the earliest date deletion may be considered), no
+        earlier than ``category``'s minimum after sealing."""
         current = self._require_item(evidence_id, reason, "changing retention")
-        updated = policy.record_review_date(
-            self._custody, evidence_id, current, review_date, actor=actor, reason=reason
+        policy.record_review_date(
+            self._custody,
+            evidence_id,
+            current,
+            review_date,
+            category=category,
+            actor=actor,
+            reason=reason,
+            minimum_years=self._review_minimum_years,
         )
-        self._write_retention(evidence_id, updated)
 
     def set_legal_hold(self, evidence_id: str, hold: bool, *, actor: str, reason: str) -> None:
-        """Place or lift a legal hold; while held the item cannot be deleted."""
+        """Place a legal hold, or lift one as the second person (see :meth:`request`)."""
         current = self._require_item(evidence_id, reason, "a legal hold decision")
-        updated = policy.record_legal_hold(
+        policy.record_legal_hold(
             self._custody, evidence_id, current, hold, actor=actor, reason=reason
         )
-        self._write_retention(evidence_id, updated)
+
+    def request(
+        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
+    ) -> CustodyEntry:
+        """Ask for a hold to be lifted or the item deleted; another person must approve."""
+        if action is RetentionAction.DELETE:
+            policy.check_delete_role(role, self._delete_roles)
+        current = self._require_item(evidence_id, reason, "a retention request")
+        return policy.record_request(
+            self._custody, evidence_id, current, action, actor=actor, reason=reason
+        )
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None
@@ -248,12 +267,13 @@ class LocalEvidenceStore:
         """Delete an item's files; the custody log is kept. See :mod:`evidence.retention`.
 
         Raises :class:`AuthorisationError` (role), :class:`JustificationRequiredError`
-        (blank reason) or :class:`RetentionError` (legal hold, no or future review date).
+        (blank reason) or :class:`RetentionError` (legal hold, no or future review date, or
+        no pending deletion request by another person).
         """
         policy.check_delete_role(role, self._delete_roles)
-        policy.check_deletable(
-            evidence_id, self._require_item(evidence_id, reason, "deletion"), today=today
-        )
+        current = self._require_item(evidence_id, reason, "deletion")
+        policy.check_deletable(evidence_id, current, today=today)
+        request = policy.approved_request(evidence_id, current, RetentionAction.DELETE, actor=actor)
         directory = self.directory_of(evidence_id)
         removed = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
         entry = self._custody.append(
@@ -261,7 +281,12 @@ class LocalEvidenceStore:
             event=CustodyEvent.DELETED,
             actor=actor,
             reason=reason,
-            details={"role": role, "removed": removed},
+            details={
+                "role": role,
+                "removed": removed,
+                "request_seq": request.seq,
+                "requested_by": request.actor,
+            },
         )
         for sub in (directory, *(p for p in directory.rglob("*") if p.is_dir())):
             sub.chmod(_WRITABLE_DIR)

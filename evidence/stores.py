@@ -12,5 +12,12 @@ def open_store(settings: RecordingSettings, custody: CustodyLog) -> EvidenceStor
     if settings.s3 is not None:
         from evidence.s3store import S3EvidenceStore  # noqa: PLC0415 - optional backend
 
-        return S3EvidenceStore(settings.s3, cache_dir=settings.store_dir, custody=custody)
-    return LocalEvidenceStore(settings.store_dir, custody=custody)
+        return S3EvidenceStore(
+            settings.s3,
+            cache_dir=settings.store_dir,
+            custody=custody,
+            review_minimum_years=settings.review_minimum_years,
+        )
+    return LocalEvidenceStore(
+        settings.store_dir, custody=custody, review_minimum_years=settings.review_minimum_years
+    )

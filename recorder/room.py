@@ -3,6 +3,12 @@
 Room events arrive on the event loop at any time, even while the join is still under way
 (before the writer thread exists); media that arrives with no writer yet is not recorded.
 A new participant starts a new segment with one more slot.
+
+Nobody is recorded without consent (issue 12): officers consent by taking part (the one who
+starts records it), everyone else needs a consent record for the visit. The tracks of someone
+who joins after recording started are held back, not read, until their consent is recorded;
+the consents are re-read every ``consent_poll`` seconds while anyone is waiting. Each
+participant's ``recorded_from`` says from when they are in the recording.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Any
 
 from livekit import rtc
 
+from core.domain import TokenRole
 from core.tasks import stop_task
 from core.telemetry import RecordingSpans
 from core.tokens import role_of_identity
+from core.utc import utc_iso
 from evidence.writer import Pcm, Pixels
 from recorder.job_store import JobStore
 from recorder.media import read_audio, read_video
@@ -46,6 +54,7 @@ class RoomSession:
     """
 
     recording_id: str
+    visit_id: str
     job_store: JobStore
     metrics: RecorderMetrics
     spans: RecordingSpans
@@ -57,12 +66,19 @@ class RoomSession:
     thread: WriterThread | None = None
     lost_tracks: set[tuple[str, str]] = field(default_factory=set)
     first_frame_at: datetime | None = None
+    consent_poll: float = 1.0
+    consented: set[str] = field(default_factory=set)
+    held: dict[str, list[rtc.Track]] = field(default_factory=dict)
+    """Tracks of participants not (yet) recorded, for want of consent."""
+    _consent_watch: asyncio.Task[None] | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: list[str] = field(default_factory=list)
     _participants_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def join(self, url: str, token: str, *, timeout: float) -> None:
-        """Connect as the recorder; every participant's tracks are subscribed from then on."""
+        """Connect as the recorder; every participant's tracks are subscribed from then on
+        (and recorded once they have consented)."""
+        await self.refresh_consents()
         room = rtc.Room()
         self.room = room
         room.on("track_subscribed", self._on_track_subscribed)
@@ -76,11 +92,36 @@ class RoomSession:
         assert self.room is not None
         self.thread = thread
         thread.start()
-        identities = sorted(p.identity for p in self.room.remote_participants.values())
+        present = (p.identity for p in self.room.remote_participants.values())
+        identities = sorted(i for i in present if self.may_record(i))
         for identity in identities:
             self._note_participant(identity)
         self._roll(identities or [])
         return identities
+
+    def may_record(self, identity: str) -> bool:
+        """Officers take part knowingly; anyone else only with a consent record."""
+        return role_of_identity(identity) is TokenRole.OFFICER or identity in self.consented
+
+    async def refresh_consents(self) -> None:
+        """Re-read who has consented to recording on this visit."""
+        rows = await self.job_store.consents(self.visit_id)
+        self.consented = {str(r["identity"]) for r in rows}
+
+    async def _watch_consents(self) -> None:
+        # Only while someone waits: their tracks go into the recording once they consent.
+        while self.held:
+            await asyncio.sleep(self.consent_poll)
+            try:
+                await self.refresh_consents()
+            except Exception:  # a failed poll is retried; held media stays out meanwhile
+                self.log(logging.WARNING, "could not re-read recording consents")
+                continue
+            for identity in [i for i in self.held if self.may_record(i)]:
+                tracks = self.held.pop(identity)
+                self.log(logging.INFO, "participant consented: now recorded", identity=identity)
+                for track in tracks:
+                    self._record_track(track, identity)
 
     async def save_participants(self) -> None:
         # Serialised, and always the current list: a slower earlier save must not win.
@@ -92,6 +133,9 @@ class RoomSession:
     async def leave(self) -> None:
         """Stop reading tracks, let the writer finish its segment, disconnect."""
         # Track readers and participant saves; one that failed must not stop the others.
+        self.held.clear()
+        if self._consent_watch is not None:
+            await stop_task(self._consent_watch)
         await asyncio.gather(*(stop_task(t) for t in list(self._tasks)), return_exceptions=True)
         if self.thread is not None and self.thread.is_alive():
             self.thread.finish()
@@ -117,6 +161,7 @@ class RoomSession:
             "identity": identity,
             "role": role.value if role else "unknown",
             "device": "not reported by the SFU",
+            "recorded_from": utc_iso(_now()),
         }
         self._spawn(self.save_participants())
 
@@ -131,6 +176,22 @@ class RoomSession:
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
         identity = participant.identity
+        if not self.may_record(identity):
+            first = identity not in self.held
+            self.held.setdefault(identity, []).append(track)
+            if first:
+                self.log(
+                    logging.WARNING,
+                    "participant has not consented: not recorded until they do",
+                    identity=identity,
+                )
+            if self._consent_watch is None or self._consent_watch.done():
+                self._consent_watch = asyncio.ensure_future(self._watch_consents())
+            return
+        self._record_track(track, identity)
+
+    def _record_track(self, track: rtc.Track, identity: str) -> None:
+        """Read ``track`` into the recording (a new participant gets a slot first)."""
         self._note_participant(identity)
         if identity not in self._slots:
             self._roll(sorted({*self._slots, identity} - {_NOBODY}))
@@ -146,6 +207,13 @@ class RoomSession:
     def _on_track_unsubscribed(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
+        held = self.held.get(participant.identity)
+        if held is not None:
+            # Never recorded, so not lost either.
+            self.held[participant.identity] = [t for t in held if t.sid != track.sid]
+            if not self.held[participant.identity]:
+                del self.held[participant.identity]
+            return
         if self.stopping():
             return
         kind = "video" if track.kind == rtc.TrackKind.KIND_VIDEO else "audio"

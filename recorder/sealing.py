@@ -50,7 +50,12 @@ async def statement_details(jobs: JobStore, recording_id: str, visit_id: str) ->
         crime_reference=visit["crime_reference"],
         officer=Officer(visit["officer_id"], visit["officer_collar"]),
         participants=[
-            Participant(p["identity"], p["role"], p["device"])
+            Participant(
+                p["identity"],
+                p["role"],
+                p["device"],
+                parse_utc(p["recorded_from"]) if p.get("recorded_from") else None,
+            )
             for p in (current["participants"] or [])
         ],
         consents=consents,

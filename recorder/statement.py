@@ -94,6 +94,7 @@ class StatementJob:
         )
         self.room = RoomSession(
             recording_id=self.recording_id,
+            visit_id=self.visit_id,
             job_store=self.worker.job_store,
             metrics=self.worker.metrics,
             spans=self.spans,

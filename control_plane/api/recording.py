@@ -1,6 +1,7 @@
 """Handlers for statement recording (officer and participant) and for sealed evidence."""
 
 from datetime import date
+from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -10,6 +11,7 @@ from control_plane.auth import Principal
 from control_plane.errors import ValidationFailed
 from control_plane.joining import ParticipantSession
 from control_plane.keys import RECORDINGS
+from evidence.retention import RetentionAction
 
 JUSTIFICATION_HEADER = "X-Justification"
 
@@ -41,6 +43,22 @@ class ExportEvidence(Strict):
 
 class ReviewDate(Strict):
     review_date: date = Field(description="MoPI review date (YYYY-MM-DD)")
+    category: str = Field(
+        min_length=1,
+        max_length=40,
+        description=(
+            "MoPI category, one of [recording] review_minimum_years (default mopi_group_1, "
+            "mopi_group_2, mopi_group_3): the review date can be no earlier than its minimum "
+            "after sealing"
+        ),
+    )
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class RetentionRequestBody(Strict):
+    """Ask for a legal hold to be lifted or the evidence deleted; another person approves."""
+
+    action: Literal["lift_hold", "delete"]
     reason: str = Field(min_length=3, max_length=2000)
 
 
@@ -125,7 +143,11 @@ async def export_evidence(request: web.Request, p: Principal, body: ExportEviden
 async def set_review_date(request: web.Request, p: Principal, body: ReviewDate) -> web.Response:
     return web.json_response(
         await request.app[RECORDINGS].set_review_date(
-            p, _evidence_id(request), review_date=body.review_date, reason=body.reason
+            p,
+            _evidence_id(request),
+            review_date=body.review_date,
+            category=body.category,
+            reason=body.reason,
         )
     )
 
@@ -136,6 +158,15 @@ async def set_legal_hold(request: web.Request, p: Principal, body: LegalHold) ->
             p, _evidence_id(request), hold=body.hold, reason=body.reason
         )
     )
+
+
+async def request_retention(
+    request: web.Request, p: Principal, body: RetentionRequestBody
+) -> web.Response:
+    done = await request.app[RECORDINGS].request(
+        p, _evidence_id(request), action=RetentionAction(body.action), reason=body.reason
+    )
+    return web.json_response(done, status=201)
 
 
 async def delete_evidence(request: web.Request, p: Principal, body: DeleteEvidence) -> web.Response:
@@ -215,9 +246,15 @@ RECORDING_SCHEMAS: dict[str, dict[str, object]] = {
             "manifest": {"type": "object", "description": "The signed manifest.json"},
             "retention": {
                 "type": "object",
+                "description": "From the custody chain; 'pending' awaits a second person",
                 "properties": {
                     "review_date": {"type": ["string", "null"], "format": "date"},
                     "legal_hold": {"type": "boolean"},
+                    "category": _STR_NULL,
+                    "pending": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/RetentionRequested"},
+                    },
                 },
             },
             "custody": {
@@ -233,6 +270,16 @@ RECORDING_SCHEMAS: dict[str, dict[str, object]] = {
         "properties": {
             "bundle": {"type": "string", "description": "Bundle folder on the server"},
             "files": {"type": "array", "items": {"type": "string"}},
+            "custody_seq": {"type": "integer"},
+        },
+    },
+    "RetentionRequested": {
+        "type": "object",
+        "required": ["action", "requested_by", "custody_seq"],
+        "properties": {
+            "action": {"enum": ["lift_hold", "delete"]},
+            "requested_by": {"type": "string"},
+            "reason": {"type": "string"},
             "custody_seq": {"type": "integer"},
         },
     },

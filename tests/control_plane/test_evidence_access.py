@@ -225,11 +225,26 @@ async def test_retention_decisions_need_the_role_and_a_reason_and_are_logged(
 ) -> None:
     vid, eid = evidence
     path = f"/api/v1/evidence/{eid}"
-    review = {"review_date": "2033-06-30", "reason": "MoPI group 2: serious offence"}
+    review = {
+        "review_date": "2037-06-30",
+        "category": "mopi_group_2",
+        "reason": "MoPI group 2: serious offence",
+    }
     status, _ = await api.call("PUT", path + "/review-date", who="alice", json=review)
     assert status == 403  # the officer in the case may view, not decide retention
+    # Issue 12, finding 3: no backdating below the category's minimum, no unknown category.
+    status, body = await api.call(
+        "PUT", path + "/review-date", who="sarge", json={**review, "review_date": "2027-01-01"}
+    )
+    assert status == 409
+    assert "on or after" in body["error"]["message"]
+    status, _ = await api.call(
+        "PUT", path + "/review-date", who="sarge", json={**review, "category": "none"}
+    )
+    assert status == 422
     done = await api.ok("PUT", path + "/review-date", who="sarge", json=review)
-    assert done["retention"]["review_date"] == "2033-06-30"
+    assert done["retention"]["review_date"] == "2037-06-30"
+    assert done["retention"]["category"] == "mopi_group_2"
     held = await api.ok(
         "PUT", path + "/legal-hold", bearer=manager, json={"hold": True, "reason": "appeal lodged"}
     )
@@ -241,9 +256,25 @@ async def test_retention_decisions_need_the_role_and_a_reason_and_are_logged(
     assert "legal hold" in body["error"]["message"]
     status, body = await api.call("POST", path + "/delete", who="sarge", json={"reason": "tidy"})
     assert status == 403  # only the evidence manager role may delete
-    await api.ok(
-        "PUT", path + "/legal-hold", bearer=manager, json={"hold": False, "reason": "appeal over"}
+    # Lifting the hold takes two people: one requests, another approves.
+    lift = {"hold": False, "reason": "appeal over"}
+    status, body = await api.call("PUT", path + "/legal-hold", bearer=manager, json=lift)
+    assert status == 409
+    assert "two people" in body["error"]["message"]
+    requested = await api.ok(
+        "POST",
+        path + "/retention-requests",
+        bearer=manager,
+        json={"action": "lift_hold", "reason": "appeal dismissed"},
+        expect=201,
     )
+    assert requested["requested_by"] == "officer:local:9001"
+    status, body = await api.call("PUT", path + "/legal-hold", bearer=manager, json=lift)
+    assert status == 409
+    assert "another authorised person" in body["error"]["message"]
+    lifted = await api.ok("PUT", path + "/legal-hold", who="sarge", json=lift)
+    assert lifted["retention"]["legal_hold"] is False
+    assert lifted["retention"]["pending"] == []
     status, body = await api.call(
         "POST", path + "/delete", bearer=manager, json={"reason": "period over"}
     )
@@ -253,7 +284,11 @@ async def test_retention_decisions_need_the_role_and_a_reason_and_are_logged(
     decisions = [(e["event"], e["reason"]) for e in chain if e["event"] != "viewed"]
     assert ("retention_changed", review["reason"]) in decisions
     assert ("legal_hold", "appeal lodged") in decisions
+    assert ("retention_requested", "appeal dismissed") in decisions
     assert ("legal_hold", "appeal over") in decisions
+    approval = next(e for e in chain if e["event"] == "legal_hold" and e["reason"] == "appeal over")
+    assert approval["actor"] == "officer:local:2001"
+    assert approval["details"]["requested_by"] == "officer:local:9001"
     assert not [e for e in chain if e["event"] == "deleted"]
     audit = (await api.ok("GET", f"/api/v1/visits/{vid}/audit", who="alice"))["entries"]
     assert any(a["subject"] == "evidence.retention" for a in audit)

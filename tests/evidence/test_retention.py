@@ -18,19 +18,7 @@ ITEM = "EVR-2024-000123-S1"
 
 def test_a_new_item_has_no_review_date_and_no_hold() -> None:
     assert Retention() == Retention(review_date=None, legal_hold=False)
-    assert policy.loads("{}") == Retention()
-
-
-@pytest.mark.parametrize(
-    "retention", [Retention(), Retention(review_date=REVIEW), Retention(REVIEW, legal_hold=True)]
-)
-def test_the_stored_form_round_trips(retention: Retention) -> None:
-    assert policy.loads(policy.dumps(retention)) == retention
-    assert policy.loads(policy.dumps(retention).encode()) == retention
-
-
-def test_the_stored_form_is_what_existing_stores_hold() -> None:
-    assert policy.dumps(Retention(REVIEW)) == '{"review_date": "2031-05-01", "legal_hold": false}'
+    assert policy.retention_of([]) == Retention()
 
 
 def test_only_the_delete_roles_may_delete() -> None:
@@ -65,16 +53,33 @@ def test_a_legal_hold_forbids_deletion_even_after_the_review_date() -> None:
         policy.check_deletable(ITEM, Retention(REVIEW, legal_hold=True), today=date(2040, 1, 1))
 
 
-def test_decisions_are_logged_in_custody_and_keep_the_other_field(tmp_path: Path) -> None:
+def test_decisions_are_logged_in_custody_and_the_state_is_the_chain(tmp_path: Path) -> None:
     custody = JsonlCustodyLog(tmp_path / "custody")
     held = policy.record_legal_hold(
         custody, ITEM, Retention(), True, actor="u-3", reason="appeal lodged"
     )
     assert held == Retention(legal_hold=True)
-    dated = policy.record_review_date(custody, ITEM, held, REVIEW, actor="u-2", reason="MoPI 2")
-    assert dated == Retention(REVIEW, legal_hold=True)
-    later = policy.record_review_date(
-        custody, ITEM, dated, date(2035, 1, 1), actor="u-2", reason="re-reviewed"
+    today = date(2025, 1, 1)
+    dated = policy.record_review_date(
+        custody,
+        ITEM,
+        held,
+        REVIEW,
+        category="mopi_group_3",
+        actor="u-2",
+        reason="MoPI 3",
+        today=today,
+    )
+    assert dated == Retention(REVIEW, legal_hold=True, category="mopi_group_3")
+    policy.record_review_date(
+        custody,
+        ITEM,
+        dated,
+        date(2035, 1, 1),
+        category="mopi_group_2",
+        actor="u-2",
+        reason="re-reviewed",
+        today=today,
     )
 
     hold, first, second = custody.entries_for(ITEM)
@@ -83,8 +88,12 @@ def test_decisions_are_logged_in_custody_and_keep_the_other_field(tmp_path: Path
         "appeal lodged",
         {"hold": True},
     )
-
     assert first.event is CustodyEvent.RETENTION_CHANGED
-    assert first.details == {"review_date_from": None, "review_date_to": "2031-05-01"}
-    assert second.details == {"review_date_from": "2031-05-01", "review_date_to": "2035-01-01"}
-    assert later == Retention(date(2035, 1, 1), legal_hold=True)
+    assert first.details == {
+        "review_date_from": None,
+        "review_date_to": "2031-05-01",
+        "category": "mopi_group_3",
+    }
+    assert second.details["review_date_to"] == "2035-01-01"
+    state = policy.retention_of(custody.entries_for(ITEM))
+    assert state == Retention(date(2035, 1, 1), legal_hold=True, category="mopi_group_2")

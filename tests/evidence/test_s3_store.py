@@ -15,6 +15,7 @@ from minio.error import S3Error
 from core.custody import CustodyEvent, JsonlCustodyLog
 from core.evidence_errors import AuthorisationError, ObjectExistsError, RetentionError
 from core.recording_settings import S3Settings
+from evidence.retention import RetentionAction
 from evidence.s3store import S3EvidenceStore
 from evidence.seal import SealedStatement, StatementDetails, seal_statement
 from evidence.verify import verify_store_entry
@@ -45,7 +46,11 @@ def s3(minio: RunningMinio, tmp_path: Path, request: pytest.FixtureRequest) -> S
         min_retention_days=1,
     )
     return S3EvidenceStore(
-        settings, cache_dir=tmp_path / "cache", custody=JsonlCustodyLog(tmp_path / "custody")
+        settings,
+        cache_dir=tmp_path / "cache",
+        custody=JsonlCustodyLog(tmp_path / "custody"),
+        # A category with no minimum, so the test can reach a review date within days.
+        review_minimum_years={"test_only": 0},
     )
 
 
@@ -102,7 +107,7 @@ def test_retention_legal_hold_and_deletion_rules(
     s3: S3EvidenceStore, sealed_s3: SealedStatement, segments: list[SegmentInfo]
 ) -> None:
     review = date.today() + timedelta(days=30)
-    s3.set_review_date(EVIDENCE_ID, review, actor="u-2", reason="MoPI group 2")
+    s3.set_review_date(EVIDENCE_ID, review, category="test_only", actor="u-2", reason="MoPI 2")
     key = f"evidence/{EVIDENCE_ID}/masters/{segments[0].name}"
     lock = s3.client.get_object_retention(s3.bucket, key)
     assert lock is not None
@@ -113,9 +118,14 @@ def test_retention_legal_hold_and_deletion_rules(
         s3.delete(EVIDENCE_ID, actor="u-2", role="officer", reason="r", today=review)
     with pytest.raises(RetentionError, match="legal hold"):
         s3.delete(EVIDENCE_ID, actor="u-2", role="evidence_manager", reason="r", today=review)
+    s3.request(EVIDENCE_ID, RetentionAction.LIFT_HOLD, actor="u-2", role="x", reason="over")
     s3.set_legal_hold(EVIDENCE_ID, False, actor="u-3", reason="appeal concluded")
     assert not s3.client.is_object_legal_hold_enabled(s3.bucket, key)
+    assert s3.retention(EVIDENCE_ID).legal_hold is False
     # Past the review date by the calendar, but the Object Lock still holds: refused.
+    s3.request(
+        EVIDENCE_ID, RetentionAction.DELETE, actor="u-4", role="evidence_manager", reason="done"
+    )
     with pytest.raises(RetentionError, match="object-locked"):
         s3.delete(EVIDENCE_ID, actor="u-2", role="evidence_manager", reason="r", today=review)
     events = [e.event for e in s3.custody.entries_for(EVIDENCE_ID)]
@@ -124,5 +134,10 @@ def test_retention_legal_hold_and_deletion_rules(
         CustodyEvent.SEALED,
         CustodyEvent.RETENTION_CHANGED,
         CustodyEvent.LEGAL_HOLD,
+        CustodyEvent.RETENTION_REQUESTED,
         CustodyEvent.LEGAL_HOLD,
+        CustodyEvent.RETENTION_REQUESTED,
     ]
+    # No object decides retention: nothing but the sealed objects is in the bucket.
+    names = [o.object_name for o in s3.client.list_objects(s3.bucket, recursive=True)]
+    assert not [n for n in names if str(n).endswith("retention.json")]

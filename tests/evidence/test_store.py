@@ -15,12 +15,13 @@ from core.evidence_errors import (
     ObjectExistsError,
     RetentionError,
 )
+from evidence.retention import RetentionAction
 from evidence.seal import SealedStatement
 from evidence.store import MASTERS_DIR, LocalEvidenceStore, is_read_only
 from evidence.writer import SegmentInfo
 from tests.evidence.conftest import EVIDENCE_ID
 
-REVIEW = date(2031, 5, 1)
+REVIEW = date(2033, 6, 1)  # MoPI group 3: at least 6 years after sealing (today)
 
 
 def test_sealed_files_are_0444_and_cannot_be_replaced(
@@ -59,7 +60,7 @@ def test_view_requires_justification_and_is_logged(
 def test_deletion_rules(store: LocalEvidenceStore, sealed: SealedStatement) -> None:
     def delete(role: str = "evidence_manager") -> CustodyEntry:
         return store.delete(
-            EVIDENCE_ID, actor="u-2", role=role, reason="period ended", today=date(2032, 1, 1)
+            EVIDENCE_ID, actor="u-2", role=role, reason="period ended", today=date(2034, 1, 1)
         )
 
     with pytest.raises(AuthorisationError):
@@ -69,15 +70,21 @@ def test_deletion_rules(store: LocalEvidenceStore, sealed: SealedStatement) -> N
     with pytest.raises(RetentionError, match="not set"):
         delete()
 
-    store.set_review_date(EVIDENCE_ID, REVIEW, actor="u-2", reason="MoPI group 2")
+    store.set_review_date(
+        EVIDENCE_ID, REVIEW, category="mopi_group_3", actor="u-2", reason="MoPI group 3"
+    )
     store.set_legal_hold(EVIDENCE_ID, True, actor="u-3", reason="appeal lodged")
     with pytest.raises(RetentionError, match="legal hold"):
         delete()
+    store.request(EVIDENCE_ID, RetentionAction.LIFT_HOLD, actor="u-4", role="s", reason="done")
     store.set_legal_hold(EVIDENCE_ID, False, actor="u-3", reason="appeal concluded")
     with pytest.raises(RetentionError, match="review date"):
         store.delete(
             EVIDENCE_ID, actor="u-2", role="evidence_manager", reason="r", today=date(2030, 1, 1)
         )
+    store.request(
+        EVIDENCE_ID, RetentionAction.DELETE, actor="u-5", role="evidence_manager", reason="due"
+    )
 
     entry = delete()
     assert entry.event is CustodyEvent.DELETED
@@ -89,7 +96,9 @@ def test_deletion_rules(store: LocalEvidenceStore, sealed: SealedStatement) -> N
         CustodyEvent.SEALED,
         CustodyEvent.RETENTION_CHANGED,
         CustodyEvent.LEGAL_HOLD,
+        CustodyEvent.RETENTION_REQUESTED,
         CustodyEvent.LEGAL_HOLD,
+        CustodyEvent.RETENTION_REQUESTED,
         CustodyEvent.DELETED,
     ]
     with pytest.raises(ObjectExistsError, match="used before"):
@@ -102,7 +111,7 @@ def test_retention_changes_need_a_reason(
     with pytest.raises(JustificationRequiredError):
         store.set_legal_hold(EVIDENCE_ID, True, actor="u", reason="")
     with pytest.raises(JustificationRequiredError):
-        store.set_review_date(EVIDENCE_ID, REVIEW, actor="u", reason="")
+        store.set_review_date(EVIDENCE_ID, REVIEW, category="mopi_group_3", actor="u", reason="")
     assert store.retention(EVIDENCE_ID).legal_hold is False
 
 
