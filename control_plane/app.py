@@ -34,6 +34,7 @@ from control_plane.keys import (
     VISITS,
     WEBHOOK_RECEIVER,
 )
+from control_plane.management import management_ctx
 from control_plane.metrics import Metrics
 from control_plane.middleware import error_middleware, metrics_middleware, tracing_middleware
 from control_plane.openapi import build_document
@@ -133,6 +134,7 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http)
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(management_ctx)
     app.cleanup_ctx.append(bandwidth_context)
     app.cleanup_ctx.append(recordings_ctx)
     app.cleanup_ctx.append(exhibits_ctx)

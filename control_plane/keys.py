@@ -34,3 +34,5 @@ TRACER = web.AppKey("tracer", Tracer)
 PROGRAMME = web.AppKey("programme", Programme)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 JOIN_FAILURES = web.AppKey("join_failures", FailureWindow)
+MANAGEMENT_URL = web.AppKey("management_url", str)
+"""Where the management listener (/metrics) is, once it started."""

@@ -44,7 +44,6 @@ ROUTES: tuple[Route, ...] = (
         response="Readiness",
         tags=("system",),
     ),
-    public("GET", "/metrics", system.metrics, "Prometheus metrics", tags=("system",)),
     public("GET", "/api/v1/openapi.json", system.openapi, "This document", tags=("system",)),
     route(
         "POST",

@@ -1,10 +1,10 @@
-"""Health, readiness, metrics, the OpenAPI document, and the LiveKit webhook receiver."""
+"""Health, readiness, the OpenAPI document, and the LiveKit webhook receiver. (Metrics are
+on the management listener: control_plane.management.)"""
 
 import logging
 
 from aiohttp import web
 from livekit import api
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from control_plane.api.endpoints import Auth, Guard
@@ -13,14 +13,11 @@ from control_plane.keys import (
     ENGINE,
     METRICS,
     OPENAPI,
-    PROGRAMME,
     SFU,
     SFU_EVENTS,
-    VISITS,
     WEBHOOK_RECEIVER,
 )
 from control_plane.sfu_events import verify_webhook
-from core.domain import VisitState
 
 log = logging.getLogger(__name__)
 WEBHOOK_MAX_BODY = 1024 * 1024
@@ -47,18 +44,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
-    )
-
-
-async def metrics(request: web.Request) -> web.Response:
-    m = request.app[METRICS]
-    # Visit counts come from the database at scrape time, so they survive restarts.
-    counts = await request.app[VISITS].count_by_state()
-    for state in VisitState:
-        m.visits.labels(state=state.value).set(counts.get(state.value, 0))
-    await request.app[PROGRAMME].refresh_metrics()
-    return web.Response(
-        body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 

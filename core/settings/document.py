@@ -74,6 +74,8 @@ class SettingsDocument(BaseSettings):
 
     host: StrictStr = Settings.host
     port: StrictInt = Settings.port
+    metrics_host: StrictStr = Settings.metrics_host
+    metrics_port: StrictInt = Settings.metrics_port
     database_url: StrictStr = Settings.database_url
     log_level: StrictStr = Settings.log_level
     reconcile_interval: StrictFloat = Settings.reconcile_interval
@@ -103,6 +105,8 @@ class SettingsDocument(BaseSettings):
         return Settings(
             host=self.host,
             port=self.port,
+            metrics_host=self.metrics_host,
+            metrics_port=self.metrics_port,
             database_url=self.database_url,
             livekit=self.livekit.read_keys(),
             rooms=self.rooms,

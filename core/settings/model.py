@@ -197,6 +197,11 @@ class OidcSettings:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
+    metrics_host: str = "127.0.0.1"
+    """The management listener (/metrics only), apart from the public one: the join funnel
+    and quick exits are not for the internet. Loopback unless Prometheus scrapes remotely."""
+    metrics_port: int = 9464
+    """0 picks a free port (tests)."""
     database_url: str = "sqlite+aiosqlite:///var/evr.sqlite3"
     livekit: LiveKitSettings
     rooms: RoomSettings = field(default_factory=RoomSettings)

@@ -42,6 +42,8 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("EVR_HOST", ("host",)),
     Variable("EVR_PORT", ("port",), "int"),
+    Variable("EVR_METRICS_HOST", ("metrics_host",)),
+    Variable("EVR_METRICS_PORT", ("metrics_port",), "int"),
     Variable("EVR_DATABASE_URL", ("database_url",)),
     Variable("EVR_LOG_LEVEL", ("log_level",)),
     Variable("EVR_RECONCILE_INTERVAL", ("reconcile_interval",), "float"),

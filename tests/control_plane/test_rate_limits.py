@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from control_plane.app import create_app
+from control_plane.keys import MANAGEMENT_URL
 from control_plane.rate_limit import FailureWindow, TooManyRequests
 from tests.support.stack import Api, bind_socket
 
@@ -67,7 +68,10 @@ def test_everyone_together_has_a_budget_too() -> None:
 
 
 @asynccontextmanager
-async def _throttled_app(api: Api, *, per_client: int, total: int) -> AsyncIterator[str]:
+async def _throttled_app(
+    api: Api, *, per_client: int, total: int
+) -> AsyncIterator[tuple[str, str]]:
+    """A control plane of its own with these budgets: (public address, metrics address)."""
     settings = api.stack.settings
     settings = replace(
         settings,
@@ -79,7 +83,7 @@ async def _throttled_app(api: Api, *, per_client: int, total: int) -> AsyncItera
     sock = bind_socket("127.0.0.1")
     try:
         await web.SockSite(runner, sock).start()
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app[MANAGEMENT_URL]
     finally:
         await runner.cleanup()
         sock.close()
@@ -97,7 +101,7 @@ async def _attempt(session: aiohttp.ClientSession, base: str, code: str) -> tupl
 
 async def test_forty_wrong_codes_from_one_client_are_throttled(api: Api) -> None:
     async with (
-        _throttled_app(api, per_client=5, total=1000) as base,
+        _throttled_app(api, per_client=5, total=1000) as (base, _),
         _from("127.0.0.2") as guesser,
         _from("127.0.0.3") as other,
     ):
@@ -120,7 +124,10 @@ async def test_when_everyone_has_spent_the_budget_even_a_good_code_waits(api: Ap
         "POST", f"/api/v1/visits/{visit['id']}/links", who="alice", json={}, expect=201
     )
     good = link["url"].rsplit("/", 1)[1]
-    async with _throttled_app(api, per_client=100, total=4) as base, _from("127.0.0.4") as a:
+    async with (
+        _throttled_app(api, per_client=100, total=4) as (base, _),
+        _from("127.0.0.4") as a,
+    ):
         for i in range(4):
             assert (await _attempt(a, base, f"bad{i}" + "x" * 40))[0] == 404
         async with _from("127.0.0.5") as victim:
@@ -132,10 +139,13 @@ async def test_when_everyone_has_spent_the_budget_even_a_good_code_waits(api: Ap
 
 
 async def test_throttling_is_counted(api: Api) -> None:
-    async with _throttled_app(api, per_client=1, total=1000) as base, _from("127.0.0.6") as s:
+    async with (
+        _throttled_app(api, per_client=1, total=1000) as (base, metrics),
+        _from("127.0.0.6") as s,
+    ):
         await _attempt(s, base, "nope" + "x" * 40)
         assert (await _attempt(s, base, "nope" + "x" * 40))[0] == 429
-        async with s.get(f"{base}/metrics") as resp:
+        async with s.get(f"{metrics}/metrics") as resp:
             text = await resp.text()
     assert 'evr_join_code_throttled_total{scope="client"} 1.0' in text
 

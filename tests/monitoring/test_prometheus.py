@@ -28,6 +28,7 @@ import yaml
 from aiohttp import web
 
 from control_plane.app import create_app
+from control_plane.keys import MANAGEMENT_URL
 from loadtests.check_client import run_check
 from loadtests.media import SyntheticParticipant
 from monitoring import alerts_gen, dashboards
@@ -64,17 +65,19 @@ def _host_port(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _stale_replica(stack: Stack) -> AsyncIterator[str]:
+async def _stale_replica(stack: Stack) -> AsyncIterator[tuple[str, str]]:
     """A second control-plane replica on the same database whose LiveKit secret is stale
-    (a half-finished key rotation): the SFU refuses its calls, so it answers 503s."""
+    (a half-finished key rotation): the SFU refuses its calls, so it answers 503s. Yields
+    its public and its management (metrics) address."""
     sock = bind_socket(stack.settings.host)
     livekit = dataclasses.replace(stack.settings.livekit, api_secret="stale" * 10)
     settings = dataclasses.replace(stack.settings, port=sock.getsockname()[1], livekit=livekit)
-    runner = web.AppRunner(create_app(settings, reconcile=False))
+    app = create_app(settings, reconcile=False)
+    runner = web.AppRunner(app)
     await runner.setup()
     try:
         await web.SockSite(runner, sock).start()
-        yield f"http://{settings.host}:{settings.port}"
+        yield f"http://{settings.host}:{settings.port}", app[MANAGEMENT_URL]
     finally:
         await runner.cleanup()
 
@@ -90,7 +93,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
             http_port=17900,
         )
         try:
-            async with _stale_replica(stack) as stale_url:
+            async with _stale_replica(stack) as (stale_url, stale_metrics_url):
                 recorder = await asyncio.to_thread(
                     start_recorder, stack, tmp_path / "recorder", name="recorder-prom"
                 )
@@ -100,8 +103,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
                         config,
                         jobs={
                             alerts_gen.CONTROL_PLANE_JOB: [
-                                _host_port(stack.base_url),
-                                _host_port(stale_url),
+                                _host_port(stack.metrics_url),
+                                _host_port(stale_metrics_url),
                             ],
                             alerts_gen.RECORDER_JOB: [_host_port(recorder.metrics_url)],
                             # The SFU's own /metrics, inside the test's namespace.

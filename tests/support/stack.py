@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from control_plane.app import create_app
 from control_plane.auth import add_officer, create_api_token
-from control_plane.keys import ENGINE
+from control_plane.keys import ENGINE, MANAGEMENT_URL
 from core.domain import OfficerRole
 from core.recording_settings import RecordingSettings
 from core.settings import JoinSettings, LiveKitSettings, Settings
@@ -48,6 +48,11 @@ class Stack:
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    @property
+    def metrics_url(self) -> str:
+        """The management listener, where /metrics is (never on `base_url`)."""
+        return self.app[MANAGEMENT_URL]
 
 
 def bind_socket(host: str) -> socket.socket:
@@ -81,6 +86,9 @@ def settings_for(
             api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
         ),
         join=JoinSettings(public_base_url=f"http://{host}:{port}", token_ttl=timedelta(minutes=2)),
+        # The management listener beside the public one, on a free port.
+        metrics_host=kw.pop("metrics_host", host),
+        metrics_port=kw.pop("metrics_port", 0),
         **kw,
     )
 
@@ -170,8 +178,10 @@ class Api:
             h.update(self.stack.headers(who))
         if bearer:
             h["Authorization"] = f"Bearer {bearer}"
+        # /metrics lives on the management listener only (control_plane.management).
+        base = self.stack.metrics_url if path == "/metrics" else self.stack.base_url
         async with self.session.request(
-            method, self.stack.base_url + path, json=json, data=data, headers=h
+            method, base + path, json=json, data=data, headers=h
         ) as resp:
             body = (
                 await resp.json(content_type=None)
