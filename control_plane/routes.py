@@ -629,7 +629,7 @@ ROUTES: tuple[Route, ...] = (
     route(
         "POST",
         P + "/uploads",
-        statements.upload,
+        statements.upload_evidence,
         "Upload a photo or short video (raw body; checked by content, sealed as received)",
         PARTICIPANT,
         response="Exhibit",

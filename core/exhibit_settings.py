@@ -20,5 +20,6 @@ class ExhibitSettings:
     """Largest still the console may send (a 1080p JPEG or PNG is well under this)."""
     max_signature_bytes: StrictInt = 512 * 1024
     """Largest drawn signature (PNG)."""
-    max_statement_chars: StrictInt = 60_000
-    """Longest statement text (an MG11 runs to a few pages)."""
+    max_statement_chars: StrictInt = 20_000
+    """Longest statement text (an MG11 of a few pages is ~12,000). Saves are JSON bodies, which
+    the API caps at 64 KiB (control_plane.api.bodies): 20,000 characters of Urdu fit."""

@@ -4,6 +4,7 @@ import base64
 import binascii
 import contextlib
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from pydantic import Field
@@ -31,7 +32,7 @@ class CreateStatement(Strict):
 
 
 class SaveStatement(Strict):
-    text: str = Field(max_length=200_000, description="The whole text, in the witness's words")
+    text: str = Field(max_length=20_000, description="The whole text, in the witness's words")
     revision: int = Field(ge=0, description="The revision this text was based on")
     share: bool = Field(default=False, description="Also show it to the witness on their phone")
 
@@ -174,13 +175,13 @@ async def my_exhibits(request: web.Request, session: ParticipantSession) -> web.
     return web.json_response(await request.app[MEDIA].for_participant(session))
 
 
-async def upload(request: web.Request, session: ParticipantSession) -> web.StreamResponse:
+async def upload_evidence(request: web.Request, session: ParticipantSession) -> web.StreamResponse:
     try:
         done = await request.app[MEDIA].upload(
             session,
             request.content,
             request.content_length,
-            file_name=request.headers.get(FILE_NAME_HEADER),
+            file_name=unquote(request.headers.get(FILE_NAME_HEADER, "")),
         )
     except BodyTooLarge as exc:
         return await _refusing_rest(request, exc)

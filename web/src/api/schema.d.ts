@@ -625,9 +625,26 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Place or lift a legal hold (supervisor or evidence manager; logged) */
+        /** Place a legal hold, or lift one another person requested (supervisor or evidence manager; logged) */
         put: operations["set_legal_hold"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evidence/{evidence_id}/retention-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask for a legal hold to be lifted or the Master deleted; another person approves */
+        post: operations["request_retention"];
         delete?: never;
         options?: never;
         head?: never;
@@ -643,7 +660,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Delete the Master after its review date (evidence manager; reason logged) */
+        /** Delete the Master after its review date, as another person requested (evidence manager; reason logged) */
         post: operations["delete_evidence"];
         delete?: never;
         options?: never;
@@ -1004,7 +1021,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Upload a photo or short video (raw body; checked by content, sealed as received) */
-        post: operations["upload"];
+        post: operations["upload_evidence"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1435,10 +1452,13 @@ export interface components {
             key_id?: string | null;
             /** @description The signed manifest.json */
             manifest: Record<string, unknown>;
+            /** @description From the custody chain; 'pending' awaits a second person */
             retention: {
                 /** Format: date */
                 review_date?: string | null;
                 legal_hold?: boolean;
+                category?: string | null;
+                pending?: components["schemas"]["RetentionRequested"][];
             };
             /** @description The hash-linked chain of custody, including this view */
             custody: Record<string, unknown>[];
@@ -1447,6 +1467,13 @@ export interface components {
             /** @description Bundle folder on the server */
             bundle: string;
             files: string[];
+            custody_seq: number;
+        };
+        RetentionRequested: {
+            /** @enum {unknown} */
+            action: "lift_hold" | "delete";
+            requested_by: string;
+            reason?: string;
             custody_seq: number;
         };
         EvidenceDeleted: {
@@ -1756,6 +1783,11 @@ export interface components {
              * @description MoPI review date (YYYY-MM-DD)
              */
             review_date: string;
+            /**
+             * Category
+             * @description MoPI category, one of [recording] review_minimum_years (default mopi_group_1, mopi_group_2, mopi_group_3): the review date can be no earlier than its minimum after sealing
+             */
+            category: string;
             /** Reason */
             reason: string;
         };
@@ -1763,6 +1795,19 @@ export interface components {
         LegalHold: {
             /** Hold */
             hold: boolean;
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * RetentionRequestBody
+         * @description Ask for a legal hold to be lifted or the evidence deleted; another person approves.
+         */
+        RetentionRequestBody: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "lift_hold" | "delete";
             /** Reason */
             reason: string;
         };
@@ -4010,6 +4055,77 @@ export interface operations {
             };
         };
     };
+    request_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evidence_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetentionRequestBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionRequested"];
+                };
+            };
+            /** @description The body is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The resource's state does not allow this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body does not match the schema; details say where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     delete_evidence: {
         parameters: {
             query?: never;
@@ -5393,7 +5509,7 @@ export interface operations {
             };
         };
     };
-    upload: {
+    upload_evidence: {
         parameters: {
             query?: never;
             header?: never;

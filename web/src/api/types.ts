@@ -66,3 +66,16 @@ export type RttRound = Schemas["RttRound"];
 export type DownloadAck = Schemas["DownloadAck"];
 export type Transport = Schemas["Transport"];
 export type FinishCheck = Schemas["FinishCheck"];
+
+// ---------------------------------------------------------------- statements, stills, uploads
+
+export type Statement = Schemas["Statement"];
+export type StatementList = Schemas["StatementList"];
+export type WitnessStatement = Schemas["WitnessStatement"];
+export type Exhibit = Schemas["Exhibit"];
+export type ExhibitList = Schemas["ExhibitList"];
+export type WitnessExhibits = Schemas["WitnessExhibits"];
+export type CreateStatement = Schemas["CreateStatement"];
+export type SaveStatement = Schemas["SaveStatement"];
+export type RequestCorrection = Schemas["RequestCorrection"];
+export type SignStatement = Schemas["SignStatement"];

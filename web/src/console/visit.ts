@@ -7,6 +7,7 @@ import { renderAlerts, startBlocker, startFailure } from "./alerts";
 import { OfficerCall } from "./call";
 import { CallView } from "./call-view";
 import { renderEligibility } from "./eligibility";
+import { exhibitsPanel } from "./stills";
 import { api } from "./session";
 import { renderCheck, renderProgress, renderQuality, renderRecording } from "./status";
 import { action, time } from "./ui";
@@ -266,6 +267,7 @@ async function joinCall(visitId: string): Promise<void> {
   callView = view;
   // The call view takes the screen; the page behind it is hidden until it closes.
   document.body.append(view.root);
+  view.root.append(exhibitsPanel(visitId, view.root));
   const main = document.getElementById("main");
   if (main) main.hidden = true;
   view.root.querySelector<HTMLElement>("h2")?.focus();

@@ -2,6 +2,8 @@
 
 import { button, h, show } from "../../common/dom";
 import { nextSteps } from "../force";
+import { statementPanel } from "./statement";
+import { uploadPanel } from "./upload";
 import { go, main, page } from "../page";
 import { actions, para } from "../ui";
 
@@ -29,5 +31,7 @@ export function renderEnded(): void {
       ? actions(button("Join the call again", () => go("join")))
       : null,
     nextSteps(page.state?.crimeReference),
+    statementPanel(),
+    uploadPanel(),
   );
 }

@@ -6,6 +6,8 @@ import { button, h, show } from "../../common/dom";
 import { type CallHooks, type EndReason, type PublishCaps, VictimCall } from "../call";
 import { api, go, main, page, report } from "../page";
 import type { Decision } from "../quality";
+import { statementPanel } from "./statement";
+import { uploadPanel } from "./upload";
 import { actions } from "../ui";
 
 export async function startCall(url: string, token: string, caps: PublishCaps | null): Promise<void> {
@@ -102,6 +104,8 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
       micButton,
       button("Leave the call", () => void callObj.leave(), "warning"),
     ),
+    statementPanel(),
+    uploadPanel(),
   );
   main.classList.add("screen--call");
 }
