@@ -6,9 +6,11 @@ only, so it does not care which authenticator is configured.
 
 import asyncio
 import hashlib
+import math
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -213,36 +215,77 @@ async def revoke_api_token(engine: AsyncEngine, token_id: str) -> None:
 class OidcAuthenticator:
     """Bearer JWTs from the force's identity provider, checked against its JWKS.
 
-    Keys are fetched with the app's own HTTP session and cached; an unknown `kid` triggers
-    one refresh (rate-limited), so key rotation at the provider needs no restart.
+    Keys are fetched with the app's own HTTP session and kept for as long as the JWKS
+    response's `Cache-Control: max-age` says, at most an hour (`DEFAULT_MAX_AGE` without one),
+    so a key the provider withdrew stops being accepted within that time. Once the cache is
+    stale it is fetched again before any token is checked; if the provider cannot be reached
+    then, tokens are refused (a stale key set might still hold a withdrawn key). A token with
+    an unknown `kid` triggers a refetch at once (key rotation needs no restart), from a small
+    budget (`REFETCH_BURST`, then one per `REFETCH_INTERVAL` s), so a flood of made-up key ids
+    cannot turn into a flood of requests to the provider.
     """
 
-    REFRESH_MIN_INTERVAL = 30.0
+    MAX_AGE_CAP = 3600.0
+    DEFAULT_MAX_AGE = 300.0
+    REFETCH_BURST = 3
+    REFETCH_INTERVAL = 10.0
 
-    def __init__(self, settings: OidcSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: OidcSettings,
+        session: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._session = session
+        self._clock = clock
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._expires_at = -math.inf
+        self._budget = float(self.REFETCH_BURST)
+        self._budget_at = clock()
         self._lock = asyncio.Lock()
 
-    async def _refresh(self) -> None:
-        async with self._lock:
-            if time.monotonic() - self._fetched_at < self.REFRESH_MIN_INTERVAL and self._keys:
-                return
-            async with self._session.get(self._settings.jwks_url) as resp:
-                resp.raise_for_status()
-                jwks = await resp.json()
-            keyset = jwt.PyJWKSet.from_dict(jwks)
-            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
-            self._fetched_at = time.monotonic()
+    def _max_age(self, cache_control: str | None) -> float:
+        """Seconds the key set may be kept: the response's max-age (0 for no-store or
+        no-cache), capped at an hour; the default when it says nothing usable."""
+        directives = [d.strip().lower() for d in (cache_control or "").split(",")]
+        if "no-store" in directives or "no-cache" in directives:
+            return 0.0
+        for d in directives:
+            name, _, value = d.partition("=")
+            if name.strip() == "max-age" and value.strip().isdigit():
+                return min(float(value.strip()), self.MAX_AGE_CAP)
+        return self.DEFAULT_MAX_AGE
+
+    async def _fetch(self) -> None:
+        async with self._session.get(self._settings.jwks_url) as resp:
+            resp.raise_for_status()
+            jwks = await resp.json()
+            max_age = self._max_age(resp.headers.get("Cache-Control"))
+        keyset = jwt.PyJWKSet.from_dict(jwks)
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._expires_at = self._clock() + max_age
+
+    def _take_refetch(self) -> bool:
+        """Spend one unknown-kid refetch from the budget, if there is one."""
+        now = self._clock()
+        refill = (now - self._budget_at) / self.REFETCH_INTERVAL
+        self._budget = min(float(self.REFETCH_BURST), self._budget + refill)
+        self._budget_at = now
+        if self._budget < 1.0:
+            return False
+        self._budget -= 1.0
+        return True
 
     async def _key_for(self, kid: str) -> Any:
-        if kid not in self._keys:
-            try:
-                await self._refresh()
-            except (aiohttp.ClientError, jwt.PyJWTError) as exc:
-                raise Unauthenticated(f"cannot fetch the identity provider's keys: {exc}") from exc
+        try:
+            async with self._lock:
+                stale = self._clock() >= self._expires_at
+                if stale or (kid not in self._keys and self._take_refetch()):
+                    await self._fetch()
+        except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWTError) as exc:
+            raise Unauthenticated(f"cannot fetch the identity provider's keys: {exc}") from exc
         if kid not in self._keys:
             raise Unauthenticated("token signed with an unknown key")
         return self._keys[kid]

@@ -27,6 +27,8 @@ class Idp:
     keys: dict[str, rsa.RSAPrivateKey]
     jwks_url: str
     fetches: int = 0
+    cache_control: str | None = None
+    """The JWKS response's Cache-Control header, if any."""
 
     def token(self, kid: str, **claims: Any) -> str:
         now = int(time.time())
@@ -50,7 +52,8 @@ async def idp() -> AsyncIterator[Idp]:
         for kid, key in state.keys.items():
             jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
             keys.append(jwk | {"kid": kid, "use": "sig", "alg": "RS256"})
-        return web.json_response({"keys": keys})
+        headers = {"Cache-Control": state.cache_control} if state.cache_control else None
+        return web.json_response({"keys": keys}, headers=headers)
 
     app = web.Application()
     app.router.add_get("/jwks", jwks)
@@ -110,10 +113,82 @@ async def test_key_rotation_needs_no_restart(idp: Idp, http: aiohttp.ClientSessi
     auth = OidcAuthenticator(_settings(idp), http)
     await auth.authenticate(idp.token("k1"))
     idp.keys["k2"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    auth.REFRESH_MIN_INTERVAL = 0.0
+    # At once: a new key id right after a fetch is fetched for, not refused.
     p = await auth.authenticate(idp.token("k2"))
     assert p.officer_id == "oidc:u-123"
     assert idp.fetches == 2
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+async def test_a_withdrawn_key_is_refused_once_the_cache_expires(
+    idp: Idp, http: aiohttp.ClientSession
+) -> None:
+    idp.cache_control = "public, max-age=60"
+    clock = Clock()
+    auth = OidcAuthenticator(_settings(idp), http, clock=clock)
+    token = idp.token("k1")
+    await auth.authenticate(token)
+    del idp.keys["k1"]  # the provider withdraws it
+    idp.keys["k2"] = _new_key()
+
+    clock.now += 59
+    await auth.authenticate(token)  # the provider said it may be kept this long
+    clock.now += 2
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        await auth.authenticate(token)
+    assert idp.fetches == 2
+
+
+async def test_cache_control_is_honoured_for_at_most_an_hour(
+    idp: Idp, http: aiohttp.ClientSession
+) -> None:
+    idp.cache_control = "max-age=86400"
+    clock = Clock()
+    auth = OidcAuthenticator(_settings(idp), http, clock=clock)
+    await auth.authenticate(idp.token("k1"))
+    clock.now += 3599
+    await auth.authenticate(idp.token("k1"))
+    assert idp.fetches == 1
+    clock.now += 2
+    await auth.authenticate(idp.token("k1"))
+    assert idp.fetches == 2
+
+
+async def test_no_store_means_every_check_fetches(idp: Idp, http: aiohttp.ClientSession) -> None:
+    idp.cache_control = "no-store"
+    auth = OidcAuthenticator(_settings(idp), http, clock=Clock())
+    for _ in range(3):
+        await auth.authenticate(idp.token("k1"))
+    assert idp.fetches == 3
+
+
+async def test_unknown_key_ids_cannot_flood_the_provider(
+    idp: Idp, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock()
+    auth = OidcAuthenticator(_settings(idp), http, clock=clock)
+    await auth.authenticate(idp.token("k1"))
+    stranger = Idp(keys={}, jwks_url="")
+    for i in range(20):
+        stranger.keys[f"made-up-{i}"] = idp.keys["k1"]
+        with pytest.raises(Unauthenticated, match="unknown key"):
+            await auth.authenticate(stranger.token(f"made-up-{i}"))
+    assert idp.fetches == 1 + OidcAuthenticator.REFETCH_BURST
+    clock.now += OidcAuthenticator.REFETCH_INTERVAL
+    idp.keys["k2"] = _new_key()
+    await auth.authenticate(idp.token("k2"))  # the budget refills: rotation still works
+    assert idp.fetches == 2 + OidcAuthenticator.REFETCH_BURST
 
 
 async def test_the_api_accepts_oidc_officers(
