@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -176,16 +177,17 @@ async def upload(request: web.Request, check: ActiveCheck) -> web.StreamResponse
     meter = check.upload
     stop_at = meter.begin(request.query.get("ticket"))
     content = request.content
-    # Count what the connection delivered (total_raw_bytes), not only what was read: a body
-    # that ends early still counts for the bytes that did arrive.
+    arrived = _body_arrived(request)
+    # Count what the connection delivered, not only what was read: a body that ends early
+    # still counts for the bytes that did arrive.
     try:
         async with asyncio.timeout(max(0.0, stop_at - time.monotonic())):
-            while meter.observe(content.total_raw_bytes, time.monotonic()):
+            while meter.observe(arrived(), time.monotonic()):
                 if not await content.readany():
                     break
     except (TimeoutError, ConnectionError, HttpProcessingError):
         pass  # a stall, a hang-up or a body shorter than announced
-    meter.observe(content.total_raw_bytes, time.monotonic())
+    meter.observe(arrived(), time.monotonic())
     meter.done = True
     response = web.json_response(
         {
@@ -202,6 +204,26 @@ async def upload(request: web.Request, check: ActiveCheck) -> web.StreamResponse
             await response.write_eof()
         request.protocol.force_close()
     return response
+
+
+def _body_arrived(request: web.Request) -> Callable[[], int]:
+    """A counter of the body bytes the connection has delivered: the kernel's count where it
+    offers one (it does not wait for this process to get round to reading), else aiohttp's."""
+    content = request.content
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    first = tcpinfo.read(sock) if sock is not None else None
+    if sock is None or first is None:
+        return lambda: content.total_raw_bytes
+    # Everything the kernel had before the body's unread part: earlier requests, headers.
+    before = first.bytes_received - content.total_raw_bytes
+
+    def arrived() -> int:
+        now = tcpinfo.read(sock)
+        kernel = 0 if now is None else now.bytes_received - before
+        return max(content.total_raw_bytes, kernel)
+
+    return arrived
 
 
 async def finish_check(

@@ -16,10 +16,10 @@ NONCE_BYTES = 32
 """Hex characters of a nonce (128 random bits)."""
 CHUNK_BYTES = 16 * 1024
 """Download chunk size. Each chunk ends with its nonce, so seeing it means having the chunk."""
-RATE_QUANTILE = 0.9
-"""Which of the kernel's delivery-rate samples is the link's rate. Stalls in loss recovery,
-slow start, and other traffic sharing the link (the WebRTC leg's signalling and RTCP) only
-ever lower a sample; the upper decile is what the link carries while TCP keeps it busy."""
+RATE_QUANTILE = 0.5
+"""Which of the kernel's delivery-rate samples is the link's rate: the median. A stall in
+loss recovery lowers a sample, and acknowledgements bunched up by a busy receiver (or the
+shaper's burst) can raise one above the link's rate; the middle is neither."""
 MIN_RATE_SAMPLES = 10
 """Fewer samples than this (a very short stream) and the proven rate is used."""
 FRAMING_SLACK = 2048

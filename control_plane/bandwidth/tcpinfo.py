@@ -5,7 +5,8 @@ kernel counts the bytes (`tcpi_bytes_acked`) and takes a delivery-rate sample pe
 acknowledgement (`tcpi_delivery_rate`, the estimator BBR is built on: bytes delivered over
 the longer of their send and their ack intervals, so a sample does not exceed what the
 bottleneck carried). Neither includes the HTTP acknowledgement's own trip, nor how late the
-page got round to reading its bytes.
+page got round to reading its bytes. The upload counts what arrived (`tcpi_bytes_received`)
+whether or not this process has read it yet, so a busy server does not under-read.
 """
 
 import contextlib
@@ -22,6 +23,8 @@ _UNACKED = struct.Struct("=I")  # tcpi_unacked, segments in flight
 _UNACKED_AT = 24
 _BYTES_ACKED = struct.Struct("=Q")  # tcpi_bytes_acked (Linux 4.1)
 _BYTES_ACKED_AT = 120
+_BYTES_RECEIVED = struct.Struct("=Q")  # tcpi_bytes_received (Linux 4.1)
+_BYTES_RECEIVED_AT = 128
 _NOTSENT = struct.Struct("=I")  # tcpi_notsent_bytes (Linux 4.6)
 _NOTSENT_AT = 144
 _DELIVERY_RATE = struct.Struct("=Q")  # tcpi_delivery_rate, bytes/s (Linux 4.9)
@@ -36,6 +39,8 @@ class _Socket(Protocol):
 class Delivery:
     bytes_acked: int
     """Bytes of this connection the peer's TCP stack has acknowledged, ever."""
+    bytes_received: int
+    """Bytes of this connection that arrived in order, ever, read by the process or not."""
     unacked_segments: int
     notsent_bytes: int
     delivery_kbps: float | None
@@ -56,6 +61,7 @@ def parse(raw: bytes) -> Delivery | None:
     app_limited = bool(raw[_FLAGS_AT] & 1)
     return Delivery(
         bytes_acked=_BYTES_ACKED.unpack_from(raw, _BYTES_ACKED_AT)[0],
+        bytes_received=_BYTES_RECEIVED.unpack_from(raw, _BYTES_RECEIVED_AT)[0],
         unacked_segments=_UNACKED.unpack_from(raw, _UNACKED_AT)[0],
         notsent_bytes=_NOTSENT.unpack_from(raw, _NOTSENT_AT)[0],
         delivery_kbps=None if app_limited or rate == 0 else rate * 8 / 1000,

@@ -236,3 +236,22 @@ async def test_a_network_that_blocks_udp_and_ice_tcp_is_refused(
     status, body = await _token(api, session, "audio_only")
     assert status == 409, body
     assert body["error"]["details"]["offered"] == ["in_person"]
+
+
+@pytest.mark.parametrize(
+    ("up_kbit", "down_kbit"),
+    [
+        pytest.param(700, 700, id="0.7mbit"),
+        pytest.param(3000, 600, id="3up-0.6down"),
+        pytest.param(800, 20_000, id="0.8up-20down"),
+    ],
+)
+async def test_both_directions_read_within_15_percent_of_the_shaped_rate(
+    api: Api, phone: Phone, up_kbit: int, down_kbit: int
+) -> None:
+    """Slow and asymmetric links, where the downlink used to read 17-38 % low."""
+    _, session = await api.live_ready_visit()
+    result = await _shaped_check(phone, session, up=up_kbit, down=down_kbit)
+    figures = result["measurements"]
+    assert result["uplink_kbps"] == pytest.approx(up_kbit, rel=0.15), figures
+    assert result["downlink_kbps"] == pytest.approx(down_kbit, rel=0.15), figures

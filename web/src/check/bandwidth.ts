@@ -102,14 +102,21 @@ export async function runConnectionCheck(opts: ConnectionCheckOptions): Promise<
   progress({ phase: "start", fraction: 0 });
   const plan = await api.json<CheckPlan>("start", "POST", "/api/v1/participant/check");
 
-  // The WebRTC leg (mostly upstream) runs alongside the RTT rounds and the download
-  // (downstream); the upload waits for it, so the two never share the phone's uplink.
-  const probe = runProbe(api, plan, opts.camera);
+  // The WebRTC leg connects alongside the RTT rounds and the download, but publishes only
+  // once the download is over: its video would otherwise queue the download's TCP
+  // acknowledgements on a slow uplink, and the downlink would read low. The upload waits
+  // for it, so the two never share the phone's uplink either.
+  let downloaded: () => void = () => undefined;
+  const downloadOver = new Promise<void>((resolve) => (downloaded = resolve));
+  const probe = runProbe(api, plan, downloadOver, opts.camera);
   progress({ phase: "rtt", fraction: 0.05 });
-  await measureRtt(api, plan);
-
-  progress({ phase: "download", fraction: 0.15 });
-  await download(api, plan);
+  try {
+    await measureRtt(api, plan);
+    progress({ phase: "download", fraction: 0.15 });
+    await download(api, plan);
+  } finally {
+    downloaded();
+  }
   progress({ phase: "webrtc", fraction: 0.45 });
   const transport = await probe;
 
@@ -223,11 +230,13 @@ async function upload(api: Api, plan: CheckPlan): Promise<void> {
   }
 }
 
-/** Publish the camera into the probe room until the server has seen enough video; return
- *  the ICE candidate pair used, or null if the leg could not connect. */
+/** Join the probe room at once and, once `publishAfter` settles, publish the camera until
+ *  the server has seen enough video; return the ICE candidate pair used, or null if the leg
+ *  could not connect. */
 async function runProbe(
   api: Api,
   plan: CheckPlan,
+  publishAfter: Promise<void>,
   camera?: MediaStreamTrack,
 ): Promise<Transport | null> {
   const spec = plan.probe;
@@ -240,6 +249,7 @@ async function runProbe(
       sleep(PROBE_CONNECT_BUDGET_S * 1000).then(() => false),
     ]);
     if (!connected) return null;
+    await publishAfter;
     media = camera ? camera.clone() : await openCamera(spec.video);
     const publication = await room.localParticipant.publishTrack(media, {
       source: Track.Source.Camera,
