@@ -141,9 +141,10 @@ class BandwidthSettings:
     """Frames per second the SFU must forward from the probe for a video verdict."""
     rtt_rounds: StrictInt = 5
     upload_seconds: StrictFloat = 2.0
-    upload_max_bytes: StrictInt = 1_000_000
+    upload_max_bytes: StrictInt = 700_000
     download_seconds: StrictFloat = 2.0
-    download_max_bytes: StrictInt = 1_000_000
+    download_max_bytes: StrictInt = 800_000
+    """With the probe and overheads, at most 2 MB on a 4G-class link (docs/bandwidth.md)."""
     probe_seconds: StrictFloat = 1.5
     """Seconds of the phone's video the server must see arriving through the SFU."""
     probe_max_seconds: StrictFloat = 4.0
