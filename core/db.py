@@ -46,17 +46,6 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
-    # The driver's own implicit (deferred) BEGIN is off; `_begin_immediate` starts each
-    # transaction instead.
-    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
-
-
-def _begin_immediate(conn: Connection) -> None:
-    # A deferred transaction that reads and then writes cannot wait for another process's
-    # writer: SQLite fails it at once with "database is locked" (busy_timeout is not applied
-    # to a lock upgrade). IMMEDIATE takes the write lock at BEGIN, where busy_timeout does
-    # wait, so the control plane and the recorder (two processes under `evr up`) queue instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _private_sqlite_file(path: Path) -> None:
@@ -81,7 +70,6 @@ def create_engine(url: str) -> AsyncEngine:
             _private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
