@@ -11,6 +11,7 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	cd infra/ansible && ../../.venv/bin/ansible-lint --offline --profile production
 
 test: setup lint
 	.venv/bin/pytest

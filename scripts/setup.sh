@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 LIVEKIT_VERSION="v1.13.5"
 TOOLS="$PWD/.tools"
-APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3 jq openssl libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils)
+APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3 jq openssl libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+  systemd-container debootstrap nftables haproxy)  # the last four: tests/infra (Ansible on nspawn hosts)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
