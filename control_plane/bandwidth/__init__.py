@@ -16,9 +16,11 @@ Protocol (all requests carry `Authorization: Bearer <participant session>`; C is
 2. RTT: `POST C/rtt` `{"nonce": null}` -> `{"nonce": N1, "done": false, "samples": 0}`; send
    `{"nonce": N1}` back at once -> `{"nonce": N2, ...}`; repeat until `done`. Each sample is
    server time from sending Nk to receiving it back; the verdict uses the median.
-3. WebRTC leg, started at once and run alongside 2 and 4: connect to `probe.url` with
+3. WebRTC leg, connected at once alongside 2 and 4: connect to `probe.url` with
    `probe.token` (ICE servers as the SFU hands them out: LiveKit falls back to ICE/TCP or
-   TURN when UDP is blocked) and publish a camera at `probe.video`. After
+   TURN when UDP is blocked); once the download (4) is over, publish a camera at
+   `probe.video` (publishing during the download would queue its TCP acknowledgements
+   behind the video on a slow uplink, and the downlink would read low). After
    `probe.seconds`, poll `GET C/probe` -> `{"subscribed", "frames", "seconds", "done"}`
    every 0.3 s until `done` (the server has seen
    `probe.seconds` of video arrive) or `probe.max_seconds` have passed; then disconnect.
@@ -27,14 +29,18 @@ Protocol (all requests carry `Authorization: Bearer <participant session>`; C is
    `max_bytes`. The last `nonce_bytes` (32 ASCII hex) of every chunk are a fresh random
    nonce. Read until the stream ends (or `max_seconds` + 0.5 s pass), then
    `POST C/download/ack` `{"nonce": <last nonce of the last complete chunk>}` ->
-   `{"downlink_kbps", "bytes", "seconds"}`: bytes through that chunk over the time from the
-   stream's start to the ack's arrival. An unknown nonce is refused (400).
+   `{"downlink_kbps", "bytes", "seconds"}`. The rate is the median of the kernel's
+   delivery-rate samples (TCP_INFO) taken while the phone had acknowledged no more than the
+   bytes through that chunk; never below, nor above twice, the proven rate (bytes through
+   that chunk over the time from the stream's start to the ack's arrival), which stands in
+   where the kernel offers no samples. An unknown nonce is refused (400).
 5. Upload (after the WebRTC leg, so they do not compete): `POST C/upload/ticket` ->
    `{"ticket", "max_bytes", "max_seconds"}`, which starts the server's clock; at once
    `POST C/upload?ticket=<ticket>` with an `application/octet-stream` body of at most
    `max_bytes` random bytes. The server reads until a cap and answers
-   `{"uplink_kbps", "bytes", "seconds"}`: bytes it read over the time since the ticket. Past
-   a cap it stops reading and closes the connection.
+   `{"uplink_kbps", "bytes", "seconds"}`: body bytes the connection delivered (the kernel's
+   count, read or not) over the time since the ticket. Past a cap it stops reading and
+   closes the connection.
 6. `POST C/finish` `{"transport": {"protocol", "candidate_type", "relay_protocol"} | null}`
    (the probe's selected ICE pair as the phone saw it; informational) -> the verdict:
    `verdict` (hd | sd | audio_only | insufficient), `offered`, `publish_caps`,
