@@ -11,7 +11,12 @@ from pathlib import Path
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from monitoring.dashboards import evidential_recording, programme_outcomes, service_overview
+from monitoring.dashboards import (
+    evidential_recording,
+    hosts,
+    programme_outcomes,
+    service_overview,
+)
 from monitoring.dashboards.defaults import to_json
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
@@ -21,6 +26,7 @@ DASHBOARDS: Mapping[str, Callable[[], dm.Dashboard]] = {
     service_overview.UID: service_overview.build,
     evidential_recording.UID: evidential_recording.build,
     programme_outcomes.UID: programme_outcomes.build,
+    hosts.UID: hosts.build,
 }
 
 #: Values for Grafana's macros when a query is sent straight to Prometheus.

@@ -15,7 +15,12 @@ import pytest
 from monitoring import dashboards
 from monitoring.dashboards import __main__ as generator
 
-EXPECTED_UIDS = {"evr-service-overview", "evr-evidential-recording", "evr-programme-outcomes"}
+EXPECTED_UIDS = {
+    "evr-service-overview",
+    "evr-evidential-recording",
+    "evr-programme-outcomes",
+    "evr-hosts",
+}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
