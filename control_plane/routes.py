@@ -570,6 +570,17 @@ ROUTES: tuple[Route, ...] = (
         tags=("statements", "evidence"),
     ),
     route(
+        "POST",
+        V + "/evidence-bundle",
+        statements.export_visit,
+        "One verified disclosure bundle of the visit's recording, statements, stills and uploads",
+        OFFICER,
+        body=statements.ExportVisit,
+        response="VisitBundle",
+        status=201,
+        tags=("evidence",),
+    ),
+    route(
         "GET",
         "/api/v1/exhibits/{evidence_id}",
         statements.view_exhibit,

@@ -26,6 +26,7 @@ from evidence.export import export_bundle
 from evidence.keys import key_id, load_signing_key
 from evidence.store import LocalEvidenceStore
 from evidence.verify import CUSTODY_NAME, VerificationReport, verify_bundle, verify_store_entry
+from evidence.visit_bundle import is_visit_bundle, verify_visit_bundle
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +89,8 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
         )
         return print_report(report, out)
     target = Path(args.target)
+    if is_visit_bundle(target):
+        return print_report(verify_visit_bundle(target, trusted_key_ids=trusted), out)
     if (target / CUSTODY_NAME).is_file():
         return print_report(verify_bundle(target, trusted_key_ids=trusted), out)
     if target.parent.name == "evidence" and (target.parent.parent / "custody").is_dir():

@@ -29,6 +29,7 @@ from evidence.export import export_bundle
 from evidence.keys import load_or_create_signing_key, trusted_fingerprints
 from evidence.stores import open_store
 from evidence.verify import CUSTODY_NAME, verify_store_entry
+from evidence.visit_bundle import is_visit_bundle
 from evr import lifecycle
 from recorder.process import run_recorder
 
@@ -97,7 +98,7 @@ def _trusted(args: argparse.Namespace, settings: Settings) -> frozenset[str]:
 
 def _verify(args: argparse.Namespace) -> int:
     target = Path(args.target)
-    if (target / CUSTODY_NAME).is_file():
+    if (target / CUSTODY_NAME).is_file() or is_visit_bundle(target):
         # A bundle carries its own custody extract: no database, no platform needed, but a
         # key the force publishes is: from the command line, or the configuration if given.
         trusted = list(args.trusted_key)

@@ -53,6 +53,11 @@ class SignStatement(Strict):
     )
 
 
+class ExportVisit(Strict):
+    justification: str = Field(min_length=3, max_length=2000, description="Why (DPA s.62)")
+    recipient: str = Field(min_length=2, max_length=200, description="To whom it is disclosed")
+
+
 def _statement_id(request: web.Request) -> str:
     return request.match_info["statement_id"]
 
@@ -132,6 +137,16 @@ async def exhibit_file(request: web.Request, p: Principal) -> web.StreamResponse
         p, request.match_info["evidence_id"], request.headers.get(JUSTIFICATION_HEADER)
     )
     return web.FileResponse(path, headers={"Content-Type": media_type})
+
+
+async def export_visit(request: web.Request, p: Principal, body: ExportVisit) -> web.Response:
+    done = await request.app[EXHIBIT_ACCESS].export_visit(
+        p,
+        request.match_info["visit_id"],
+        justification=body.justification,
+        recipient=body.recipient,
+    )
+    return web.json_response(done, status=201)
 
 
 # -- the witness on the phone ------------------------------------------------------------------
@@ -278,6 +293,24 @@ EXHIBIT_SCHEMAS: dict[str, dict[str, Any]] = {
             "manifest": {"type": "object"},
             "description": {"type": "object"},
             "custody": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "VisitBundle": {
+        "type": "object",
+        "required": ["bundle", "items"],
+        "properties": {
+            "bundle": {"type": "string", "description": "Where the bundle was written"},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["evidence_id", "kind"],
+                    "properties": {
+                        "evidence_id": {"type": "string"},
+                        "kind": {"enum": ["recording", "statement", "still", "upload"]},
+                    },
+                },
+            },
         },
     },
     "WitnessExhibits": {

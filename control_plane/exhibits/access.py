@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,15 +27,29 @@ from core import audit, schema
 from core.custody import CustodyEvent
 from core.custody_db import DbCustodyLog
 from core.domain import AuditAction
-from core.evidence_errors import EvidenceError
+from core.evidence_errors import EvidenceError, IntegrityError
+from core.recording_status import RecordingStatus
 from evidence.store import MANIFEST_NAME, MASTERS_DIR, EvidenceStore
+from evidence.visit_bundle import export_visit_bundle
 
 
 class ExhibitAccess:
-    def __init__(self, engine: AsyncEngine, custody: DbCustodyLog, store: EvidenceStore) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        custody: DbCustodyLog,
+        store: EvidenceStore,
+        *,
+        export_dir: Path,
+        signing_key: Ed25519PrivateKey,
+        trusted_key_ids: frozenset[str],
+    ) -> None:
         self._engine = engine
         self._custody = custody
         self._store = store
+        self._export_dir = export_dir
+        self._key = signing_key
+        self._trusted = trusted_key_ids
 
     async def _exhibit(self, principal: Principal, evidence_id: str) -> dict[str, Any]:
         e = schema.exhibits
@@ -103,3 +119,62 @@ class ExhibitAccess:
         if not path.is_file():
             raise Conflict(f"exhibit {evidence_id} has no {row['file_name']} in the store")
         return path, row["media_type"]
+
+    async def export_visit(
+        self, principal: Principal, visit_id: str, *, justification: str, recipient: str
+    ) -> dict[str, Any]:
+        """One disclosure bundle of every sealed item of the visit (recordings and exhibits),
+        each verified and logged as exported, and a DPA s.62 disclosure."""
+        r, e = schema.recordings, schema.exhibits
+        async with self._engine.connect() as conn:
+            visit = await load_visit(conn, visit_id)
+            if visit is None or not can_see_evidence(
+                principal, officer_id=visit.officer_id, unit=visit.unit
+            ):
+                raise NotFound(f"no visit {visit_id}")
+            recordings = await conn.execute(
+                select(r.c.id)
+                .where(r.c.visit_id == visit.id, r.c.status == RecordingStatus.SEALED.value)
+                .order_by(r.c.requested_at)
+            )
+            items = [(row.id, "recording") for row in recordings]
+            exhibits = await conn.execute(
+                select(e.c.id, e.c.kind).where(e.c.visit_id == visit.id).order_by(e.c.created_at)
+            )
+            items += [(row.id, row.kind) for row in exhibits]
+        if not items:
+            raise Conflict("this visit has no sealed evidence to export yet")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        destination = self._export_dir / f"visit-{visit.id}-{stamp}"
+        try:
+            bundle = await asyncio.to_thread(
+                export_visit_bundle,
+                self._store,
+                items,
+                destination,
+                visit_id=visit.id,
+                actor=principal.actor,
+                justification=justification,
+                recipient=recipient,
+                signing_key=self._key,
+                trusted_key_ids=self._trusted,
+            )
+        except IntegrityError as exc:
+            raise Conflict(f"evidence failed verification at {exc.where}: {exc.message}") from exc
+        except EvidenceError as exc:
+            raise Conflict(str(exc)) from exc
+        async with self._engine.begin() as conn:
+            await audit.record(
+                conn,
+                actor=principal.actor,
+                action=AuditAction.DISCLOSURE,
+                subject="evidence",
+                visit_id=visit.id,
+                justification=justification,
+                recipients=recipient,
+                detail={"bundle": bundle.name, "items": [i for i, _ in items]},
+            )
+        return {
+            "bundle": str(bundle),
+            "items": [{"evidence_id": i, "kind": k} for i, k in items],
+        }

@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -18,6 +19,7 @@ from control_plane.keys import ENGINE, RECORDINGS
 from core.domain import OfficerRole
 from evidence.store import MASTERS_DIR
 from evidence.verify import verify_store_entry
+from evidence.visit_bundle import verify_visit_bundle
 from tests.recorder.statement import master_dir, trusted_of
 from tests.support.stack import Api
 
@@ -285,3 +287,35 @@ async def test_only_the_officer_their_supervisor_and_evidence_managers_see_it(ap
     status, body = await api.call("GET", f"/api/v1/exhibits/{evidence_id}/file", who="alice")
     assert status == 400
     assert "justification" in body["error"]["message"]
+
+
+async def test_one_bundle_holds_the_visits_exhibits_and_verifies_offline(api: Api) -> None:
+    vid, session, signed = await signed_statement(api)
+    await api.ok(
+        "POST",
+        "/api/v1/participant/uploads",
+        bearer=session,
+        data=base64.b64decode(signature_png()),
+        headers={"X-File-Name": "door.png"},
+        expect=201,
+    )
+    body = {"justification": "file for the CPS", "recipient": "CPS Wessex"}
+    status, _ = await api.call(
+        "POST", f"/api/v1/visits/{vid}/evidence-bundle", who="bob", json=body
+    )
+    assert status == 404
+    done = await api.ok(
+        "POST", f"/api/v1/visits/{vid}/evidence-bundle", who="alice", json=body, expect=201
+    )
+    assert sorted(i["kind"] for i in done["items"]) == ["statement", "upload"]
+    bundle = Path(done["bundle"])
+    trusted = trusted_of(api)
+    report = await asyncio.to_thread(verify_visit_bundle, bundle, trusted_key_ids=trusted)
+    assert report.ok, report.failures
+    target = bundle / signed["evidence_id"] / MASTERS_DIR / "statement.txt"
+    target.chmod(0o644)
+    target.write_bytes(b"a different statement")
+    report = await asyncio.to_thread(verify_visit_bundle, bundle, trusted_key_ids=trusted)
+    assert f"item {signed['evidence_id']} (statement): segment statement.txt" in [
+        f.where for f in report.failures
+    ]

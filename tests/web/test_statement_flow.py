@@ -27,6 +27,8 @@ from tests.support.stack import Api
 from tests.web.test_console import DESKTOP
 
 VICTIM_RGB = (200, 40, 60)
+POLLED = 20_000
+"""ms to wait for what the pages learn by polling (every 3-4 s), on a loaded 2-core machine."""
 ELIGIBILITY = (
     "risk_assessment_clear",
     "adult_or_guardian",
@@ -146,7 +148,7 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
         # A still of the victim's real LiveKit video track, with a caption.
         await panel.get_by_label("Caption").fill("Damage to the back door frame")
         await panel.get_by_role("button", name="Take a still").click()
-        await expect(panel.get_by_text("Still sealed")).to_be_visible()
+        await expect(panel.get_by_text("Still sealed")).to_be_visible(timeout=POLLED)
         exhibits = (await api.ok("GET", f"/api/v1/visits/{vid}/exhibits", who="alice"))["exhibits"]
         (still,) = [e for e in exhibits if e["kind"] == "still"]
         assert still["caption"] == "Damage to the back door frame"
@@ -160,7 +162,9 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
         # The officer drafts; autosave; shows it to the witness.
         await panel.get_by_role("button", name="Start a statement").click()
         await panel.get_by_label("Statement, in the witness's own words").fill(STATEMENT)
-        await expect(panel.get_by_test_id("statement-saved")).to_contain_text("Saved, revision 1")
+        await expect(panel.get_by_test_id("statement-saved")).to_contain_text(
+            "Saved, revision 1", timeout=POLLED
+        )
         await panel.get_by_role("button", name="Show to the witness").click()
         await expect(panel.get_by_test_id("statement-saved")).to_contain_text(
             "shown to the witness"
@@ -168,22 +172,26 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
 
         phone = await _phone_at_ended(browser, api, vid, session)
         text = phone.get_by_test_id("statement-text")
-        await expect(text).to_have_text(STATEMENT)
+        await expect(text).to_have_text(STATEMENT, timeout=POLLED)
         # The victim sees that a picture was taken.
         await expect(phone.get_by_test_id("stills-taken")).to_contain_text(
-            "The officer took a picture from the video"
+            "The officer took a picture from the video", timeout=POLLED
         )
         await phone.get_by_label("What should be changed?").fill("It was my work laptop")
         await phone.get_by_role("button", name="Ask the officer to change it").click()
         await expect(phone.get_by_text("Your request was sent")).to_be_visible()
         await expect(panel.get_by_test_id("statement-corrections")).to_contain_text(
-            "It was my work laptop"
+            "It was my work laptop", timeout=POLLED
         )
         corrected = STATEMENT.replace("My laptop", "My work laptop")
         await panel.get_by_label("Statement, in the witness's own words").fill(corrected)
-        await expect(panel.get_by_test_id("statement-saved")).to_contain_text("Saved, revision 3")
-        await expect(text).to_have_text(corrected)
-        await expect(phone.get_by_text("The officer has changed the statement")).to_be_visible()
+        await expect(panel.get_by_test_id("statement-saved")).to_contain_text(
+            "Saved, revision 3", timeout=POLLED
+        )
+        await expect(text).to_have_text(corrected, timeout=POLLED)
+        await expect(phone.get_by_text("The officer has changed the statement")).to_be_visible(
+            timeout=POLLED
+        )
 
         # Signing: the errors first, then the real thing.
         await assert_accessible(phone, "statement signing")
@@ -194,8 +202,12 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
         await _draw_signature(phone)
         await phone.screenshot(path=screenshots / "statement-sign.png", full_page=True)
         await phone.get_by_role("button", name="Sign my statement").click()
-        await expect(phone.get_by_test_id("statement-signed")).to_contain_text("You signed")
-        await expect(panel.get_by_test_id("statement-status")).to_have_text("signed")
+        await expect(phone.get_by_test_id("statement-signed")).to_contain_text(
+            "You signed", timeout=POLLED
+        )
+        await expect(panel.get_by_test_id("statement-status")).to_have_text(
+            "signed", timeout=POLLED
+        )
         await expect(panel.get_by_test_id("statement-signature")).to_contain_text("Jane Witness")
 
         # The victim's own evidence: a photo, then a file that is not one.
@@ -203,7 +215,9 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
         chooser = phone.get_by_label("Choose a photo or video")
         await chooser.set_input_files(_jpeg(tmp_path / "door.jpg"))
         await phone.get_by_role("button", name="Send to the officer").click()
-        await expect(phone.get_by_test_id("upload-outcome")).to_contain_text("Sent: door.jpg")
+        await expect(phone.get_by_test_id("upload-outcome")).to_contain_text(
+            "Sent: door.jpg", timeout=POLLED
+        )
         await expect(phone.get_by_test_id("uploads")).to_contain_text("SHA-256")
         bad = tmp_path / "notes.jpg"
         bad.write_bytes(b"%PDF-1.7 this is not a photo")
@@ -217,7 +231,9 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
             await api.ok("GET", f"/api/v1/visits/{vid}/exhibits", who="alice")
         )["exhibits"]
         assert sorted(e["kind"] for e in listed) == ["statement", "still", "upload"]
-        await expect(officer.get_by_test_id("exhibits").locator("li")).to_have_count(3)
+        await expect(officer.get_by_test_id("exhibits").locator("li")).to_have_count(
+            3, timeout=POLLED
+        )
         statement = next(e for e in listed if e["kind"] == "statement")
         described = json.loads(
             (master_dir(api, statement["evidence_id"]) / MASTERS_DIR / "exhibit.json").read_bytes()

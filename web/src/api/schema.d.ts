@@ -909,6 +909,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/visits/{visit_id}/evidence-bundle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** One verified disclosure bundle of the visit's recording, statements, stills and uploads */
+        post: operations["export_visit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/exhibits/{evidence_id}": {
         parameters: {
             query?: never;
@@ -1563,6 +1580,15 @@ export interface components {
             description: Record<string, unknown>;
             custody: Record<string, unknown>[];
         };
+        VisitBundle: {
+            /** @description Where the bundle was written */
+            bundle: string;
+            items: {
+                evidence_id: string;
+                /** @enum {unknown} */
+                kind: "recording" | "statement" | "still" | "upload";
+            }[];
+        };
         WitnessExhibits: {
             stills: {
                 evidence_id: string;
@@ -1929,6 +1955,19 @@ export interface components {
              * @default false
              */
             share?: boolean;
+        };
+        /** ExportVisit */
+        ExportVisit: {
+            /**
+             * Justification
+             * @description Why (DPA s.62)
+             */
+            justification: string;
+            /**
+             * Recipient
+             * @description To whom it is disclosed
+             */
+            recipient: string;
         };
         /** RequestCorrection */
         RequestCorrection: {
@@ -5168,6 +5207,77 @@ export interface operations {
             };
             /** @description The resource's state does not allow this */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    export_visit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visit_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportVisit"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitBundle"];
+                };
+            };
+            /** @description The body is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The resource's state does not allow this */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body does not match the schema; details say where */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,7 +18,7 @@ export function statementSection(visitId: string): HTMLElement {
   let current: Statement | null = null;
   let pending: number | undefined;
   let saving = false;
-  const text = h("textarea", { id: "statement-text", rows: "14", style: "width:100%;font-size:1rem" });
+  const text = h("textarea", { id: "statement-text", rows: "14" });
   const saved = h("p", { class: "hint", role: "status", "data-testid": "statement-saved" });
   const corrections = h("ul", { "data-testid": "statement-corrections" });
 
@@ -92,7 +92,7 @@ export function statementSection(visitId: string): HTMLElement {
             "div",
             { "data-testid": "statement-signature" },
             h("p", {}, `Signed by ${latest.signed_name ?? ""} at ${time(latest.signed_at)}. Sealed as evidence ${latest.evidence_id ?? ""}.`),
-            h("p", { class: "hint", style: "overflow-wrap:anywhere" }, `SHA-256 of the text: ${latest.text_sha256 ?? ""}`),
+            h("p", { class: "hint hash" }, `SHA-256 of the text: ${latest.text_sha256 ?? ""}`),
             action(
               "Start a further statement (correction)",
               async () => {

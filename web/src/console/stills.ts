@@ -85,7 +85,7 @@ export function exhibitsList(visitId: string): HTMLElement {
           e.caption ? ` · ${e.caption}` : "",
           ` · ${e.media_type}, ${e.bytes} bytes`,
           h("br", {}),
-          h("code", { style: "overflow-wrap:anywhere" }, `SHA-256 ${e.sha256}`),
+          h("code", {}, `SHA-256 ${e.sha256}`),
         ),
       ),
     );
@@ -110,8 +110,6 @@ export function exhibitsPanel(visitId: string, videos: HTMLElement): HTMLElement
       class: "exhibits-panel",
       "aria-label": "Statement and exhibits",
       hidden: true,
-      style:
-        "position:fixed;top:0;right:0;bottom:0;width:min(480px,45vw);overflow:auto;background:#fff;border-left:2px solid #0b0c0c;padding:1rem;z-index:50",
     },
     statementSection(visitId),
     stillsSection(visitId, videos),
@@ -121,10 +119,9 @@ export function exhibitsPanel(visitId: string, videos: HTMLElement): HTMLElement
     "button",
     {
       type: "button",
-      class: "button button--secondary",
+      class: "button button--secondary exhibits-toggle",
       "aria-expanded": "false",
       "aria-controls": "exhibits-panel",
-      style: "position:fixed;top:0.5rem;right:0.5rem;z-index:60",
     },
     "Statement and stills",
   );

@@ -22,7 +22,6 @@ function signaturePad(): { root: HTMLElement; canvas: HTMLCanvasElement; drawn: 
     role: "img",
     "aria-label": tx("statement.signatureLabel"),
     "aria-describedby": "signature-hint",
-    style: "width:100%;max-width:600px;height:auto;aspect-ratio:3/1;border:2px solid #0b0c0c;touch-action:none;background:#fff",
   });
   const ctx = canvas.getContext("2d")!;
   ctx.lineWidth = 4;
@@ -185,7 +184,6 @@ export function statementPanel(): HTMLElement {
           dir: "auto",
           tabindex: "0",
           "data-testid": "statement-text",
-          style: "font-size:1.3rem;line-height:1.7;white-space:pre-wrap;border-left:6px solid #505a5f;padding:0.5rem 1rem;margin:1rem 0",
         },
         st.text,
       ),

@@ -88,7 +88,7 @@ export function uploadPanel(): HTMLElement {
           { "data-sha256": u.sha256 },
           h("span", {}, u.file_name ?? u.media_type),
           " ",
-          h("span", { class: "hint", style: "overflow-wrap:anywhere" }, tx("upload.fingerprint", { hash: u.sha256 })),
+          h("span", { class: "hint" }, tx("upload.fingerprint", { hash: u.sha256 })),
         ),
       ),
     );
