@@ -199,6 +199,24 @@ class Journey:
         if safe_to_talk is not None:
             await self.record_safe_to_talk(session, safe_to_talk)
 
+    async def request_interpreter(self, session: ParticipantSession, language: str) -> None:
+        """The victim asks for an interpreter in ``language``: an event the officer sees on the
+        visit's progress, with an audit entry (the language can say something about them)."""
+        async with self._engine.begin() as conn:
+            await self._open_visit(conn, session)
+            detail = {"language": language}
+            await append_event(
+                conn, session.visit_id, "interpreter_requested", session.actor, detail
+            )
+            await audit.record(
+                conn,
+                actor=session.actor,
+                action=AuditAction.COLLECTION,
+                subject="visit.interpreter_request",
+                visit_id=session.visit_id,
+                detail=detail,
+            )
+
     async def record_safe_to_talk(self, session: ParticipantSession, value: bool) -> None:
         """'Safe to talk now' is about this moment, not the visit, so it is an event only."""
         async with self._engine.begin() as conn:
@@ -321,10 +339,15 @@ class Journey:
         safe_to_talk: bool | None = None
         quick_exit_at: str | None = None
         link_issued_at: str | None = None
+        interpreter: dict[str, Any] | None = None
         for r in rows:
             kind, detail, at = r["kind"], r["detail"], _iso(r["at"])
             if kind == "link_issued" and detail.get("role") == ParticipantRole.VICTIM.value:
                 link_issued_at = at
+            elif kind == "link_issued" and detail.get("role") == "interpreter" and interpreter:
+                interpreter["link_issued_at"] = at
+            elif kind == "interpreter_requested":
+                interpreter = {"language": detail.get("language"), "at": at, "link_issued_at": None}
             elif kind == "link_opened" and detail.get("role") == ParticipantRole.VICTIM.value:
                 opened_at = at
             elif kind == "progress":
@@ -379,6 +402,7 @@ class Journey:
         return {
             "visit_id": visit_id,
             "link_issued_at": link_issued_at,
+            "interpreter_request": interpreter,
             "link_opened_at": opened_at,
             "steps": steps,
             "current_step": current,

@@ -270,6 +270,16 @@ ROUTES: tuple[Route, ...] = (
         tags=("officer",),
     ),
     route(
+        "POST",
+        P + "/interpreter",
+        journey.request_interpreter,
+        "The victim asks for an interpreter in a language; the officer sees it on the progress",
+        PARTICIPANT,
+        body=journey.InterpreterRequest,
+        response="Recorded",
+        tags=("participant",),
+    ),
+    route(
         "GET",
         "/api/v1/alerts",
         journey.visit_alerts,

@@ -98,18 +98,37 @@ async def test_the_victim_goes_through_every_step_and_the_officer_receives_their
         await _screen(page, "How would you like to talk to the police?", "1-choose", screenshots)
         await page.get_by_role("button", name="Video call on this phone").click()
 
-        await _screen(page, "Three quick questions", "2-questions", screenshots)
+        # One question per page (GOV.UK), each page with its own title.
+        await _screen(page, "Are you 18 or over?", "2-question-adult", screenshots)
+        assert await page.title() == "Are you 18 or over? \u2013 Video call with the police"
         await page.get_by_role("button", name="Continue").click()
-        # Unanswered questions are pointed out, not lost, and axe still passes.
-        await expect(page.get_by_text("Please choose Yes or No.").first).to_be_visible()
-        await _screen(page, "Three quick questions", "2-questions-errors", screenshots)
+        # Unanswered: an error summary with a specific message takes focus, the title says
+        # "Error:", the message links to the field, and axe still passes.
+        summary = page.locator(".error-summary")
+        await expect(summary).to_be_focused()
+        await expect(summary).to_contain_text(
+            "Select yes if you are 18 or over, or if a parent or guardian is with you"
+        )
+        assert (await page.title()).startswith("Error: Are you 18 or over?")
+        await _screen(page, "Are you 18 or over?", "2-question-error", screenshots)
+        await summary.get_by_role("link").click()
+        await expect(page.locator("#adult-yes")).to_be_focused()
         for question in (
             "Are you 18 or over?",
             "Is the person you are reporting away from you now?",
             "Is it safe for you to talk now?",
         ):
             group = page.get_by_role("group", name=question)
+            await expect(group).to_be_visible()
             await group.get_by_label("Yes", exact=True).check()
+            await page.get_by_role("button", name="Continue").click()
+        # The back link goes one question back, with the answer kept.
+        await expect(page.get_by_role("heading", name="Before the call")).to_be_visible()
+        await page.get_by_role("link", name="Back").click()
+        await expect(page.get_by_role("heading", name="Are you 18 or over?")).to_be_visible()
+        await page.get_by_role("button", name="Continue").click()
+        await page.get_by_role("button", name="Continue").click()
+        await expect(page.get_by_label("Yes", exact=True)).to_be_checked()
         await page.get_by_role("button", name="Continue").click()
 
         await _screen(page, "Before the call", "3-consent", screenshots)
@@ -301,7 +320,7 @@ async def test_not_safe_now_then_an_in_person_visit(
             ("Is it safe for you to talk now?", "No"),
         ):
             await page.get_by_role("group", name=question).get_by_label(answer, exact=True).check()
-        await page.get_by_role("button", name="Continue").click()
+            await page.get_by_role("button", name="Continue").click()
 
         await _screen(page, "That is OK. We can talk another time", "2-not-now", screenshots)
         await expect(page.get_by_text("If you are in danger now, call 999.")).to_be_visible()
@@ -359,13 +378,13 @@ async def test_the_first_screen_says_who_is_calling_and_a_reopened_link_carries_
         await expect(page.get_by_test_id("trust-officer")).to_have_text("alice, collar number 1001")
         await expect(page.get_by_test_id("trust-reference")).to_have_text("CR/2026/4242")
         await page.get_by_role("button", name="Video call on this phone").click()
-        await expect(page.get_by_role("heading", name="Three quick questions")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Are you 18 or over?")).to_be_visible()
 
         # The victim taps the link in the text message again: a new tab on the same phone
         # carries on where they were, and the single-use code is not spent a second time.
         again = await phone.context.new_page()
         await again.goto(url)
-        await expect(again.get_by_role("heading", name="Three quick questions")).to_be_visible()
+        await expect(again.get_by_role("heading", name="Are you 18 or over?")).to_be_visible()
         await expect(again).to_have_url(api.stack.base_url + "/join")
         events = await api.ok("GET", f"/api/v1/visits/{visit['id']}/events", who="alice")
         assert [e["kind"] for e in events["events"]].count("link_opened") == 1

@@ -55,6 +55,9 @@ const parts = {
   recording: h("div", {}),
   eligibility: h("div", {}),
   link: h("div", {}),
+  interpreter: h("div", { "aria-live": "polite" }),
+  /** Kept across re-renders, so a link just created is not wiped by the next poll. */
+  interpreterLink: h("div", {}),
   progress: h("div", { "aria-live": "polite" }),
   check: h("div", {}),
   quality: h("div", {}),
@@ -73,6 +76,8 @@ export async function openVisit(id: string): Promise<void> {
   lastStatus = null;
   lastAlerts = null;
   parts.link.replaceChildren();
+  parts.interpreterLink.replaceChildren();
+  delete parts.interpreter.dataset.signature;
   parts.call.replaceChildren();
   detailBox.hidden = false;
   parts.alerts.replaceChildren();
@@ -91,6 +96,7 @@ export async function openVisit(id: string): Promise<void> {
     parts.eligibility,
     h("h3", {}, "Join link"),
     parts.link,
+    parts.interpreter,
     parts.call,
   );
   renderLinkSection(id);
@@ -120,6 +126,7 @@ async function refresh(): Promise<void> {
   if (lastAlerts !== null && lastAlerts !== alertKinds) statusListener();
   lastAlerts = alertKinds;
   renderAlerts(parts.alerts, p.alerts);
+  renderInterpreter(v.id, p);
   renderRecording(parts.recording, v.recording ?? null);
   renderProgress(parts.progress, p);
   renderCheck(parts.check, p);
@@ -133,6 +140,41 @@ async function refresh(): Promise<void> {
     closeCallView();
   }
   callView?.update(v, p);
+}
+
+/** The victim's request for an interpreter, and the interpreter's own link. */
+function renderInterpreter(visitId: string, p: Progress): void {
+  const req = p.interpreter_request;
+  const signature = req ? `${req.language}|${req.link_issued_at ?? ""}` : "";
+  if (parts.interpreter.dataset.signature === signature) return;
+  parts.interpreter.dataset.signature = signature;
+  if (!req) {
+    parts.interpreter.replaceChildren();
+    return;
+  }
+  const out = parts.interpreterLink;
+  parts.interpreter.replaceChildren(
+    h(
+      "div",
+      { class: "alert alert--warn", "data-testid": "interpreter-request" },
+      h("p", {}, h("strong", {}, `The victim asked for an interpreter: ${req.language}`), ` (at ${time(req.at)}).`),
+      req.link_issued_at ? h("p", {}, `Interpreter link created at ${time(req.link_issued_at)}.`) : null,
+      h(
+        "div",
+        { class: "row" },
+        action(req.link_issued_at ? "Create a new interpreter link" : "Create interpreter link", async () => {
+          const link = await api<Link>(`/api/v1/visits/${visitId}/links`, {
+            role: "interpreter",
+          } satisfies CreateLink);
+          out.replaceChildren(
+            h("label", { for: "interpreter-url" }, `Interpreter's link (works once, until ${time(link.expires_at)})`),
+            h("input", { id: "interpreter-url", readonly: true, value: link.url, "data-testid": "interpreter-url" }),
+          );
+        }),
+      ),
+      out,
+    ),
+  );
 }
 
 function renderLinkSection(id: string): void {

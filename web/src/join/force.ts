@@ -3,6 +3,7 @@
 // control_plane/pages.py), the officer and crime reference from the visit. None is hard-coded.
 
 import { h } from "../common/dom";
+import { t } from "../i18n";
 
 function meta(name: string): string {
   return document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content.trim() ?? "";
@@ -16,18 +17,15 @@ export const force = {
 /** "What to do next" for every error and ending: 999 in an emergency, otherwise the force's
  *  non-emergency number with the crime reference (or where to find it). */
 export function nextSteps(crimeReference?: string | null): HTMLElement {
-  const reference = crimeReference
-    ? h("span", {}, "and give your crime reference ", h("strong", { "data-testid": "crime-ref" }, crimeReference), ".")
-    : h("span", {}, "and give the crime reference from the message we sent you.");
+  const values = {
+    force: force.name || t("next.thePolice"),
+    number: force.nonEmergency,
+    reference: crimeReference ?? "",
+  };
   return h(
     "div",
     { class: "notice next-steps", "data-testid": "next-steps" },
-    h("p", {}, h("strong", {}, "If you are in danger now, call 999.")),
-    h(
-      "p",
-      {},
-      `Otherwise, to talk to ${force.name || "the police"}, call ${force.nonEmergency} `,
-      reference,
-    ),
+    h("p", {}, h("strong", {}, t("next.danger"))),
+    h("p", {}, crimeReference ? t("next.withReference", values) : t("next.withoutReference", values)),
   );
 }

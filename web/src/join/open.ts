@@ -5,8 +5,9 @@
 import type { ParticipantSession, ParticipantVisit } from "../api/types";
 import { ApiError, call } from "../common/api";
 import { button, h, show } from "../common/dom";
+import { type MessageKey, t } from "../i18n";
 import { nextSteps } from "./force";
-import { main, page, render } from "./page";
+import { main, page, render, setTitle } from "./page";
 import { type JoinState, clearAll, load, save } from "./state";
 import { actions } from "./ui";
 
@@ -26,6 +27,7 @@ async function resume(existing: JoinState): Promise<boolean> {
     const visit = await call<ParticipantVisit>("/api/v1/participant/visit", {
       bearer: existing.session,
     });
+    problem = null;
     page.state = withVisit(existing, visit);
     save(page.state);
     return true;
@@ -52,13 +54,10 @@ export async function open(): Promise<void> {
     return;
   }
   if (!match) {
-    showProblem(
-      "This link does not work",
-      "Please open the link from the text message or e-mail the police sent you.",
-    );
+    showProblem("open.badLink.title", "open.badLink.text");
     return;
   }
-  show(main, h("h1", {}, "Opening your link…"), h("p", { role: "status" }, "Please wait."));
+  show(main, h("h1", {}, t("open.opening")), h("p", { role: "status" }, t("open.wait")));
   try {
     const joined = await call<ParticipantSession>(`/api/v1/join/${match[1]}`, {
       method: "POST",
@@ -79,32 +78,33 @@ export async function open(): Promise<void> {
     render();
   } catch (err) {
     if (err instanceof ApiError && err.status === 410) {
-      showProblem(
-        "This link has already been used or has expired",
-        "Each link works once, and only on the phone it was first opened on. Please ask the officer to send you a new link: call the number below.",
-      );
+      showProblem("open.used.title", "open.used.text");
     } else if (err instanceof ApiError && err.status === 404) {
-      showProblem(
-        "This link does not work",
-        "Please check you opened the whole link from the message. If it still does not work, call the number below and ask for a new link.",
-      );
+      showProblem("open.badLink.title", "open.notFound.text");
     } else {
-      showProblem(
-        "We could not open your link",
-        "The internet connection may have dropped. Please try again in a moment.",
-        true,
-      );
+      showProblem("open.failed.title", "open.failed.text", true);
     }
   }
 }
 
-function showProblem(title: string, text: string, retry = false): void {
-  document.title = `${title} – video call with the police`;
-  show(
-    main,
-    h("h1", {}, title),
-    h("p", {}, text),
-    nextSteps(null),
-    retry ? actions(button("Try again", () => void open())) : null,
-  );
+/** The screen shown when there is no session to carry on with; re-drawn in another language. */
+let problem: (() => void) | null = null;
+
+export function rerenderProblem(): boolean {
+  problem?.();
+  return problem !== null;
+}
+
+function showProblem(title: MessageKey, text: MessageKey, retry = false): void {
+  problem = () => {
+    show(
+      main,
+      h("h1", {}, t(title)),
+      h("p", {}, t(text)),
+      nextSteps(null),
+      retry ? actions(button(t("common.tryAgain"), () => void open())) : null,
+    );
+    setTitle();
+  };
+  problem();
 }

@@ -4,7 +4,9 @@
 import type { JourneyStep, ReportProgress, StepState } from "../api/types";
 import { call } from "../common/api";
 import type { EndReason, VictimCall } from "./call";
+import { t } from "../i18n";
 import { type JoinState, type Screen, save } from "./state";
+import { backLink } from "./ui";
 
 export const main = document.getElementById("main") as HTMLElement;
 
@@ -38,9 +40,44 @@ export function registerScreens(table: Record<Screen, () => void>): void {
   Object.assign(screens, table);
 }
 
+/** Where each screen's back link goes (GOV.UK "Back"); screens not listed have none. */
+const BACK: Partial<Record<Screen, Screen>> = {
+  eligibility: "choose",
+  "not-now": "eligibility",
+  consent: "eligibility",
+  preview: "consent",
+  check: "preview",
+  join: "check",
+  interpreter: "choose",
+};
+
+/** The page title from the screen's heading: unique per step, "Error: " first when the screen
+ *  shows an error summary. */
+export function setTitle(): void {
+  const heading = main.querySelector("h1")?.textContent?.trim() || t("service.name");
+  const error = main.querySelector(".error-summary") !== null;
+  document.title = t(error ? "service.errorTitle" : "service.title", { page: heading });
+}
+
 export function render(): void {
   if (!page.state) return;
+  main.classList.remove("screen--call");
   screens[page.state.screen]();
+  const back = BACK[page.state.screen];
+  if (back) {
+    main.prepend(
+      backLink(() => {
+        stopPreview();
+        if (page.state?.screen === "eligibility" && (page.state.question ?? 0) > 0) {
+          page.state.question = (page.state.question ?? 0) - 1;
+          go("eligibility");
+        } else {
+          go(back);
+        }
+      }),
+    );
+  }
+  setTitle();
 }
 
 export function go(screen: Screen): void {

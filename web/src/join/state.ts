@@ -16,6 +16,7 @@ export type Screen =
   | "check"
   | "join"
   | "in-person"
+  | "interpreter"
   | "ended";
 
 /** What the victim will publish, as the token endpoint names it. */
@@ -35,6 +36,11 @@ export interface JoinState {
   screen: Screen;
   /** What the victim will publish; set by the preview and the connection check. */
   mode: Mode;
+  /** Which safety question is showing (one question per page), and the answers so far. */
+  question?: number;
+  answers?: Record<string, boolean>;
+  /** The language the victim asked an interpreter for, once asked. */
+  interpreterLanguage?: string;
   /** Why the victim was told "not now" (eligibility answers). */
   notNowReason?: "under_18" | "offender_present" | "not_safe";
   /** The last connection verdict class, shown again after a reload. */

@@ -1,32 +1,26 @@
 // Screen "check" (step 5): the connection check, and its verdict in plain words with what the
-// victim can do next.
+// victim can do next. The wording follows the mode checked: after a voice-only preview a good
+// connection is "good for a voice call", never "a video call".
 
 import { button, h, show } from "../../common/dom";
+import { t } from "../../i18n";
 import { type CheckOutcome, checkConnection } from "../check";
 import { go, main, page, report } from "../page";
 import { save } from "../state";
 import { actions, busyButton, para, stepLabel } from "../ui";
 import { inPersonButton } from "./in-person";
 
-const VERDICT_TEXT: Record<CheckOutcome["klass"], string> = {
-  hd: "Your connection is good for a video call.",
-  sd: "Your connection is good for a video call.",
-  audio_only:
-    "Your connection is not strong enough for video right now, but it is good enough for a voice call.",
-  insufficient: "Your connection is not strong enough for a call right now.",
-};
-
 export function renderCheck(): void {
-  const bar = h("progress", { max: "100", value: "0", "aria-label": "Connection check progress" });
+  const bar = h("progress", { max: "100", value: "0", "aria-label": t("check.progress") });
   const status = h("p", { role: "status", class: "status" }, "");
   // A live region from the start, so the verdict put into it later is read out.
   const result = h("div", { "aria-live": "polite" });
-  const startButton = busyButton("Start the check", async () => {
+  const startButton = busyButton(t("check.start"), async () => {
     report("check", "started");
     result.replaceChildren();
     startButton.hidden = true;
     bar.hidden = false;
-    status.textContent = "Checking… please keep this page open.";
+    status.textContent = t("check.checking");
     let outcome: CheckOutcome;
     try {
       outcome = await checkConnection(page.state!.session, (fraction) => {
@@ -49,11 +43,8 @@ export function renderCheck(): void {
   show(
     main,
     stepLabel(5),
-    h("h1", {}, "Check your connection"),
-    ...para(
-      "We check that your internet connection can carry the call. It takes about 8 seconds and uses a small amount of data, less than 3 MB.",
-      "If you can, connect to WiFi first.",
-    ),
+    h("h1", {}, t("check.title")),
+    ...para(t("check.about"), t("check.wifi")),
     actions(startButton),
     bar,
     status,
@@ -63,14 +54,19 @@ export function renderCheck(): void {
 
 function showVerdict(outcome: CheckOutcome, result: HTMLElement, again: HTMLButtonElement): void {
   const video = outcome.klass === "hd" || outcome.klass === "sd";
-  const retry = button("Check again", () => again.click(), "secondary");
+  const voiceChecked = page.state!.mode === "audio_only";
+  const retry = button(t("check.again"), () => again.click(), "secondary");
   if (video) {
     report("check", "done", outcome.klass);
     result.replaceChildren(
-      h("div", { class: "notice notice--ok" }, VERDICT_TEXT[outcome.klass]),
+      h(
+        "div",
+        { class: "notice notice--ok", "data-testid": "verdict" },
+        voiceChecked ? t("check.goodVoice") : t("check.goodVideo"),
+      ),
       actions(
-        button("Continue", () => {
-          page.state!.mode = page.state!.mode === "audio_only" ? "audio_only" : "video";
+        button(t("common.continue"), () => {
+          page.state!.mode = voiceChecked ? "audio_only" : "video";
           go("join");
         }),
       ),
@@ -78,21 +74,25 @@ function showVerdict(outcome: CheckOutcome, result: HTMLElement, again: HTMLButt
   } else if (outcome.klass === "audio_only") {
     report("check", "done", outcome.klass);
     result.replaceChildren(
-      h("div", { class: "notice notice--warn" }, VERDICT_TEXT.audio_only),
+      h(
+        "div",
+        { class: "notice notice--warn", "data-testid": "verdict" },
+        voiceChecked ? t("check.goodVoice") : t("check.voiceOnly"),
+      ),
       actions(
-        button("Have a voice call", () => {
+        button(t("check.haveVoice"), () => {
           page.state!.mode = "audio_only";
           go("join");
         }),
-        retry,
+        voiceChecked ? null : retry,
         inPersonButton(),
       ),
     );
   } else {
     report("check", "failed", outcome.klass);
     result.replaceChildren(
-      h("div", { class: "notice notice--warn" }, VERDICT_TEXT.insufficient),
-      h("p", {}, "If you can, move closer to your WiFi router or connect to WiFi, then check again."),
+      h("div", { class: "notice notice--warn", "data-testid": "verdict" }, t("check.insufficient")),
+      h("p", {}, t("check.moveCloser")),
       actions(retry, inPersonButton()),
     );
   }

@@ -3,6 +3,7 @@
 
 import type { GiveConsent } from "../../api/types";
 import { h, show } from "../../common/dom";
+import { t } from "../../i18n";
 import { api, go, main, report } from "../page";
 import { actions, busyButton, stepLabel } from "../ui";
 import { chooseInPerson } from "./in-person";
@@ -14,23 +15,18 @@ export function renderConsent(): void {
   show(
     main,
     stepLabel(3),
-    h("h1", {}, "Before the call"),
+    h("h1", {}, t("consent.title")),
     h(
       "ul",
       { class: "plain-list" },
-      h("li", {}, "The call is between you and a police officer."),
-      h(
-        "li",
-        {},
-        h("strong", {}, "The officer will switch recording on before you give a statement. "),
-        "You will see “Recording is on” on your screen while it is recording.",
-      ),
-      h("li", {}, "Recordings are kept safely by the police as evidence."),
-      h("li", {}, "You can stop the call at any time, or ask for a visit instead."),
+      h("li", {}, t("consent.between")),
+      h("li", {}, h("strong", {}, t("consent.recording")), " ", t("consent.banner")),
+      h("li", {}, t("consent.kept")),
+      h("li", {}, t("consent.stop")),
     ),
-    h("p", {}, "Are you happy to have a video call with the police?"),
+    h("p", {}, t("consent.question")),
     actions(
-      busyButton("Yes, I agree to the call", async () => {
+      busyButton(t("consent.yes"), async () => {
         await api("/api/v1/participant/consent", {
           consented: true,
           notice_version: NOTICE_VERSION,
@@ -39,7 +35,7 @@ export function renderConsent(): void {
         go("preview");
       }),
       busyButton(
-        "No, I do not want a video call",
+        t("consent.no"),
         async () => {
           await api("/api/v1/participant/consent", {
             consented: false,

@@ -1,38 +1,29 @@
-// Screen "eligibility" (step 2): three yes-or-no questions that keep the victim safe. A "no"
+// Screen "eligibility" (step 2): three yes-or-no questions that keep the victim safe, one
+// question per page (GOV.UK pattern), with an error summary when one is not answered. A "no"
 // leads to "not-now", never to a dead end.
 
-import { ApiError } from "../../common/api";
 import { h, show } from "../../common/dom";
-import { api, go, main, page, report } from "../page";
-import { actions, errorBox, stepLabel } from "../ui";
+import { type MessageKey, t } from "../../i18n";
+import { api, go, main, page, report, setTitle } from "../page";
+import { actions, errorBox, errorSummary, errorText, stepLabel } from "../ui";
 
-function yesNo(name: string, question: string, hint: string): HTMLFieldSetElement {
-  const hintId = `${name}-hint`;
-  const errorId = `${name}-error`;
-  return h(
-    "fieldset",
-    { class: "question", "aria-describedby": hintId },
-    h("legend", {}, question),
-    h("p", { class: "hint", id: hintId }, hint),
-    h("p", { class: "field-error", id: errorId, hidden: true }, "Please choose Yes or No."),
-    h(
-      "div",
-      { class: "choices" },
-      h(
-        "label",
-        { class: "choice" },
-        h("input", { type: "radio", name, value: "yes" }),
-        h("span", {}, "Yes"),
-      ),
-      h(
-        "label",
-        { class: "choice" },
-        h("input", { type: "radio", name, value: "no" }),
-        h("span", {}, "No"),
-      ),
-    ),
-  );
+interface Question {
+  name: "adult" | "offender_away" | "safe";
+  title: MessageKey;
+  hint: MessageKey;
+  error: MessageKey;
 }
+
+const QUESTIONS: readonly Question[] = [
+  { name: "adult", title: "question.adult.title", hint: "question.adult.hint", error: "question.adult.error" },
+  {
+    name: "offender_away",
+    title: "question.offender.title",
+    hint: "question.offender.hint",
+    error: "question.offender.error",
+  },
+  { name: "safe", title: "question.safe.title", hint: "question.safe.hint", error: "question.safe.error" },
+];
 
 async function hasCamera(): Promise<boolean> {
   try {
@@ -43,80 +34,108 @@ async function hasCamera(): Promise<boolean> {
   }
 }
 
+function radio(name: string, value: "yes" | "no", label: string, checked: boolean): HTMLElement {
+  const id = `${name}-${value}`;
+  return h(
+    "div",
+    { class: "choice" },
+    h("input", { type: "radio", name, value, id, checked }),
+    h("label", { for: id }, label),
+  );
+}
+
 export function renderEligibility(): void {
-  report("eligibility", "started");
+  const state = page.state!;
+  const index = Math.min(Math.max(state.question ?? 0, 0), QUESTIONS.length - 1);
+  if (index === 0) report("eligibility", "started");
+  const q = QUESTIONS[index];
+  const previous = state.answers?.[q.name];
+  const hintId = `${q.name}-hint`;
+  const errorId = `${q.name}-error`;
+  const fieldset = h(
+    "fieldset",
+    { class: "question", "aria-describedby": hintId },
+    // GOV.UK: when a page asks one question, its legend is the page's heading.
+    h("legend", { class: "question__legend" }, h("h1", {}, t(q.title))),
+    h("p", { class: "hint", id: hintId }, t(q.hint)),
+    h(
+      "p",
+      { class: "field-error", id: errorId, hidden: true },
+      h("span", { class: "visually-hidden" }, `${t("common.errorPrefix")} `),
+      t(q.error),
+    ),
+    h(
+      "div",
+      { class: "choices" },
+      radio(q.name, "yes", t("common.yes"), previous === true),
+      radio(q.name, "no", t("common.no"), previous === false),
+    ),
+  );
   const form = h(
     "form",
     { novalidate: true },
-    yesNo(
-      "adult",
-      "Are you 18 or over?",
-      "If you are under 18, choose Yes only if a parent or guardian is with you now.",
-    ),
-    yesNo(
-      "offender_away",
-      "Is the person you are reporting away from you now?",
-      "They should not be with you, or able to hear you, during the call.",
-    ),
-    yesNo("safe", "Is it safe for you to talk now?", "You can stop the call at any time."),
-    actions(h("button", { type: "submit", class: "button button--primary" }, "Continue")),
+    fieldset,
+    actions(h("button", { type: "submit", class: "button button--primary" }, t("common.continue"))),
   );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const answers: Record<string, boolean | undefined> = {};
-    let firstMissing: HTMLInputElement | null = null;
-    for (const name of ["adult", "offender_away", "safe"]) {
-      const picked = form.querySelector<HTMLInputElement>(`input[name="${name}"]:checked`);
-      const error = form.querySelector<HTMLElement>(`#${name}-error`)!;
-      const fieldset = error.closest("fieldset")!;
-      error.hidden = picked !== null;
-      fieldset.classList.toggle("question--error", picked === null);
-      fieldset.setAttribute(
-        "aria-describedby",
-        picked === null ? `${name}-error ${name}-hint` : `${name}-hint`,
-      );
-      if (!picked) firstMissing ??= form.querySelector(`input[name="${name}"]`);
-      answers[name] = picked ? picked.value === "yes" : undefined;
-    }
-    if (firstMissing) {
-      (firstMissing as HTMLInputElement).focus();
+    const picked = form.querySelector<HTMLInputElement>(`input[name="${q.name}"]:checked`);
+    main.querySelector(".error-summary")?.remove();
+    const error = form.querySelector<HTMLElement>(`#${errorId}`)!;
+    if (!picked) {
+      error.hidden = false;
+      fieldset.classList.add("question--error");
+      fieldset.setAttribute("aria-describedby", `${errorId} ${hintId}`);
+      const summary = errorSummary([{ field: `${q.name}-yes`, message: t(q.error) }]);
+      main.prepend(summary);
+      setTitle();
+      summary.focus();
       return;
     }
-    const submit = form.querySelector<HTMLButtonElement>("button[type=submit]")!;
-    submit.disabled = true;
-    void (async () => {
-      try {
-        await api("/api/v1/participant/eligibility", {
-          adult_or_guardian: answers.adult,
-          offender_not_present: answers.offender_away,
-          smartphone_with_video: await hasCamera(),
-          safe_to_talk: answers.safe,
-        });
-      } catch (err) {
-        submit.disabled = false;
-        form.before(errorBox(err instanceof ApiError ? err.message : "Please try again."));
-        return;
-      }
-      const ok = answers.adult && answers.offender_away && answers.safe;
-      if (ok) {
-        report("eligibility", "done");
-        go("consent");
-        return;
-      }
-      page.state!.notNowReason = !answers.adult
-        ? "under_18"
-        : !answers.offender_away
-          ? "offender_present"
-          : "not_safe";
-      report("eligibility", "declined", page.state!.notNowReason);
-      go("not-now");
-    })();
+    state.answers = { ...state.answers, [q.name]: picked.value === "yes" };
+    if (index < QUESTIONS.length - 1) {
+      state.question = index + 1;
+      go("eligibility");
+      return;
+    }
+    void submit(form);
   });
   show(
     main,
     stepLabel(2),
-    h("h1", {}, "Three quick questions"),
-    h("p", {}, "These help us keep you safe during the call."),
+    h("p", { class: "caption" }, t("question.count", { n: index + 1 })),
     form,
   );
+}
+
+async function submit(form: HTMLFormElement): Promise<void> {
+  const state = page.state!;
+  const answers = state.answers ?? {};
+  const submitButton = form.querySelector<HTMLButtonElement>("button[type=submit]")!;
+  submitButton.disabled = true;
+  try {
+    await api("/api/v1/participant/eligibility", {
+      adult_or_guardian: answers.adult,
+      offender_not_present: answers.offender_away,
+      smartphone_with_video: await hasCamera(),
+      safe_to_talk: answers.safe,
+    });
+  } catch (err) {
+    submitButton.disabled = false;
+    form.before(errorBox(errorText(err)));
+    return;
+  }
+  state.question = 0;
+  if (answers.adult && answers.offender_away && answers.safe) {
+    report("eligibility", "done");
+    go("consent");
+    return;
+  }
+  state.notNowReason = !answers.adult
+    ? "under_18"
+    : !answers.offender_away
+      ? "offender_present"
+      : "not_safe";
+  report("eligibility", "declined", state.notNowReason);
+  go("not-now");
 }

@@ -1,6 +1,7 @@
 // Screen "ended": the call is over, who ended it, and joining again where that makes sense.
 
 import { button, h, show } from "../../common/dom";
+import { t } from "../../i18n";
 import { nextSteps } from "../force";
 import { statementPanel } from "./statement";
 import { uploadPanel } from "./upload";
@@ -8,7 +9,6 @@ import { go, main, page } from "../page";
 import { actions, para } from "../ui";
 
 export function renderEnded(): void {
-  main.classList.remove("screen--call");
   const endedReason = page.endedReason;
   const dropped = endedReason === "dropped";
   show(
@@ -17,19 +17,13 @@ export function renderEnded(): void {
       "h1",
       {},
       endedReason === "officer_ended"
-        ? "The officer has ended the call"
+        ? t("ended.officer")
         : dropped
-          ? "The call has stopped"
-          : "You have left the call",
+          ? t("ended.stopped")
+          : t("ended.left"),
     ),
-    ...para(
-      dropped
-        ? "The internet connection may have dropped. You can join again."
-        : "Thank you for talking to us. The officer will be in touch about what happens next.",
-    ),
-    dropped || endedReason === "left"
-      ? actions(button("Join the call again", () => go("join")))
-      : null,
+    ...para(dropped ? t("ended.dropped") : t("ended.thanks")),
+    dropped || endedReason === "left" ? actions(button(t("ended.again"), () => go("join"))) : null,
     nextSteps(page.state?.crimeReference),
     statementPanel(),
     uploadPanel(),

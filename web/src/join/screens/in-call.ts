@@ -4,24 +4,25 @@
 import type { ReportQuality } from "../../api/types";
 import { button, h, show } from "../../common/dom";
 import { type CallHooks, type EndReason, type PublishCaps, VictimCall } from "../call";
-import { api, go, main, page, report } from "../page";
+import { t } from "../../i18n";
+import { api, go, main, page, report, setTitle } from "../page";
 import type { Decision } from "../quality";
 import { statementPanel } from "./statement";
 import { uploadPanel } from "./upload";
-import { actions } from "../ui";
+import { actions, officerLine } from "../ui";
 
 export async function startCall(url: string, token: string, caps: PublishCaps | null): Promise<void> {
   const officerBox = h(
     "div",
     { class: "officer-video" },
-    h("p", { class: "officer-video__waiting" }, "Waiting for the officer’s video…"),
+    h("p", { class: "officer-video__waiting" }, t("call.waitingVideo")),
   );
   const selfBox = h("div", { class: "self-video" });
   const banner = h(
     "p",
     { class: "recording", role: "status", hidden: true },
     h("span", { class: "recording__dot", "aria-hidden": "true" }),
-    "Recording is on",
+    t("call.recording"),
   );
   const qualityNote = h("p", { class: "status", role: "status" }, "");
   const hooks: CallHooks = {
@@ -31,11 +32,11 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     onQualityDecision(decision: Decision) {
       qualityNote.textContent =
         decision.layer === "off"
-          ? "Your connection is weak, so your video is paused. The officer can still hear you."
+          ? t("call.weakPaused")
           : decision.action === "lower_video"
-            ? "Your connection is weak, so we have lowered the video quality."
+            ? t("call.weakLowered")
             : decision.action === "video_resumed"
-              ? "Your connection is better. Your video is back on."
+              ? t("call.better")
               : "";
       void api("/api/v1/participant/quality", {
         quality: decision.quality === "unknown" ? "poor" : decision.quality,
@@ -45,7 +46,7 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     },
     onOfficerVideo(el) {
       if (el) {
-        el.setAttribute("aria-label", "The officer");
+        el.setAttribute("aria-label", t("call.theOfficer"));
         officerBox.replaceChildren(el);
       }
     },
@@ -64,28 +65,28 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
   if (local) {
     const el = local.attach();
     el.muted = true;
-    el.setAttribute("aria-label", "Your camera");
+    el.setAttribute("aria-label", t("call.yourCamera"));
     selfBox.replaceChildren(el);
   }
   let cameraOn = true;
   let micOn = true;
   const cameraButton = button(
-    "Turn my camera off",
+    t("call.cameraOff"),
     () => {
       cameraOn = !cameraOn;
       void callObj.setCamera(cameraOn);
-      cameraButton.textContent = cameraOn ? "Turn my camera off" : "Turn my camera on";
+      cameraButton.textContent = cameraOn ? t("call.cameraOff") : t("call.cameraOn");
       cameraButton.setAttribute("aria-pressed", String(!cameraOn));
     },
     "secondary",
     { "aria-pressed": "false" },
   );
   const micButton = button(
-    "Mute my microphone",
+    t("call.mute"),
     () => {
       micOn = !micOn;
       void callObj.setMicrophone(micOn);
-      micButton.textContent = micOn ? "Mute my microphone" : "Unmute my microphone";
+      micButton.textContent = micOn ? t("call.mute") : t("call.unmute");
       micButton.setAttribute("aria-pressed", String(!micOn));
     },
     "secondary",
@@ -93,19 +94,20 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
   );
   show(
     main,
-    h("h1", { class: "visually-hidden" }, "You are on a call with the police"),
+    h("h1", { class: "visually-hidden" }, t("call.title")),
     banner,
-    h("p", { class: "call-caption" }, `You are talking to police officer ${page.state!.officerCollar}.`),
+    h("p", { class: "call-caption" }, t("call.caption", { officer: officerLine(page.state!) })),
     officerBox,
     local ? selfBox : null,
     qualityNote,
     actions(
       local ? cameraButton : null,
       micButton,
-      button("Leave the call", () => void callObj.leave(), "warning"),
+      button(t("call.leave"), () => void callObj.leave(), "warning"),
     ),
     statementPanel(),
     uploadPanel(),
   );
   main.classList.add("screen--call");
+  setTitle();
 }

@@ -3,6 +3,7 @@
 
 import type { RecordChoice } from "../../api/types";
 import { h, show } from "../../common/dom";
+import { t } from "../../i18n";
 import { nextSteps } from "../force";
 import { api, go, main, page, report, stopPreview } from "../page";
 import { busyButton, emergency, para } from "../ui";
@@ -14,18 +15,15 @@ export async function chooseInPerson(): Promise<void> {
   go("in-person");
 }
 
-export function inPersonButton(label = "I would like an officer to visit me"): HTMLButtonElement {
-  return busyButton(label, chooseInPerson, "secondary");
+export function inPersonButton(label?: string): HTMLButtonElement {
+  return busyButton(label ?? t("inPerson.ask"), chooseInPerson, "secondary");
 }
 
 export function renderInPerson(): void {
   show(
     main,
-    h("h1", {}, "An officer will visit you"),
-    ...para(
-      "Thank you. We have told the officer that you would like a visit.",
-      "They will contact you to arrange a time. You can close this page now.",
-    ),
+    h("h1", {}, t("inPerson.title")),
+    ...para(t("inPerson.thanks"), t("inPerson.contact")),
     emergency(),
     nextSteps(page.state?.crimeReference),
   );

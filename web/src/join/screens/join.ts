@@ -4,7 +4,8 @@
 import { ApiError } from "../../common/api";
 import { h, show } from "../../common/dom";
 import { requestToken } from "../check";
-import { go, main, page, report } from "../page";
+import { t } from "../../i18n";
+import { go, main, page, report, setTitle } from "../page";
 import type { Mode } from "../state";
 import { actions, busyButton, officerLine, para, stepLabel } from "../ui";
 import { startCall } from "./in-call";
@@ -15,20 +16,18 @@ const WAIT_POLL_MS = 5000;
 export function renderJoin(): void {
   const mode: Mode = page.state!.mode;
   const status = h("p", { role: "status", class: "status" }, "");
-  const join = busyButton(mode === "video" ? "Join the video call" : "Join the voice call", () =>
+  const join = busyButton(mode === "video" ? t("join.joinVideo") : t("join.joinVoice"), () =>
     joinWhenOpen(mode, status, join),
   );
   show(
     main,
     stepLabel(6),
-    h("h1", {}, "Ready to join"),
+    h("h1", {}, t("join.title")),
     ...para(
-      `${officerLine(page.state!)} will talk to you.`,
-      mode === "video"
-        ? "They will see and hear you. You will see and hear them."
-        : "This is a voice call: the officer will hear you but not see you.",
+      t("join.talk", { officer: officerLine(page.state!) }),
+      mode === "video" ? t("join.video") : t("join.voice"),
     ),
-    actions(join, inPersonButton("I would rather have a visit")),
+    actions(join, inPersonButton(t("inPerson.askShort"))),
     status,
   );
 }
@@ -48,11 +47,11 @@ async function joinWhenOpen(mode: Mode, status: HTMLElement, join: HTMLButtonEle
         if (!waitingReported) {
           report("join", "started", "waiting for the officer");
           const heading = main.querySelector("h1");
-          if (heading) heading.textContent = "Waiting for the officer";
+          if (heading) heading.textContent = t("join.waitingTitle");
+          setTitle();
         }
         waitingReported = true;
-        status.textContent =
-          "The officer will start the call soon. Please keep this page open. You do not need to do anything.";
+        status.textContent = t("join.waiting");
         await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
         continue;
       }
@@ -71,7 +70,7 @@ async function joinWhenOpen(mode: Mode, status: HTMLElement, join: HTMLButtonEle
             h(
               "div",
               { class: "notice notice--warn", role: "alert" },
-              "Your connection is only good enough for a voice call now. You can join by voice, or ask for a visit.",
+              t("join.onlyVoice"),
             ),
           );
         return;

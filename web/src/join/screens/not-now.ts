@@ -2,6 +2,7 @@
 // safe, or ask for a visit.
 
 import { button, h, show } from "../../common/dom";
+import { t } from "../../i18n";
 import { go, main, page } from "../page";
 import { actions, emergency, para } from "../ui";
 import { inPersonButton } from "./in-person";
@@ -10,22 +11,23 @@ export function renderNotNow(): void {
   const reason = page.state!.notNowReason;
   const text =
     reason === "under_18"
-      ? [
-          "For a video call, a parent or guardian needs to be with you.",
-          "Keep this page open and come back to it when they are with you, or ask for an officer to visit.",
-        ]
-      : [
-          "Please do not start the video call now. Your safety comes first.",
-          "Keep this page open and come back to it when it is safe, or ask for an officer to visit.",
-        ];
+      ? [t("notNow.guardian1"), t("notNow.guardian2")]
+      : [t("notNow.safe1"), t("notNow.safe2")];
   show(
     main,
-    h("h1", {}, "That is OK. We can talk another time"),
+    h("h1", {}, t("notNow.title")),
     ...para(...text),
-    h("p", {}, "If you close this page, the officer can send you a new link."),
+    h("p", {}, t("notNow.newLink")),
     emergency(),
     actions(
-      button("It is safe now. Go back", () => go("eligibility"), "secondary"),
+      button(
+        t("notNow.back"),
+        () => {
+          page.state!.question = 0;
+          go("eligibility");
+        },
+        "secondary",
+      ),
       inPersonButton(),
     ),
   );
