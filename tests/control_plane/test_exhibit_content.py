@@ -8,7 +8,6 @@ import asyncio
 import io
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import av
 import numpy as np
@@ -88,8 +87,20 @@ def test_a_video_is_not_a_still(files: dict[str, bytes]) -> None:
         sniff_image(files["mp4"])
 
 
+class _Protocol:
+    """The little of aiohttp's protocol a StreamReader touches (flow control), hand-written."""
+
+    _reading_paused = False
+
+    def pause_reading(self, **_: object) -> None:
+        self._reading_paused = True
+
+    def resume_reading(self, **_: object) -> None:
+        self._reading_paused = False
+
+
 def _reader(chunks: list[bytes], *, eof: bool = True) -> StreamReader:
-    protocol = mock.Mock(_reading_paused=False)
+    protocol: Any = _Protocol()
     reader = StreamReader(protocol, 2**16, loop=asyncio.get_running_loop())
     for chunk in chunks:
         reader.feed_data(chunk)
