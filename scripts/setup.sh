@@ -59,3 +59,7 @@ if [ -f web/package.json ]; then
   fi
   (cd web && npm run --silent build)
 fi
+
+# The runtime wheels the Ansible roles install on hosts (infra/ansible/build_artifacts.py);
+# downloaded here, so the deploy tests build their artifacts offline.
+.venv/bin/python infra/ansible/build_artifacts.py --download-only

@@ -7,7 +7,8 @@ writes into OUT:
 - `runtime.lock`: the entries of requirements.lock that `evr` needs at run time (its own
   dependencies and theirs, no dev tools), hashes kept,
 - `wheelhouse/`: exactly those wheels, fetched by pip with `--require-hashes` (pip's cache
-  makes later runs offline), and `wheelhouse.tar`, the same files in one reproducible
+  makes later runs fast; `scripts/setup.sh` fills it, `--offline` never downloads), and
+  `wheelhouse.tar`, the same files in one reproducible
   archive (one copy and one checksum per deploy instead of one per wheel).
 Run it from the project's .venv (it reads the installed distributions' metadata).
 """
@@ -26,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parents[2]
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==")
@@ -85,7 +86,25 @@ def runtime_lock(lock: Path) -> str:
     return header + "\n".join(text for name, text in entries.items() if name in needed) + "\n"
 
 
-def build(out: Path) -> None:
+def missing_wheels(wheelhouse: Path, lock_text: str) -> list[str]:
+    """`name==version` pins of `lock_text` with no wheel of that version in `wheelhouse`."""
+    have = {
+        (name, str(version))
+        for name, version, _build, _tags in (
+            parse_wheel_filename(p.name) for p in wheelhouse.glob("*.whl")
+        )
+    }
+    pins = (line.split(" ", 1)[0] for line in lock_text.splitlines() if _ENTRY.match(line))
+    return [
+        pin
+        for pin in pins
+        if (canonicalize_name(pin.split("==")[0]), pin.split("==")[1]) not in have
+    ]
+
+
+def build(out: Path, *, offline: bool = False, download_only: bool = False) -> None:
+    """Write the artifacts into `out`. Only the download needs the network (PyPI, through
+    pip and its cache): `scripts/setup.sh` does it; `offline` refuses to, naming what lacks."""
     out.mkdir(parents=True, exist_ok=True)
     lock_text = runtime_lock(ROOT / "requirements.lock")
     lock_path = out / "runtime.lock"
@@ -94,29 +113,31 @@ def build(out: Path) -> None:
     wheelhouse = out / "wheelhouse"
     wheelhouse.mkdir(exist_ok=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(
-        [
-            *pip,
-            "download",
-            "--require-hashes",
-            "--only-binary",
-            ":all:",
-            "--no-deps",
-            "--python-version",
-            "3.11",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--platform",
-            "manylinux_2_17_x86_64",
-            "-d",
-            str(wheelhouse),
-            "-r",
-            str(lock_path),
-        ],
-        check=True,
-    )
+    missing = missing_wheels(wheelhouse, lock_text)
+    if missing and offline:
+        raise SystemExit(f"{wheelhouse} lacks {', '.join(missing)}: run scripts/setup.sh")
+    if missing:
+        platforms = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64")
+        subprocess.run(
+            [
+                *pip,
+                "download",
+                "--require-hashes",
+                "--only-binary",
+                ":all:",
+                "--no-deps",
+                "--python-version",
+                "3.11",
+                *(arg for platform in platforms for arg in ("--platform", platform)),
+                "-d",
+                str(wheelhouse),
+                "-r",
+                str(lock_path),
+            ],
+            check=True,
+        )
+    if download_only:
+        return
     _tar(wheelhouse, out / "wheelhouse.tar")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
@@ -148,7 +169,10 @@ def _tar(directory: Path, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".tools" / "artifacts")
-    build(parser.parse_args().out)
+    parser.add_argument("--offline", action="store_true", help="never download (tests)")
+    parser.add_argument("--download-only", action="store_true", help="only fill the wheelhouse")
+    args = parser.parse_args()
+    build(args.out, offline=args.offline, download_only=args.download_only)
 
 
 if __name__ == "__main__":
