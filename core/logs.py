@@ -14,12 +14,13 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 REDACTED = "[redacted]"
 # What must never reach a log line, whoever wrote it (issue 12): join codes, session secrets and
-# API tokens (token_urlsafe: 32+ URL-safe characters; hex digests and UUIDs stay, they are
-# identifiers, not secrets), bearer credentials and JWTs, e-mail addresses and phone numbers.
+# API tokens (token_urlsafe: 32+ URL-safe characters; hex digests and UUIDs, bare or with a
+# short prefix such as a room's "evr-", stay: they are identifiers, not secrets), bearer
+# credentials and JWTs, e-mail addresses and phone numbers.
 _SECRETS = re.compile(
     r"(?i:bearer\s+)\S+"
     r"|\beyJ[\w-]+\.[\w-]+\.[\w-]*"
-    r"|(?<![\w-])(?![0-9a-f-]+(?![\w-]))[\w-]{32,}(?![\w-])"
+    r"|(?<![\w-])(?!(?:[A-Za-z]{1,10}-)?[0-9a-f-]+(?![\w-]))[\w-]{32,}(?![\w-])"
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|(?<![\w-])\+?\d(?:[ -]?\d){9,13}(?![\w-])"
 )

@@ -90,6 +90,7 @@ def test_log_lines_never_carry_codes_tokens_or_contact_details() -> None:
         authorization="Bearer evr_" + "k" * 43,
         phone=SECRET_PHONE,
         visit_id="3f2a9c1e-1234-4abc-9def-0123456789ab",
+        room="evr-3f2a9c1e-1234-4abc-9def-0123456789ab",
         sha256="ab" * 32,
     )
     text_ = json.dumps(line)
@@ -98,4 +99,5 @@ def test_log_lines_never_carry_codes_tokens_or_contact_details() -> None:
     assert REDACTED in str(line["msg"])
     # Identifiers that are not secrets stay, so a log line still leads somewhere.
     assert line["visit_id"] == "3f2a9c1e-1234-4abc-9def-0123456789ab"
+    assert line["room"] == "evr-3f2a9c1e-1234-4abc-9def-0123456789ab"
     assert line["sha256"] == "ab" * 32
