@@ -102,8 +102,10 @@ async def add_officer(
     display_name: str,
     unit: str,
     role: OfficerRole,
+    rank: str | None = None,
 ) -> str:
-    """Create a local officer account; return its id."""
+    """Create a local officer account (``rank`` as the victim should read it, e.g. "PC");
+    return its id."""
     officer_id = f"local:{collar_number}"
     async with engine.begin() as conn:
         exists = await conn.scalar(
@@ -119,6 +121,7 @@ async def add_officer(
                 unit=unit,
                 role=role.value,
                 created_at=datetime.now(UTC),
+                rank=rank,
             )
         )
     return officer_id

@@ -134,8 +134,9 @@ class Journey:
         only from a sign-in token (OIDC) who has no account row."""
         o = schema.officers
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(o.c.display_name).where(o.c.id == officer_id))).first()
-        return OfficerCard(name=row.display_name if row else None, rank=None)
+            query = select(o.c.display_name, o.c.rank).where(o.c.id == officer_id)
+            row = (await conn.execute(query)).first()
+        return OfficerCard(name=row.display_name if row else None, rank=row.rank if row else None)
 
     async def report_step(
         self, session: ParticipantSession, step: JourneyStep, state: StepState, detail: str

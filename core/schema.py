@@ -53,6 +53,8 @@ officers = Table(
     Column("unit", String(100), nullable=False),
     Column("role", String(20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Shown to the victim with the name (revision r13a); null for older accounts.
+    Column("rank", String(40), nullable=True),
 )
 
 api_tokens = Table(

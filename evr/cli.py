@@ -50,6 +50,7 @@ async def _with_engine(settings: Settings, args: argparse.Namespace) -> int:
                 display_name=args.name,
                 unit=args.unit,
                 role=OfficerRole(args.role),
+                rank=args.rank,
             )
             print(f"created officer {officer_id}")
     finally:
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     officer = with_config(sub.add_parser("officer-add", help="create a local officer account"))
     officer.add_argument("--collar", required=True)
     officer.add_argument("--name", required=True)
+    officer.add_argument("--rank", help='shown to the victim before the name, e.g. "PC"')
     officer.add_argument("--unit", required=True)
     officer.add_argument("--role", choices=[r.value for r in OfficerRole], default="officer")
     officer.set_defaults(func=_db_command)
