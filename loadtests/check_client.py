@@ -99,14 +99,10 @@ async def run_check(
     plan = await api.post("start", "/api/v1/participant/check")
     side.phases["start"] = time.perf_counter() - t
 
-    # The WebRTC leg connects alongside the RTT rounds and the download, but publishes only
-    # once the download is over: its video would otherwise queue the download's TCP
-    # acknowledgements on a slow uplink, and the downlink would read low. The upload waits
-    # for it, so the two never share the phone's uplink either.
-    downloaded = asyncio.Event()
-    probe_task = (
-        asyncio.create_task(_probe(api, plan["probe"], side, downloaded)) if probe else None
-    )
+    # Nothing else shares the link while the download runs: the WebRTC leg's joining would
+    # take a slow downlink's bytes, and its video would queue the download's TCP
+    # acknowledgements on a slow uplink, so the downlink would read low. The leg starts
+    # after it, and the upload waits for the leg, so the two never share the uplink.
     progress("rtt", 0.05)
     t = time.perf_counter()
     await _rtt(api, plan)
@@ -114,17 +110,14 @@ async def run_check(
 
     progress("download", 0.15)
     t = time.perf_counter()
-    try:
-        await _download(api, plan["download"], side)
-    finally:
-        downloaded.set()
+    await _download(api, plan["download"], side)
     side.phases["download"] = time.perf_counter() - t
     transport = None
-    if probe_task is not None:
+    if probe:
         progress("webrtc", 0.5)
         t = time.perf_counter()
-        transport = await probe_task
-        side.phases["webrtc_wait"] = time.perf_counter() - t
+        transport = await _probe(api, plan["probe"], side)
+        side.phases["webrtc"] = time.perf_counter() - t
 
     progress("upload", 0.65)
     t = time.perf_counter()
@@ -205,12 +198,9 @@ async def _upload(api: _Api, spec: dict[str, Any], side: ClientSide) -> None:
         pass
 
 
-async def _probe(
-    api: _Api, spec: dict[str, Any], side: ClientSide, publish_after: asyncio.Event
-) -> dict[str, Any] | None:
-    """Join the probe room at once and, once `publish_after` is set, publish a moving
-    textured camera until the server has seen enough (or `max_seconds` passed); return the
-    ICE candidate pair used."""
+async def _probe(api: _Api, spec: dict[str, Any], side: ClientSide) -> dict[str, Any] | None:
+    """Publish a moving textured camera into the probe room until the server has seen
+    enough (or `max_seconds` passed); return the ICE candidate pair used."""
     video = spec["video"]
     width, height, fps = video["width"], video["height"], video["max_framerate"]
     room = rtc.Room()
@@ -226,7 +216,6 @@ async def _probe(
             _leave_when_settled(joining, room)
             return None
         joining.result()
-        await publish_after.wait()
         source = rtc.VideoSource(width, height)
         track = rtc.LocalVideoTrack.create_video_track("connection-check", source)
         options = rtc.TrackPublishOptions(

@@ -16,11 +16,11 @@ Protocol (all requests carry `Authorization: Bearer <participant session>`; C is
 2. RTT: `POST C/rtt` `{"nonce": null}` -> `{"nonce": N1, "done": false, "samples": 0}`; send
    `{"nonce": N1}` back at once -> `{"nonce": N2, ...}`; repeat until `done`. Each sample is
    server time from sending Nk to receiving it back; the verdict uses the median.
-3. WebRTC leg, connected at once alongside 2 and 4: connect to `probe.url` with
-   `probe.token` (ICE servers as the SFU hands them out: LiveKit falls back to ICE/TCP or
-   TURN when UDP is blocked); once the download (4) is over, publish a camera at
-   `probe.video` (publishing during the download would queue its TCP acknowledgements
-   behind the video on a slow uplink, and the downlink would read low). After
+3. WebRTC leg, after the download (4): nothing else may share the link while that runs (the
+   leg's joining takes downlink bytes, and its video queues the download's TCP
+   acknowledgements on a slow uplink, so the downlink would read low). Connect to
+   `probe.url` with `probe.token` (ICE servers as the SFU hands them out: LiveKit falls
+   back to ICE/TCP or TURN when UDP is blocked) and publish a camera at `probe.video`. After
    `probe.seconds`, poll `GET C/probe` -> `{"subscribed", "frames", "seconds", "done"}`
    every 0.3 s until `done` (the server has seen
    `probe.seconds` of video arrive) or `probe.max_seconds` have passed; then disconnect.

@@ -102,23 +102,16 @@ export async function runConnectionCheck(opts: ConnectionCheckOptions): Promise<
   progress({ phase: "start", fraction: 0 });
   const plan = await api.json<CheckPlan>("start", "POST", "/api/v1/participant/check");
 
-  // The WebRTC leg connects alongside the RTT rounds and the download, but publishes only
-  // once the download is over: its video would otherwise queue the download's TCP
-  // acknowledgements on a slow uplink, and the downlink would read low. The upload waits
-  // for it, so the two never share the phone's uplink either.
-  let downloaded: () => void = () => undefined;
-  const downloadOver = new Promise<void>((resolve) => (downloaded = resolve));
-  const probe = runProbe(api, plan, downloadOver, opts.camera);
+  // Nothing else shares the link while the download runs: the WebRTC leg's joining would
+  // take a slow downlink's bytes, and its video would queue the download's TCP
+  // acknowledgements on a slow uplink, so the downlink would read low. The leg starts
+  // after it, and the upload waits for the leg, so the two never share the uplink.
   progress({ phase: "rtt", fraction: 0.05 });
-  try {
-    await measureRtt(api, plan);
-    progress({ phase: "download", fraction: 0.15 });
-    await download(api, plan);
-  } finally {
-    downloaded();
-  }
-  progress({ phase: "webrtc", fraction: 0.45 });
-  const transport = await probe;
+  await measureRtt(api, plan);
+  progress({ phase: "download", fraction: 0.15 });
+  await download(api, plan);
+  progress({ phase: "webrtc", fraction: 0.35 });
+  const transport = await runProbe(api, plan, opts.camera);
 
   progress({ phase: "upload", fraction: 0.7 });
   await upload(api, plan);
@@ -230,13 +223,11 @@ async function upload(api: Api, plan: CheckPlan): Promise<void> {
   }
 }
 
-/** Join the probe room at once and, once `publishAfter` settles, publish the camera until
- *  the server has seen enough video; return the ICE candidate pair used, or null if the leg
- *  could not connect. */
+/** Publish the camera into the probe room until the server has seen enough video; return
+ *  the ICE candidate pair used, or null if the leg could not connect. */
 async function runProbe(
   api: Api,
   plan: CheckPlan,
-  publishAfter: Promise<void>,
   camera?: MediaStreamTrack,
 ): Promise<Transport | null> {
   const spec = plan.probe;
@@ -249,7 +240,6 @@ async function runProbe(
       sleep(PROBE_CONNECT_BUDGET_S * 1000).then(() => false),
     ]);
     if (!connected) return null;
-    await publishAfter;
     media = camera ? camera.clone() : await openCamera(spec.video);
     const publication = await room.localParticipant.publishTrack(media, {
       source: Track.Source.Camera,
