@@ -33,17 +33,19 @@ class CreateStatement(Strict):
 
 class SaveStatement(Strict):
     text: str = Field(max_length=20_000, description="The whole text, in the witness's words")
-    revision: int = Field(ge=0, description="The revision this text was based on")
+    revision: int = Field(ge=0, le=10_000_000, description="The revision this text was based on")
     share: bool = Field(default=False, description="Also show it to the witness on their phone")
 
 
 class RequestCorrection(Strict):
-    revision: int = Field(ge=0, description="The revision the witness read")
+    revision: int = Field(ge=0, le=10_000_000, description="The revision the witness read")
     request: str = Field(min_length=1, max_length=4000, description="What should change")
 
 
 class SignStatement(Strict):
-    revision: int = Field(ge=0, description="The revision the witness read and is signing")
+    revision: int = Field(
+        ge=0, le=10_000_000, description="The revision the witness read and is signing"
+    )
     declaration: bool = Field(description="Must be true: the witness makes the MG11 declaration")
     name: str = Field(min_length=2, max_length=200, description="The witness's typed name")
     over_18: bool
