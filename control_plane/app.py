@@ -34,13 +34,16 @@ from control_plane.keys import (
     VISITS,
     WEBHOOK_RECEIVER,
 )
+from control_plane.leader import Leadership
 from control_plane.management import management_ctx
 from control_plane.metrics import Metrics
 from control_plane.middleware import error_middleware, metrics_middleware, tracing_middleware
 from control_plane.openapi import build_document
 from control_plane.programme import Programme
 from control_plane.rate_limit import FailureWindow
-from control_plane.recording_app import recordings_ctx
+from control_plane.recording_app import WATCH_INTERVAL, recordings_ctx
+from control_plane.recording_watch import RecordingWatch
+from control_plane.room_watch import RoomWatch
 from control_plane.routes import ROUTES, add_routes
 from control_plane.sfu import Sfu, make_livekit_client
 from control_plane.sfu_events import SfuEvents
@@ -51,6 +54,8 @@ from core.tasks import stop_task
 from core.telemetry import build_tracer_provider, tracer_from
 
 SERVICE_NAME = "evr-control-plane"
+# Seconds between checks for rooms the SFU lost: well inside the 10 s failover goal.
+ROOM_WATCH_INTERVAL = 1.0
 """The `service.name` of the control plane's spans, unless OTEL_SERVICE_NAME says otherwise."""
 
 
@@ -93,7 +98,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[JOINING] = Joining(engine, app[VISITS], settings, metrics, sfu=sfu)
     app[JOURNEY] = Journey(engine, metrics)
     app[PROGRAMME] = Programme(engine, metrics)
-    app[SFU_EVENTS] = SfuEvents(engine, sfu, metrics)
+    app[SFU_EVENTS] = SfuEvents(engine, sfu, metrics, settings.rooms)
     app[WEBHOOK_RECEIVER] = api.WebhookReceiver(
         api.TokenVerifier(settings.livekit.api_key, settings.livekit.api_secret)
     )
@@ -105,12 +110,23 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-async def _reconciler(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(
-        app[SFU_EVENTS].run_reconciler(app[SETTINGS].reconcile_interval), name="reconciler"
-    )
-    yield
-    await stop_task(task)
+def _periodic_jobs(reconcile: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The periodic jobs, run by whichever replica leads (control_plane/leader.py)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        engine, settings, metrics = app[ENGINE], app[SETTINGS], app[METRICS]
+        leadership = Leadership(engine, metrics)
+        leadership.add("recording-watch", lambda: RecordingWatch(engine).run(WATCH_INTERVAL))
+        if reconcile:
+            events = app[SFU_EVENTS]
+            leadership.add("reconciler", lambda: events.run_reconciler(settings.reconcile_interval))
+            watch = RoomWatch(engine, app[SFU], metrics, settings.rooms)
+            leadership.add("room-watch", lambda: watch.run(ROOM_WATCH_INTERVAL))
+        task = asyncio.create_task(leadership.run(), name="leadership")
+        yield
+        await stop_task(task)
+
+    return ctx
 
 
 def create_app(
@@ -138,7 +154,6 @@ def create_app(
     app.cleanup_ctx.append(bandwidth_context)
     app.cleanup_ctx.append(recordings_ctx)
     app.cleanup_ctx.append(exhibits_ctx)
-    if reconcile:
-        app.cleanup_ctx.append(_reconciler)
+    app.cleanup_ctx.append(_periodic_jobs(reconcile))
     add_routes(app)
     return app

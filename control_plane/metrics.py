@@ -70,6 +70,14 @@ class Metrics:
         self.sfu_reachable = Gauge(
             "evr_sfu_reachable", "1 when the last SFU call succeeded", registry=r
         )
+        self.leader = Gauge(
+            "evr_leader", "1 while this replica runs the cluster's periodic jobs", registry=r
+        )
+        self.sfu_rooms_recreated = Counter(
+            "evr_sfu_rooms_recreated",
+            "Open visits' rooms created again because the SFU had lost them (restart, node loss)",
+            registry=r,
+        )
         # Every reason from the start, so the first failure is an increase the alert sees.
         for reason in ("bad_signature", "malformed", "apply_error"):
             self.webhook_failures.labels(reason=reason)

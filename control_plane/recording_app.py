@@ -1,4 +1,5 @@
-"""Wiring of statement recording into the control plane: the service and its watch task."""
+"""Wiring of statement recording into the control plane: the service (its watch task is a
+periodic job of the leading replica, see control_plane/app.py)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -6,10 +7,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from control_plane.keys import ENGINE, RECORDINGS, SETTINGS, SFU
-from control_plane.recording_watch import RecordingWatch
 from control_plane.recordings import RecordingService
 from core.custody_db import DbCustodyLog
-from core.tasks import stop_task
 from evidence.stores import open_store
 
 WATCH_INTERVAL = 1.0
@@ -22,6 +21,5 @@ async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
     store = await asyncio.to_thread(open_store, settings.recording, custody)
     service = RecordingService(engine, app[SFU], settings, custody, store)
     app[RECORDINGS] = service
-    task = asyncio.create_task(RecordingWatch(engine).run(WATCH_INTERVAL), name="recording-watch")
+    # Its watch is one of the periodic jobs the leading replica runs (control_plane/app.py).
     yield
-    await stop_task(task)

@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.errors import BadRequest, DependencyUnavailable, Unauthenticated
 from control_plane.metrics import Metrics
+from control_plane.room_watch import recreate_room
 from control_plane.sfu import Sfu
 from control_plane.visits import Visit, append_event, load_visit, transition
 from core import schema
 from core.domain import ROOM_STATES, TokenRole, VisitState, visit_id_from_room
+from core.settings import RoomSettings
 from core.tokens import role_of_identity, session_of_metadata
 
 log = logging.getLogger(__name__)
@@ -86,10 +88,13 @@ async def _superseded(
 
 
 class SfuEvents:
-    def __init__(self, engine: AsyncEngine, sfu: Sfu, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sfu: Sfu, metrics: Metrics, rooms: RoomSettings
+    ) -> None:
         self._engine = engine
         self._sfu = sfu
         self._metrics = metrics
+        self._rooms = rooms
 
     async def apply_webhook(self, event: api.WebhookEvent) -> bool:
         """Apply one verified webhook. Return False if it was already applied (a retry)."""
@@ -191,18 +196,12 @@ class SfuEvents:
                 log.warning("removing a participant whose session was revoked")
                 await self._sfu.remove_participant(visit.room_name, p.identity)
                 participants.remove(p)
+        if participants is None:
+            # The SFU lost the room (a restart, a dead node): an infrastructure fault never
+            # ends a visit, so the room comes back and the pages rejoin it.
+            await recreate_room(self._engine, self._sfu, self._metrics, visit, self._rooms)
+            return
         async with self._engine.begin() as conn:
-            if participants is None:
-                reason = "room no longer exists on the SFU"
-                await transition(
-                    conn,
-                    visit,
-                    VisitState.ENDED,
-                    actor=RECONCILE_ACTOR,
-                    reason=reason,
-                    values={"ended_at": datetime.now(UTC), "end_reason": reason},
-                )
-                return
             victim_in = any(role_of_identity(p.identity) is TokenRole.VICTIM for p in participants)
             if victim_in and visit.status is VisitState.WAITING:
                 await transition(

@@ -15,6 +15,7 @@ from core import db, logs
 from core.domain import OfficerRole
 from core.settings import Settings, SettingsError, load_settings
 from evr import lifecycle, recording_commands, token_commands
+from evr.children import StackError
 from evr.stack import StackOptions, livekit_binary, run
 
 
@@ -70,9 +71,24 @@ def _up(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         livekit_binary=livekit_binary(),
+        sfu_port=args.sfu_port,
+        turn_relay_range=args.turn_relay_range,
+        recorder_metrics_port=args.recorder_metrics_port,
+        metrics_port=args.metrics_port,
     )
-    asyncio.run(run(opts))
+    try:
+        asyncio.run(run(opts))
+    except StackError as exc:
+        print(f"evr up: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    start, sep, end = text.partition("-")
+    if not (sep and start.isdigit() and end.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected START-END, got {text!r}")
+    return int(start), int(end)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
+    up.add_argument(
+        "--sfu-port",
+        type=int,
+        default=7880,
+        help="SFU signalling port; ICE/TCP, media (UDP), TURN (UDP) and metrics use the next four",
+    )
+    up.add_argument(
+        "--turn-relay-range",
+        type=_port_range,
+        default=(30000, 30100),
+        metavar="START-END",
+        help="UDP ports the SFU's TURN relays from",
+    )
+    up.add_argument("--recorder-metrics-port", type=int, default=9465)
+    up.add_argument("--metrics-port", type=int, default=9464, help="the control plane's /metrics")
     up.set_defaults(func=_up)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

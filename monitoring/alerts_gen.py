@@ -62,8 +62,15 @@ SFU_UNREACHABLE_FOR = "2m"
 SFU_PACKET_LOSS_RATIO = 0.05
 SFU_PACKET_LOSS_WINDOW = "5m"
 SFU_PACKET_LOSS_FOR = "10m"
+#: A room the SFU lost (restart, dead node) was created again: the visits survived, the SFU
+#: did not. One re-creation is worth a look, so any in this window warns.
+SFU_ROOMS_RECREATED_WINDOW = "15m"
+SFU_ROOMS_RECREATED_FOR = "1m"
 
 CONTROL_PLANE_DOWN_FOR = "1m"
+#: Exactly one replica runs the periodic jobs (reconciler, room watch); none, or two, for
+#: longer than a leader hand-over takes is a fault.
+LEADER_COUNT_FOR = "2m"
 WEBHOOK_FAILURES_WINDOW = "15m"
 WEBHOOK_FAILURES_FOR = "5m"
 
@@ -292,6 +299,20 @@ def _sfu_rules() -> RuleFile:
             ),
         ),
         Alert(
+            name="EVRSFURoomsRecreated",
+            expr=_counter_increased(
+                "evr_sfu_rooms_recreated_total", CONTROL_PLANE_JOB, SFU_ROOMS_RECREATED_WINDOW
+            ),
+            for_=SFU_ROOMS_RECREATED_FOR,
+            severity="warning",
+            summary="The SFU lost open visits' rooms; they were created again.",
+            description=(
+                "Control plane {{ $labels.instance }} re-created rooms of open visits in the last "
+                f"{SFU_ROOMS_RECREATED_WINDOW}: an SFU node restarted or died. The visits stayed "
+                "open and the pages reconnected; find out why the SFU went away."
+            ),
+        ),
+        Alert(
             name="EVRSFUPacketLossHigh",
             expr=(
                 f"{by} (rate(livekit_packet_loss_total{sfu}[{w}]))\n/\n"
@@ -385,6 +406,18 @@ def _control_plane_rules() -> RuleFile:
             description=(
                 _down_description(CONTROL_PLANE_JOB, CONTROL_PLANE_DOWN_FOR)
                 + "Victims cannot open visit links and officers cannot start visits."
+            ),
+        ),
+        Alert(
+            name="EVRLeaderCountWrong",
+            expr=f"sum(evr_leader{selector(CONTROL_PLANE_JOB)}) != 1",
+            for_=LEADER_COUNT_FOR,
+            severity="critical",
+            summary="{{ $value }} control-plane replicas lead the periodic jobs, not 1.",
+            description=(
+                f"For {LEADER_COUNT_FOR}, {{{{ $value }}}} replicas have held the periodic-jobs "
+                "lock. With none, lost rooms are not re-created and lost webhooks not repaired; "
+                "with two, jobs run twice."
             ),
         ),
         Alert(

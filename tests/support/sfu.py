@@ -25,6 +25,8 @@ __all__ = [
     "RunningRedis",
     "RunningSfu",
     "SfuStartError",
+    "kill_sfu",
+    "restart_sfu",
     "sfu_log_text",
     "start_redis",
     "start_sfu",
@@ -158,9 +160,27 @@ def stop_redis(redis: RunningRedis) -> None:
     _stop(redis.process)
 
 
-def _spawn(net: TestNet, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def kill_sfu(sfu: RunningSfu) -> None:
+    """kill -9 the server, as a crash would, and reap it."""
+    sfu.process.kill()
+    sfu.process.wait(timeout=10)
+
+
+def restart_sfu(sfu: RunningSfu, net: TestNet) -> None:
+    """Run the same server again (same config, keys and ports) after it died; its log goes
+    on in the same file. Raises SfuStartError as start_sfu does."""
+    if sfu.process.poll() is None:
+        raise SfuStartError("restart_sfu: the server is still running")
+    argv = [str(LIVEKIT_SERVER), "--config", str(sfu.config_path)]
+    sfu.process = _spawn(net, argv, sfu.log_path, append=True)
+    _wait_until(sfu.process, sfu.log_path, lambda: _http_ok(sfu.url + "/"), "livekit-server")
+
+
+def _spawn(
+    net: TestNet, argv: list[str], log_path: Path, *, append: bool = False
+) -> subprocess.Popen[bytes]:
     # `ip netns exec` execs the command, so the Popen pid is the server itself.
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         return subprocess.Popen(
             ["ip", "netns", "exec", net.name, *argv],
             stdin=subprocess.DEVNULL,
