@@ -319,3 +319,34 @@ async def test_one_bundle_holds_the_visits_exhibits_and_verifies_offline(api: Ap
     assert f"item {signed['evidence_id']} (statement): segment statement.txt" in [
         f.where for f in report.failures
     ]
+
+
+async def test_the_signed_statement_names_the_visits_recording(api: Api) -> None:
+    vid, session = await api.live_ready_visit()
+    await api.ok(
+        "POST",
+        "/api/v1/participant/recording/consent",
+        bearer=session,
+        json={"consent": True},
+        expect=201,
+    )
+    started = await api.ok("POST", f"/api/v1/visits/{vid}/recording/start", who="alice", expect=202)
+    made = await api.ok("POST", f"/api/v1/visits/{vid}/statements", who="alice", expect=201)
+    saved = await api.ok(
+        "PUT",
+        f"/api/v1/visits/{vid}/statements/{made['id']}",
+        who="alice",
+        json={"text": TEXT, "revision": 0, "share": True},
+    )
+    signed = await api.ok(
+        "POST",
+        f"/api/v1/participant/statement/{made['id']}/sign",
+        bearer=session,
+        json=sign_body(saved["revision"]),
+        expect=201,
+    )
+    masters = master_dir(api, signed["evidence_id"]) / MASTERS_DIR
+    described = json.loads((masters / "exhibit.json").read_bytes())
+    # The link names the recording and its status when the statement was signed.
+    assert described["recording"]["evidence_id"] == started["recording"]["evidence_id"]
+    assert described["recording"]["status"] in ("requested", "recording")
