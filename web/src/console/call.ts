@@ -3,6 +3,7 @@
 
 import {
   ConnectionQuality,
+  DisconnectReason,
   type Participant,
   type RemoteParticipant,
   type RemoteTrack,
@@ -12,13 +13,22 @@ import {
   Track,
 } from "livekit-client";
 
+/** A fresh LiveKit URL and token for this officer's visit, or null once the visit is closed. */
+export type RenewToken = () => Promise<{ url: string; token: string } | null>;
+
+/** Seconds between attempts to rejoin after LiveKit's own reconnect gave up. */
+const REJOIN_DELAYS_MS = [250, 500, 1000, 2000, 3000];
+
 export class OfficerCall {
   readonly room = new Room({ adaptiveStream: false, dynacast: true });
   private readonly attached = new Set<string>();
+  private leaving = false;
 
   constructor(
     private readonly stage: HTMLElement,
     private readonly status: (text: string) => void,
+    // Issue 11: after an SFU restart the old session is gone; rejoin with a fresh token.
+    private readonly renew: RenewToken | null = null,
   ) {}
 
   async start(url: string, token: string): Promise<void> {
@@ -49,7 +59,20 @@ export class OfficerCall {
       .on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) =>
         this.status(`${p.name || p.identity} left.`),
       )
-      .on(RoomEvent.Disconnected, () => this.status("You are not in the call."));
+      .on(RoomEvent.Reconnecting, () => this.status("Connection lost, reconnecting…"))
+      .on(RoomEvent.Reconnected, () => this.status("Reconnected."))
+      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
+        if (this.leaving || !this.renew || !rejoinable(reason)) {
+          this.status("You are not in the call.");
+          return;
+        }
+        this.status("Connection lost, reconnecting…");
+        void this.rejoin();
+      });
+    await this.join(url, token);
+  }
+
+  private async join(url: string, token: string): Promise<void> {
     await this.room.connect(url, token);
     await this.room.startAudio();
     await this.room.localParticipant.enableCameraAndMicrophone();
@@ -61,7 +84,30 @@ export class OfficerCall {
     }
   }
 
+  /** LiveKit's own reconnect gave up (e.g. the SFU restarted and forgot the session): ask
+   *  the control plane for a fresh token and join again, until in or the visit is closed. */
+  private async rejoin(): Promise<void> {
+    for (let attempt = 0; !this.leaving; attempt++) {
+      await new Promise((r) => setTimeout(r, REJOIN_DELAYS_MS[Math.min(attempt, 4)]));
+      try {
+        const fresh = await this.renew!();
+        if (!fresh) {
+          this.status("You are not in the call.");
+          return;
+        }
+        this.attached.clear();
+        this.stage.replaceChildren();
+        await this.join(fresh.url, fresh.token);
+        this.status("Reconnected.");
+        return;
+      } catch {
+        this.status("Connection lost, reconnecting…");
+      }
+    }
+  }
+
   async leave(): Promise<void> {
+    this.leaving = true;
     await this.room.disconnect(true);
     this.stage.replaceChildren();
   }
@@ -82,4 +128,14 @@ export class OfficerCall {
       this.stage.append(el);
     }
   }
+}
+
+/** A disconnect the officer did not choose and the visit did not cause. */
+function rejoinable(reason?: DisconnectReason): boolean {
+  return (
+    reason !== DisconnectReason.CLIENT_INITIATED &&
+    reason !== DisconnectReason.ROOM_DELETED &&
+    reason !== DisconnectReason.PARTICIPANT_REMOVED &&
+    reason !== DisconnectReason.DUPLICATE_IDENTITY
+  );
 }

@@ -2,6 +2,7 @@
 // endpoint (polled), the join link, and the officer's side of the call.
 
 import type { CloseVisit, CreateLink, Link, Progress, RecordChoice, Token, Visit } from "../api/types";
+import { ApiError } from "../common/api";
 import { button, h } from "../common/dom";
 import { renderAlerts, startBlocker, startFailure } from "./alerts";
 import { OfficerCall } from "./call";
@@ -313,7 +314,16 @@ async function joinCall(visitId: string): Promise<void> {
   const main = document.getElementById("main");
   if (main) main.hidden = true;
   view.root.querySelector<HTMLElement>("h2")?.focus();
-  officerCall = new OfficerCall(view.stageElement, (text) => view.setStatus(text));
+  // After an SFU restart, a fresh token for the same visit (no new link); none once it closed.
+  const renew = async (): Promise<{ url: string; token: string } | null> => {
+    try {
+      return await api<Token>(`/api/v1/visits/${visitId}/token`, {});
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) return null;
+      throw err;
+    }
+  };
+  officerCall = new OfficerCall(view.stageElement, (text) => view.setStatus(text), renew);
   try {
     await officerCall.start(issued.url, issued.token);
   } catch (err) {
