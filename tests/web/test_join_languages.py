@@ -12,18 +12,35 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from tests.support.browser import CHROMIUM, assert_accessible
 from tests.support.stack import Api
 
 CATALOGUES = Path(__file__).resolve().parents[2] / "web" / "src" / "i18n" / "catalogues"
 LANGUAGES = {"en": "en-GB", "cy": "cy-GB", "pl": "pl-PL", "ro": "ro-RO", "ur": "ur-PK"}
-NARROW = {"width": 320, "height": 640}
+NARROW: ViewportSize = {"width": 320, "height": 640}
 # The page's root is 112.5 %; a phone's "200 % text" doubles it.
 BIG_TEXT = "document.documentElement.style.fontSize = '225%';"
-SCREENS = ("choose", "eligibility", "not-now", "consent", "preview", "check", "join")
-SCREENS += ("interpreter", "in-person", "ended")
+SCREENS = (
+    "choose",
+    "eligibility",
+    "not-now",
+    "consent",
+    "preview",
+    "check",
+    "join",
+    "interpreter",
+    "in-person",
+    "ended",
+)
 
 
 def _cat(code: str) -> dict[str, str]:

@@ -11,7 +11,11 @@ import { actions, busyButton, officerLine, para, stepLabel } from "../ui";
 import { startCall } from "./in-call";
 import { inPersonButton } from "./in-person";
 
+/** Asking again every second for the first minute (the officer is usually about to start),
+ *  then every 5 s for as long as it takes. */
+const WAIT_POLL_FAST_MS = 1000;
 const WAIT_POLL_MS = 5000;
+const FAST_FOR_MS = 60_000;
 
 export function renderJoin(): void {
   const mode: Mode = page.state!.mode;
@@ -35,6 +39,7 @@ export function renderJoin(): void {
 async function joinWhenOpen(mode: Mode, status: HTMLElement, join: HTMLButtonElement): Promise<void> {
   report("join", "started", mode);
   let waitingReported = false;
+  const waitStart = performance.now();
   for (;;) {
     try {
       const issued = await requestToken(page.state!.session, mode);
@@ -52,7 +57,8 @@ async function joinWhenOpen(mode: Mode, status: HTMLElement, join: HTMLButtonEle
         }
         waitingReported = true;
         status.textContent = t("join.waiting");
-        await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+        const fast = performance.now() - waitStart < FAST_FOR_MS;
+        await new Promise((resolve) => setTimeout(resolve, fast ? WAIT_POLL_FAST_MS : WAIT_POLL_MS));
         continue;
       }
       join.hidden = false;
