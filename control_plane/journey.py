@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal
 from control_plane.bandwidth import records as bandwidth_records
+from control_plane.consultation import consulted_polled
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
@@ -287,15 +288,26 @@ class Journey:
                 },
             )
 
-    async def progress(self, principal: Principal, visit_id: str) -> dict[str, Any]:
-        """The officer's view of how far the victim got through the join page."""
+    async def progress(
+        self, principal: Principal, visit_id: str, *, justification: str | None = None
+    ) -> dict[str, Any]:
+        """The officer's view of how far the victim got through the join page; the console
+        polls it, so one consultation is written per spell of viewing."""
         async with self._engine.connect() as conn:
             visit = await visible_visit(conn, principal, visit_id)
             body = await self._summary(conn, visit_id, status=visit.status.value)
             check = await bandwidth_records.latest_for_visit(conn, visit_id)
         body["status"] = visit.status.value
+        await consulted_polled(
+            self._engine,
+            principal,
+            subject="visit.progress",
+            visit_id=visit_id,
+            owner=visit.officer_id,
+            justification=justification,
+        )
         # The visit as the list shows it (status, eligibility, recording), so the console can
-        # poll this one endpoint without writing a consultation audit entry every few seconds.
+        # poll this one endpoint.
         body["visit"] = visit.to_json(include_contact=False)
         body["connection_check"] = bandwidth_records.check_json(check) if check else None
         return body

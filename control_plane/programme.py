@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal
+from control_plane.consultation import consulted_polled
 from control_plane.errors import Conflict, Forbidden, NotFound
 from control_plane.joining import ParticipantSession
 from control_plane.metrics import Metrics
@@ -153,11 +154,21 @@ class Programme:
 
     # -- the officer's outcomes ----------------------------------------------------------------
 
-    async def outcomes(self, principal: Principal, visit_id: str) -> dict[str, Any]:
+    async def outcomes(
+        self, principal: Principal, visit_id: str, *, justification: str | None = None
+    ) -> dict[str, Any]:
         o = schema.visit_outcomes
         async with self._engine.connect() as conn:
-            await visible_visit(conn, principal, visit_id)
+            visit = await visible_visit(conn, principal, visit_id)
             row = (await conn.execute(select(o).where(o.c.visit_id == visit_id))).mappings().first()
+        await consulted_polled(
+            self._engine,
+            principal,
+            subject="visit.outcomes.read",
+            visit_id=visit_id,
+            owner=visit.officer_id,
+            justification=justification,
+        )
         return _outcomes_json(visit_id, row)
 
     async def record_outcomes(

@@ -25,6 +25,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal
+from control_plane.consultation import consulted_polled
 from control_plane.errors import Conflict, DependencyUnavailable, NotFound, ValidationFailed
 from control_plane.evidence_access import EvidenceAccess
 from control_plane.joining import ParticipantSession
@@ -184,15 +185,26 @@ class RecordingService(EvidenceAccess):
 
     # -- start and stop --------------------------------------------------------------------------
 
-    async def state(self, principal: Principal, visit_id: str) -> dict[str, Any]:
+    async def state(
+        self, principal: Principal, visit_id: str, *, justification: str | None = None
+    ) -> dict[str, Any]:
         """The visit's latest recording (or null) and every consent record."""
         async with self._engine.connect() as conn:
-            await visible_visit(conn, principal, visit_id)
+            visit = await visible_visit(conn, principal, visit_id)
             snap = await latest_for_visit(conn, visit_id)
-            return {
+            state = {
                 "recording": snap.to_json() if snap else None,
                 "consents": await consents_for(conn, visit_id),
             }
+        await consulted_polled(
+            self._engine,
+            principal,
+            subject="recording.state",
+            visit_id=visit_id,
+            owner=visit.officer_id,
+            justification=justification,
+        )
+        return state
 
     async def _missing_consent(self, conn: AsyncConnection, visit: Visit) -> list[str]:
         consented = await _standing_consents(conn, visit.id)

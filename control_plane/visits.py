@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.auth import Principal
 from control_plane.bandwidth import records as bandwidth_records
+from control_plane.consultation import consulted, consulted_polled
 from control_plane.errors import Conflict, DependencyUnavailable, NotFound
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
@@ -108,19 +109,25 @@ class VisitService:
     async def get(self, principal: Principal, visit_id: str, *, justification: str | None) -> Visit:
         async with self._engine.begin() as conn:
             visit = await visible_visit(conn, principal, visit_id)
-            await audit.record(
+            await consulted(
                 conn,
-                actor=principal.actor,
-                action=AuditAction.CONSULTATION,
+                principal,
                 subject="visit",
                 visit_id=visit_id,
+                owner=visit.officer_id,
                 justification=justification,
             )
         return visit
 
     async def list_for(
-        self, principal: Principal, *, day: date | None, status: VisitState | None
+        self,
+        principal: Principal,
+        *,
+        day: date | None,
+        status: VisitState | None,
+        justification: str | None = None,
     ) -> list[Visit]:
+        """The visits the principal may see (of a day, in a state), the read audited."""
         v = schema.visits
         query = select(v).where(visible_visits(principal)).order_by(v.c.scheduled_at)
         if day is not None:
@@ -130,8 +137,21 @@ class VisitService:
             )
         if status is not None:
             query = query.where(v.c.status == status.value)
-        async with self._engine.connect() as conn:
+        async with self._engine.begin() as conn:
             rows = (await conn.execute(query)).mappings().all()
+            await consulted(
+                conn,
+                principal,
+                subject="visit.list",
+                visit_id=None,
+                owner=None,
+                justification=justification,
+                detail={
+                    "visit_ids": [r["id"] for r in rows],
+                    "date": day.isoformat() if day else None,
+                    "status": status.value if status else None,
+                },
+            )
             recordings = await latest_for_visits(conn, [r["id"] for r in rows])
             checks = await bandwidth_records.latest_for_visits(conn, [r["id"] for r in rows])
         return [
@@ -144,12 +164,14 @@ class VisitService:
             for r in rows
         ]
 
-    async def events(self, principal: Principal, visit_id: str) -> list[dict[str, Any]]:
+    async def events(
+        self, principal: Principal, visit_id: str, *, justification: str | None = None
+    ) -> list[dict[str, Any]]:
         e = schema.visit_events
         async with self._engine.connect() as conn:
-            await visible_visit(conn, principal, visit_id)
+            visit = await visible_visit(conn, principal, visit_id)
             rows = await conn.execute(select(e).where(e.c.visit_id == visit_id).order_by(e.c.id))
-            return [
+            events = [
                 {
                     "at": r["at"].isoformat(),
                     "kind": r["kind"],
@@ -158,11 +180,33 @@ class VisitService:
                 }
                 for r in rows.mappings()
             ]
+        await consulted_polled(
+            self._engine,
+            principal,
+            subject="visit.events",
+            visit_id=visit_id,
+            owner=visit.officer_id,
+            justification=justification,
+        )
+        return events
 
-    async def audit_trail(self, principal: Principal, visit_id: str) -> list[dict[str, Any]]:
+    async def audit_trail(
+        self, principal: Principal, visit_id: str, *, justification: str | None = None
+    ) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:
-            await visible_visit(conn, principal, visit_id)
-            return await audit.entries_for_visit(conn, visit_id)
+            visit = await visible_visit(conn, principal, visit_id)
+            entries = await audit.entries_for_visit(conn, visit_id)
+        # Written after the read, so the trail shown ends with what came before it.
+        await consulted_polled(
+            self._engine,
+            principal,
+            subject="visit.audit",
+            visit_id=visit_id,
+            owner=visit.officer_id,
+            justification=justification,
+        )
+
+        return entries
 
     async def record_choice(self, visit_id: str, *, actor: str, video: bool) -> Visit:
         """Record the victim's choice. An in-person visit is always a valid outcome."""

@@ -91,7 +91,9 @@ async def request_interpreter(
 
 
 async def visit_progress(request: web.Request, p: Principal) -> web.Response:
-    body = await request.app[JOURNEY].progress(p, _visit_id(request))
+    body = await request.app[JOURNEY].progress(
+        p, _visit_id(request), justification=request.headers.get("X-Justification")
+    )
     return web.json_response(body)
 
 

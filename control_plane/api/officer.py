@@ -74,7 +74,9 @@ async def list_visits(request: web.Request, p: Principal) -> web.Response:
         except ValueError as exc:
             allowed = ", ".join(s.value for s in VisitState)
             raise BadRequest(f"query parameter 'status' must be one of: {allowed}") from exc
-    visits = await request.app[VISITS].list_for(p, day=day, status=status)
+    visits = await request.app[VISITS].list_for(
+        p, day=day, status=status, justification=request.headers.get("X-Justification")
+    )
     return web.json_response({"visits": [v.to_json(include_contact=False) for v in visits]})
 
 
@@ -86,12 +88,16 @@ async def get_visit(request: web.Request, p: Principal) -> web.Response:
 
 
 async def visit_events(request: web.Request, p: Principal) -> web.Response:
-    events = await request.app[VISITS].events(p, _visit_id(request))
+    events = await request.app[VISITS].events(
+        p, _visit_id(request), justification=request.headers.get("X-Justification")
+    )
     return web.json_response({"events": events})
 
 
 async def visit_audit(request: web.Request, p: Principal) -> web.Response:
-    entries = await request.app[VISITS].audit_trail(p, _visit_id(request))
+    entries = await request.app[VISITS].audit_trail(
+        p, _visit_id(request), justification=request.headers.get("X-Justification")
+    )
     return web.json_response({"entries": entries})
 
 

@@ -107,7 +107,10 @@ async def give_feedback(
 
 
 async def visit_outcomes(request: web.Request, p: Principal) -> web.Response:
-    return web.json_response(await request.app[PROGRAMME].outcomes(p, _visit_id(request)))
+    outcomes = await request.app[PROGRAMME].outcomes(
+        p, _visit_id(request), justification=request.headers.get("X-Justification")
+    )
+    return web.json_response(outcomes)
 
 
 async def record_outcomes(request: web.Request, p: Principal, body: RecordOutcomes) -> web.Response:

@@ -80,7 +80,10 @@ def _evidence_id(request: web.Request) -> str:
 
 
 async def recording_state(request: web.Request, p: Principal) -> web.Response:
-    return web.json_response(await request.app[RECORDINGS].state(p, _visit_id(request)))
+    state = await request.app[RECORDINGS].state(
+        p, _visit_id(request), justification=request.headers.get("X-Justification")
+    )
+    return web.json_response(state)
 
 
 async def record_consent(
