@@ -113,6 +113,10 @@ async def test_each_alert_is_loud_and_start_waits_with_a_reason(api: Api, browse
         row = page.locator(f"tr[data-visit='{vid}']")
         await expect(row.get_by_test_id("alert-marker")).to_contain_text("Quick exit used")
         await expect(blocker).to_contain_text("the victim said the offender may be with them")
+        # Who recorded each item, by role: never a raw participant id.
+        recorded = page.locator("li[data-item=adult_or_guardian]")
+        await expect(recorded).to_contain_text("by the victim")
+        assert "participant:" not in await recorded.inner_text()
         await expect(blocker).to_contain_text("not safe to talk now")
         await assert_accessible(page, "console safeguarding alerts")
 

@@ -13,6 +13,16 @@ export const ELIGIBILITY_LABELS: Record<string, string> = {
   network_adequate: "Connection adequate",
 };
 
+/** Who recorded something, as an officer reads it: a role or a collar number, never a raw id
+ *  such as "participant:victim:8f61…". */
+export function actorLabel(actor: string): string {
+  const [kind, role, rest] = actor.split(":");
+  if (kind === "participant") return role === "victim" ? "the victim" : `the ${role ?? "participant"}`;
+  if (kind === "officer") return `officer ${(rest ?? role ?? "").replace(/^local:/, "")}`.trim();
+  if (kind === "sfu" || kind === "system") return "the system";
+  return actor;
+}
+
 /** Fill `target` with the checklist of `v`; `refresh` runs after each answer is recorded. */
 export function renderEligibility(target: HTMLElement, v: Visit, refresh: () => Promise<void>): void {
   const latest = new Map<string, Eligibility>(v.eligibility.entries.map((e) => [e.item, e]));
@@ -24,7 +34,7 @@ export function renderEligibility(target: HTMLElement, v: Visit, refresh: () => 
       { class: "elig", "data-item": item },
       h("span", { class: "elig__label" }, label),
       h("span", { class: `elig__state elig__state--${state.replace(/ /g, "-")}` }, state),
-      e ? h("span", { class: "hint" }, ` by ${e.recorded_by} at ${time(e.recorded_at)}`) : null,
+      e ? h("span", { class: "hint" }, ` by ${actorLabel(e.recorded_by)} at ${time(e.recorded_at)}`) : null,
       h(
         "span",
         { class: "elig__actions" },
