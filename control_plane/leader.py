@@ -80,7 +80,10 @@ class Leadership:
                 if conn is not None:
                     # Raises once the session is gone, and with it the lock; a database that
                     # does not answer in time may already have given the lock to another.
-                    await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=self._retry)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+                    # cancellation that stops the app, and this loop would never end.
+                    async with asyncio.timeout(self._retry):
+                        await conn.execute(text("SELECT 1"))
                 for task in tasks:
                     if task.done():
                         raise RuntimeError(f"periodic job {task.get_name()} stopped")
