@@ -1,0 +1,190 @@
+"""The all-in-one topology on a real Debian 12 systemd host (systemd-nspawn, own namespace).
+
+One module-scoped converge of infra/ansible/site.yml with the example inventory; then each
+test checks one promise of the issue from outside the host, or through SSH where the answer
+only exists inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.infra.conftest import Deployment
+from tests.infra.deploy import REPO, run_playbook
+
+SERVICES = (
+    "postgresql@15-main",
+    "redis-server",
+    "minio",
+    "livekit",
+    "evr-serve",
+    "evr-recorder",
+    "haproxy",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "nftables",
+)
+
+
+def _https_get(d: Deployment, path: str) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=str(d.tls.ca))
+    url = f"https://{d.host.address}{path}"
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+        return response.status, response.read()
+
+
+def _wait_ready(d: Deployment, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            status, _ = _https_get(d, "/readyz")
+            if status == 200:
+                return
+        except urllib.error.HTTPError as exc:
+            exc.close()  # a 503 while the services start: it holds the response open
+            last = exc
+        except OSError as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"/readyz through the load balancer never answered 200: {last}")
+
+
+def test_second_converge_changes_nothing(all_in_one: Deployment) -> None:
+    assert all_in_one.first_run.changed() > 0
+    again = run_playbook(all_in_one.inventory)
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.changed() == 0, again.output[-8000:]
+
+
+def test_check_diff_on_the_converged_host_reports_no_change(all_in_one: Deployment) -> None:
+    check = run_playbook(all_in_one.inventory, "site.yml", "--check", "--diff")
+    assert check.returncode == 0, check.output[-4000:]
+    assert check.changed() == 0, check.output[-8000:]
+
+
+def test_readyz_answers_through_the_load_balancer_from_outside(all_in_one: Deployment) -> None:
+    status, body = _https_get(all_in_one, "/readyz")
+    assert status == 200
+    assert json.loads(body)["checks"] == {"database": "ok", "sfu": "ok"}
+
+
+def test_serve_logs_its_start_line(all_in_one: Deployment) -> None:
+    journal = all_in_one.host.run("journalctl", "-u", "evr-serve", "-o", "cat", "--no-pager")
+    starts = [json.loads(line) for line in journal.stdout.splitlines() if "serve.started" in line]
+    assert starts, journal.stdout[-2000:]
+    assert starts[-1]["database"] == "postgresql"
+    assert starts[-1]["listen"] == "0.0.0.0:8080"
+    assert starts[-1]["sfu_url"] == "http://127.0.0.1:7880"
+
+
+def test_secrets_are_0600_and_units_are_sandboxed(all_in_one: Deployment) -> None:
+    host = all_in_one.host
+    for path in (
+        "/etc/evr/livekit-keys.yaml",
+        "/etc/evr/evr.env",
+        "/etc/livekit/keys.yaml",
+        "/etc/livekit/redis.env",
+        "/etc/minio/minio.env",
+    ):
+        mode = host.run("stat", "-c", "%a", path).stdout.strip()
+        assert mode == "600", f"{path} is {mode}"
+    for unit in ("evr-serve", "evr-recorder", "livekit", "minio"):
+        props = host.run(
+            "systemctl", "show", unit, "-p", "ProtectSystem,NoNewPrivileges,PrivateTmp,User"
+        ).stdout
+        assert "ProtectSystem=strict" in props, (unit, props)
+        assert "NoNewPrivileges=yes" in props, (unit, props)
+        assert "PrivateTmp=yes" in props, (unit, props)
+        assert "User=root" not in props, (unit, props)
+        assert "User=\n" not in props, (unit, props)
+
+
+def test_firewall_opens_only_the_listed_ports(all_in_one: Deployment) -> None:
+    ruleset = all_in_one.host.run("nft", "list", "table", "inet", "evr_filter").stdout
+    assert "policy drop" in ruleset
+    assert "30000-30100" in ruleset  # the SFU's TURN relay range
+    # From outside, the control plane's own port is closed (it listens on every address):
+    # only the load balancer's 443 is public on this host.
+    with socket.socket() as s:
+        s.settimeout(2)
+        assert s.connect_ex((all_in_one.host.address, 8080)) != 0
+
+
+def test_prometheus_has_every_target_up_and_every_rule_loaded(all_in_one: Deployment) -> None:
+    host = all_in_one.host
+
+    def api(path: str) -> Any:
+        out = host.run(
+            "python3",
+            "-c",
+            "import sys,urllib.request;"
+            f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:9090{path}').read().decode())",
+        )
+        return json.loads(out.stdout)
+
+    deadline = time.monotonic() + 90
+    targets: list[Any] = []
+    while time.monotonic() < deadline:
+        targets = api("/api/v1/targets")["data"]["activeTargets"]
+        groups = api("/api/v1/rules")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        if (
+            targets
+            and all(t["health"] == "up" for t in targets)
+            and rules
+            and all(r["health"] == "ok" for r in rules)
+        ):
+            break
+        time.sleep(2)
+    jobs = {t["labels"]["job"] for t in targets}
+    assert jobs == {"prometheus", "evr-control-plane", "evr-recorder", "livekit", "node"}
+    assert [t for t in targets if t["health"] != "up"] == []
+    loaded = {g["file"].rsplit("/", 1)[-1] for g in groups}
+    repo_rules = {p.name for p in (REPO / "monitoring" / "alerts").glob("*.rules.yml")}
+    assert loaded == repo_rules
+    assert [r["name"] for r in rules if r["health"] != "ok"] == []
+
+
+def _inventory_copy(d: Deployment, tmp_path: Path, drop: str | None = None) -> Path:
+    copy = tmp_path / "inventory"
+    shutil.copytree(d.inventory, copy, symlinks=True, ignore=shutil.ignore_patterns(".ansible"))
+    if drop is not None:
+        vault = {k: v for k, v in d.vault.items() if k != drop}
+        (copy / "group_vars" / "all" / "vault.yml").write_text(yaml.safe_dump(vault))
+    return copy
+
+
+def test_preflight_names_a_missing_vault_key(all_in_one: Deployment, tmp_path: Path) -> None:
+    inventory = _inventory_copy(all_in_one, tmp_path, drop="vault_livekit_api_secret")
+    result = run_playbook(inventory, "site.yml", "--tags", "preflight")
+    assert result.returncode != 0
+    assert "vault_livekit_api_secret" in result.output, result.output[-4000:]
+    assert result.changed() == 0
+
+
+def test_preflight_stops_an_sfu_without_a_node_ip(all_in_one: Deployment, tmp_path: Path) -> None:
+    inventory = _inventory_copy(all_in_one, tmp_path)
+    result = run_playbook(inventory, "site.yml", "--tags", "preflight", "-e", "livekit_node_ip=")
+    assert result.returncode != 0
+    assert "livekit_node_ip is not set" in result.output, result.output[-4000:]
+    assert result.changed() == 0, result.output[-4000:]
+
+
+def test_services_come_back_after_a_reboot(all_in_one: Deployment) -> None:
+    all_in_one.host.reboot()
+    _wait_ready(all_in_one)
+    for unit in SERVICES:
+        state = all_in_one.host.run("systemctl", "is-active", unit, check=False).stdout.strip()
+        assert state == "active", unit
