@@ -6,6 +6,7 @@ by the hand-rolled migrations that came before Alembic is adopted in place: its 
 first revision's, so it is stamped at that revision and carries on from there.
 """
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -51,9 +52,15 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
 def _private_sqlite_file(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite does (it would use the umask,
     usually 0644), and tighten one that exists: it holds victims' contact details. SQLite
-    gives its -wal and -shm files the database file's permissions."""
+    gives its -wal and -shm files the database file's permissions.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, which would corrupt another engine's open transactions
+    (SQLite then reports "disk I/O error")."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     path.chmod(0o600)
 
 

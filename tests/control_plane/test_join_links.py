@@ -29,7 +29,9 @@ async def test_a_join_code_is_single_use(api: Api) -> None:
 
     assert first == 201
     assert body["visit"]["visit_id"] == visit["id"]
-    assert "crime_reference" not in body["visit"]  # the phone sees no case details
+    # The phone sees its own crime reference as a trust cue (issue 13), never contact details.
+    assert body["visit"]["crime_reference"] == visit["crime_reference"]
+    assert not {"contact", "unit", "events"} & set(body["visit"])
     assert second == 410
     assert "already been used" in again["error"]["message"]
 
