@@ -350,3 +350,6 @@ async def test_the_signed_statement_names_the_visits_recording(api: Api) -> None
     # The link names the recording and its status when the statement was signed.
     assert described["recording"]["evidence_id"] == started["recording"]["evidence_id"]
     assert described["recording"]["status"] in ("requested", "recording")
+    # End the visit: a recording left requested on an open visit would wait for the suite's
+    # next recorder and hold one of its slots.
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "test"})

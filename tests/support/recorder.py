@@ -97,6 +97,9 @@ def start_recorder(
                 "poll_interval = 0.2",
                 "retry_backoff = 1.0",
                 f"segment_seconds = {segment_seconds}",
+                # Room for jobs that earlier tests left on visits still open (an SFU that
+                # drops an empty room no longer ends its visit), besides the test's own.
+                "max_concurrent = 8",
                 f'worker_id = "{name}"',
                 "",
             ]
