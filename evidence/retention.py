@@ -203,6 +203,28 @@ def record_request(
     )
 
 
+class RetentionRequests:
+    """The request half of the two-person rule, shared by every store: a store provides its
+    custody log, the roles that may delete, and how it finds an item (``_require_item``)."""
+
+    _custody: CustodyLog
+    _delete_roles: frozenset[str]
+
+    def _require_item(self, evidence_id: str, reason: str, what: str) -> Retention:
+        raise NotImplementedError
+
+    def request(
+        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
+    ) -> CustodyEntry:
+        """Ask for a hold to be lifted or the item deleted; another person must approve."""
+        if action is RetentionAction.DELETE:
+            check_delete_role(role, self._delete_roles)
+        current = self._require_item(evidence_id, reason, "a retention request")
+        return record_request(
+            self._custody, evidence_id, current, action, actor=actor, reason=reason
+        )
+
+
 def approved_request(
     evidence_id: str, current: Retention, action: RetentionAction, *, actor: str
 ) -> RetentionRequest:

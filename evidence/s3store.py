@@ -59,7 +59,7 @@ from evidence.store import MASTERS_DIR, SIGNATURE_NAME, StoreCapacity
 _MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
 
 
-class S3EvidenceStore:
+class S3EvidenceStore(policy.RetentionRequests):
     """See module docstring."""
 
     def __init__(
@@ -251,17 +251,6 @@ class S3EvidenceStore:
                 self.client.enable_object_legal_hold(self.bucket, key)
             else:
                 self.client.disable_object_legal_hold(self.bucket, key)
-
-    def request(
-        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
-    ) -> CustodyEntry:
-        """Ask for a hold to be lifted or the item deleted; another person must approve."""
-        if action is RetentionAction.DELETE:
-            policy.check_delete_role(role, self._delete_roles)
-        current = self._require_item(evidence_id, reason, "a retention request")
-        return policy.record_request(
-            self._custody, evidence_id, current, action, actor=actor, reason=reason
-        )
 
     def delete(
         self, evidence_id: str, *, actor: str, role: str, reason: str, today: date | None = None

@@ -116,7 +116,7 @@ class EvidenceStore(Protocol):
     def capacity(self) -> StoreCapacity: ...
 
 
-class LocalEvidenceStore:
+class LocalEvidenceStore(policy.RetentionRequests):
     """An :class:`EvidenceStore` on a local (or mounted) filesystem; see module docstring."""
 
     def __init__(
@@ -248,17 +248,6 @@ class LocalEvidenceStore:
         current = self._require_item(evidence_id, reason, "a legal hold decision")
         policy.record_legal_hold(
             self._custody, evidence_id, current, hold, actor=actor, reason=reason
-        )
-
-    def request(
-        self, evidence_id: str, action: RetentionAction, *, actor: str, role: str, reason: str
-    ) -> CustodyEntry:
-        """Ask for a hold to be lifted or the item deleted; another person must approve."""
-        if action is RetentionAction.DELETE:
-            policy.check_delete_role(role, self._delete_roles)
-        current = self._require_item(evidence_id, reason, "a retention request")
-        return policy.record_request(
-            self._custody, evidence_id, current, action, actor=actor, reason=reason
         )
 
     def delete(
