@@ -24,6 +24,7 @@ from core.evidence_errors import EvidenceError
 from core.recording_settings import normalise_fingerprint
 from evidence.export import export_bundle
 from evidence.keys import key_id, load_signing_key
+from evidence.progress import on_terminal
 from evidence.store import LocalEvidenceStore
 from evidence.verify import CUSTODY_NAME, VerificationReport, verify_bundle, verify_store_entry
 from evidence.visit_bundle import is_visit_bundle, verify_visit_bundle
@@ -108,19 +109,22 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except SystemExit as exc:  # argparse exits on --help and usage errors
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        # Progress goes to stderr, and only when it is a terminal: piped output is unchanged.
         if args.command == "verify":
-            return _verify(args, stream)
+            with on_terminal(sys.stderr, "verifying"):
+                return _verify(args, stream)
         key = load_signing_key(args.signing_key)
-        path = export_bundle(
-            LocalEvidenceStore(args.store),
-            args.evidence_id,
-            args.out,
-            actor=args.actor,
-            justification=args.justification,
-            recipient=args.recipient,
-            signing_key=key,
-            trusted_key_ids=frozenset(args.trusted_key) or {key_id(key.public_key())},
-        )
+        with on_terminal(sys.stderr, "exporting"):
+            path = export_bundle(
+                LocalEvidenceStore(args.store),
+                args.evidence_id,
+                args.out,
+                actor=args.actor,
+                justification=args.justification,
+                recipient=args.recipient,
+                signing_key=key,
+                trusted_key_ids=frozenset(args.trusted_key) or {key_id(key.public_key())},
+            )
     except (EvidenceError, OSError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Self
 
 from core.evidence_errors import IntegrityError
+from evidence import progress
 
 _CHUNK = 1 << 20
 
@@ -131,6 +132,7 @@ def hash_file(path: Path) -> FileDigest:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
+            progress.advance(len(chunk))
     return FileDigest(path, digest.hexdigest(), size)
 
 
@@ -143,6 +145,7 @@ def copy_verified(source: Path, destination: Path, *, expected_sha256: str) -> F
     with HashingFileWriter(destination) as out, source.open("rb") as src:
         while chunk := src.read(_CHUNK):
             out.write(chunk)
+            progress.advance(len(chunk))
     result = out.close()
     if not hmac.compare_digest(result.sha256, expected_sha256.lower()):
         raise IntegrityError(

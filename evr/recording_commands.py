@@ -27,6 +27,7 @@ from core.settings import Settings, load_settings
 from evidence import cli as examiner_cli
 from evidence.export import export_bundle
 from evidence.keys import load_or_create_signing_key, trusted_fingerprints
+from evidence.progress import on_terminal
 from evidence.stores import open_store
 from evidence.verify import CUSTODY_NAME, verify_store_entry
 from evidence.visit_bundle import is_visit_bundle
@@ -118,9 +119,10 @@ async def _verify_entry(settings: Settings, evidence_id: str, trusted: frozenset
     try:
         store = await asyncio.to_thread(open_store, settings.recording, DbCustodyLog(engine))
         try:
-            report = await asyncio.to_thread(
-                verify_store_entry, store, evidence_id, trusted_key_ids=trusted
-            )
+            with on_terminal(sys.stderr, "verifying"):
+                report = await asyncio.to_thread(
+                    verify_store_entry, store, evidence_id, trusted_key_ids=trusted
+                )
         except EvidenceError as exc:
             print(f"evr: {exc}", file=sys.stderr)
             return 2
@@ -146,17 +148,19 @@ async def _export_entry(settings: Settings, args: argparse.Namespace) -> int:
         key = await asyncio.to_thread(load_or_create_signing_key, settings.recording.signing_key)
         trusted = await asyncio.to_thread(_trusted, args, settings)
         try:
-            bundle = await asyncio.to_thread(
-                export_bundle,
-                store,
-                args.evidence_id,
-                args.out,
-                actor=args.actor,
-                justification=args.justification,
-                recipient=args.recipient,
-                signing_key=key,
-                trusted_key_ids=trusted,
-            )
+            # Progress on stderr only when it is a terminal (evidence.progress).
+            with on_terminal(sys.stderr, "exporting"):
+                bundle = await asyncio.to_thread(
+                    export_bundle,
+                    store,
+                    args.evidence_id,
+                    args.out,
+                    actor=args.actor,
+                    justification=args.justification,
+                    recipient=args.recipient,
+                    signing_key=key,
+                    trusted_key_ids=trusted,
+                )
         except (EvidenceError, OSError) as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 1
