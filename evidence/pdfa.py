@@ -5,6 +5,11 @@ are shaped properly), embeds the fonts and the sRGB output intent, and writes th
 identification in the XMP metadata. The rendering is a view of the statement: the text that
 was signed, and its SHA-256, are sealed beside it, and the PDF shows that hash so a printed
 copy can be tied back to the sealed text.
+
+Urdu is set in Noto Nastaliq Urdu (Debian's fonts-noto-core): DejaVu Sans lacks letters
+such as U+06D2 (ے), which would otherwise be drawn as a missing glyph, and a .notdef glyph
+is not allowed in PDF/A. ``tests/evidence/test_pdfa_validation.py`` checks the renderings
+with veraPDF.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ class StatementDocument:
     supersedes: str | None = None
 
 
+# `image-rendering: crisp-edges` makes WeasyPrint write /Interpolate false: PDF/A-2 forbids
+# /Interpolate true on an image (ISO 19005-2 6.2.8; veraPDF rule 6.2.8-3).
 _CSS = """
 @page { size: A4; margin: 18mm 16mm; @bottom-center { content: "Page " counter(page)
   " of " counter(pages); font-size: 9pt; } }
@@ -64,9 +71,15 @@ table { border-collapse: collapse; width: 100%; margin-bottom: 4mm; }
 td { border: 0.5pt solid #000; padding: 1.5mm 2mm; vertical-align: top; }
 td.k { width: 38%; font-weight: bold; }
 .text { white-space: pre-wrap; border: 0.5pt solid #000; padding: 3mm; }
-.decl { margin-top: 5mm; font-weight: bold; } .sig img { height: 22mm; }
+.decl { margin-top: 5mm; font-weight: bold; }
+.sig img { height: 22mm; image-rendering: crisp-edges; }
 .hash { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; word-break: break-all; }
+.text:lang(ur) { font-family: "Noto Nastaliq Urdu", "Noto Naskh Arabic", sans-serif;
+  font-size: 13pt; line-height: 2.4; }
 """
+
+# Languages written right to left: WeasyPrint does not resolve dir="auto", so it is set.
+_RTL = frozenset({"ar", "fa", "he", "ps", "sd", "ur", "yi"})
 
 
 def statement_html(doc: StatementDocument) -> str:
@@ -82,6 +95,7 @@ def statement_html(doc: StatementDocument) -> str:
     ]
     if doc.supersedes:
         rows.append(("Corrects statement", doc.supersedes))
+    direction = "rtl" if doc.language.split("-")[0].lower() in _RTL else "ltr"
     table = "".join(f'<tr><td class="k">{e(k)}</td><td>{e(v)}</td></tr>' for k, v in rows)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -90,7 +104,7 @@ def statement_html(doc: StatementDocument) -> str:
         '<p class="law">Criminal Procedure Rules r. 16.2; Criminal Justice Act 1967, s. 9;'
         " Magistrates' Courts Act 1980, ss. 5A(3)(a) and 5B</p>"
         f"<table>{table}</table>"
-        f'<div class="text" lang="{e(doc.language)}" dir="auto">{e(doc.text)}</div>'
+        f'<div class="text" lang="{e(doc.language)}" dir="{direction}">{e(doc.text)}</div>'
         f'<p class="decl">{e(declaration_text())}</p>'
         "<table>"
         f'<tr><td class="k">Signature</td><td class="sig">'

@@ -61,7 +61,7 @@ def seal_statement(
     at: datetime | None = None,
     acquired: str = "statement recording acquired",
 ) -> SealedStatement:
-    """Store the master segments, sign and store the manifest, seal, and log custody.
+    """Sign the manifest, then store the master segments and manifest, seal, and log custody.
 
     Masters are copied in and re-hashed against the hashes taken while recording, so a
     file altered between recording and sealing is refused with :class:`IntegrityError`.
@@ -82,6 +82,9 @@ def seal_statement(
         gaps=details.gaps,
         recorder=RecorderInfo(recorder_version, host or platform.node(), kid),
     )
+    # Signed before anything is stored: a signer that fails (an unreachable HSM, a bad key)
+    # leaves no unsealed item in the store and no custody entry for one.
+    signature = sign_manifest(manifest, signing_key)
     for info in segments:
         store.put_master(details.evidence_id, info.path, sha256=info.sha256)
     created = store.custody.append(
@@ -100,7 +103,7 @@ def seal_statement(
     store.put_object(details.evidence_id, MANIFEST_NAME, data)
     store.put_object(details.evidence_id, PUBLIC_KEY_NAME, public_key_pem(public))
     # The signature goes last: its presence is what marks the item as sealed.
-    store.put_object(details.evidence_id, SIGNATURE_NAME, sign_manifest(manifest, signing_key))
+    store.put_object(details.evidence_id, SIGNATURE_NAME, signature)
     store.seal(details.evidence_id)
     manifest_sha256 = sha256_hex(data)
     sealed = store.custody.append(

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 LIVEKIT_VERSION="v1.13.5"
 TOOLS="$PWD/.tools"
 APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3 jq openssl libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+  fonts-noto-core openjdk-17-jre-headless maven  # Urdu (Nastaliq) statements; veraPDF (below)
   systemd-container debootstrap nftables haproxy)  # the last four: tests/infra (Ansible on nspawn hosts)
 
 missing=()
@@ -52,6 +53,18 @@ if [ ! -x "$TOOLS/bin/minio" ] || [ "$(cat "$TOOLS/minio-version" 2>/dev/null)" 
   mv "$TOOLS/gobin/minio" "$TOOLS/bin/minio"
   echo "$MINIO_VERSION" > "$TOOLS/minio-version"
 fi
+
+# veraPDF, the PDF/A validator the statement tests check renderings with: its released,
+# self-contained greenfield apps jar from Maven Central (through mvn), pinned by SHA-256.
+VERAPDF_VERSION="1.28.2"
+VERAPDF_SHA256="687d4d8bcfec48c9f7e931cf78ed061f1eeccfba55d4cdc000ba9b4d8aa46ce6"
+VERAPDF_JAR="$TOOLS/verapdf/greenfield-apps-$VERAPDF_VERSION.jar"
+if [ ! -f "$VERAPDF_JAR" ]; then
+  echo "setup: fetching veraPDF $VERAPDF_VERSION"
+  mvn -B -q -Dmaven.repo.local="$TOOLS/m2" dependency:copy -Dtransitive=false \
+    -Dartifact="org.verapdf.apps:greenfield-apps:$VERAPDF_VERSION" -DoutputDirectory="$TOOLS/verapdf"
+fi
+echo "$VERAPDF_SHA256  $VERAPDF_JAR" | sha256sum --check --quiet
 
 if [ -f web/package.json ]; then
   if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then

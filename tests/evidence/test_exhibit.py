@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.canonical import sha256_hex
 from core.custody import CustodyEvent
@@ -151,3 +152,79 @@ def test_nothing_can_be_added_once_sealed(
     store, eid = _seal(tmp_path, signing_key, trusted_ids)
     with pytest.raises(Exception, match="sealed"):
         store.put_object(eid, "statement-2.txt", b"a quiet edit")
+
+
+class FailingSigner(Ed25519PrivateKey):
+    """A signer whose signing step fails (as an HSM that stops answering would); it still
+    knows its public key, so everything before the signature is computed as usual."""
+
+    def __init__(self, real: Ed25519PrivateKey) -> None:
+        self._real = real
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self._real.public_key()
+
+    def sign(self, data: bytes | bytearray | memoryview) -> bytes:
+        raise OSError("the signing module did not answer")
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        raise NotImplementedError
+
+    def private_bytes_raw(self) -> bytes:
+        raise NotImplementedError
+
+    def __copy__(self) -> Ed25519PrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Ed25519PrivateKey:
+        return self
+
+
+def test_a_failed_signing_leaves_nothing_in_the_store(
+    tmp_path: Path, signing_key: Ed25519PrivateKey
+) -> None:
+    store = LocalEvidenceStore(tmp_path / "store")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    files = [write_hashed(spool / "still.png", PNG_1X1)]
+    details = ExhibitDetails(
+        evidence_id="ex-2",
+        visit_id="visit-42",
+        crime_reference="CR/12345/24",
+        officer=Officer("local:4471", "4471"),
+        kind=ExhibitKind.STILL,
+        description={"caption": "the broken window"},
+    )
+    with pytest.raises(OSError, match="signing module"):
+        seal_exhibit(
+            store,
+            details=details,
+            files=files,
+            spool=spool,
+            signing_key=FailingSigner(signing_key),
+            actor="officer:local:4471",
+            version="test",
+            at=AT,
+        )
+    assert not store.directory_of("ex-2").exists()
+    assert store.custody.entries_for("ex-2") == []
+    assert list((tmp_path / "store" / "evidence").iterdir()) == []
+    # Nothing half-made blocks the id either: the same files seal once a signer answers.
+    (spool / EXHIBIT_NAME).unlink()
+    seal_exhibit(
+        store,
+        details=details,
+        files=files,
+        spool=spool,
+        signing_key=signing_key,
+        actor="officer:local:4471",
+        version="test",
+        at=AT,
+    )
+    trusted = frozenset({key_id(signing_key.public_key())})
+    assert verify_store_entry(store, "ex-2", trusted_key_ids=trusted).ok
