@@ -12,6 +12,7 @@ from aiohttp import web
 from livekit import api
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from control_plane.audit_checkpoints import CheckpointJob
 from control_plane.auth import LocalAuthenticator, OidcAuthenticator
 from control_plane.bandwidth.service import bandwidth_context
 from control_plane.exhibits.app import exhibits_ctx
@@ -52,6 +53,7 @@ from core import db
 from core.settings import Settings
 from core.tasks import stop_task
 from core.telemetry import build_tracer_provider, tracer_from
+from evidence.keys import load_or_create_signing_key
 
 SERVICE_NAME = "evr-control-plane"
 # Seconds between checks for rooms the SFU lost: well inside the 10 s failover goal.
@@ -117,6 +119,11 @@ def _periodic_jobs(reconcile: bool) -> Callable[[web.Application], AsyncIterator
         engine, settings, metrics = app[ENGINE], app[SETTINGS], app[METRICS]
         leadership = Leadership(engine, metrics)
         leadership.add("recording-watch", lambda: RecordingWatch(engine).run(WATCH_INTERVAL))
+        key = await asyncio.to_thread(load_or_create_signing_key, settings.recording.signing_key)
+        checkpoints = CheckpointJob(engine, key, metrics)
+        leadership.add(
+            "audit-checkpoints", lambda: checkpoints.run(settings.audit_checkpoint_interval)
+        )
         if reconcile:
             events = app[SFU_EVENTS]
             leadership.add("reconciler", lambda: events.run_reconciler(settings.reconcile_interval))

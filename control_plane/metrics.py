@@ -70,6 +70,16 @@ class Metrics:
         self.sfu_reachable = Gauge(
             "evr_sfu_reachable", "1 when the last SFU call succeeded", registry=r
         )
+        self.audit_checkpoint_time = Gauge(
+            "evr_audit_checkpoint_timestamp_seconds",
+            "When the leader last wrote a signed checkpoint of the audit and custody chains",
+            registry=r,
+        )
+        self.audit_checkpoint_failures = Counter(
+            "evr_audit_checkpoint_failures",
+            "Signed checkpoints of the audit and custody chains that could not be written",
+            registry=r,
+        )
         self.leader = Gauge(
             "evr_leader", "1 while this replica runs the cluster's periodic jobs", registry=r
         )

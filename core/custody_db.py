@@ -46,6 +46,10 @@ def _entry(row: Any) -> CustodyEntry:
     )
 
 
+entry_from_row = _entry
+"""A :class:`CustodyEntry` from its ``custody_log`` row (for whole-table verification)."""
+
+
 class DbCustodyLog:
     """A :class:`core.custody.CustodyLog` kept in the ``custody_log`` table."""
 

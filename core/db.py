@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,72 @@ def _adopt_legacy(conn: Connection) -> None:
     log.info("adopted a database made before Alembic", extra={"revision": BASELINE_REVISION})
 
 
-def _upgrade(conn: Connection) -> list[str]:
+# Append-only by trigger, and for the runtime role by privilege too: INSERT and SELECT only.
+APPEND_ONLY_TABLES = ("audit_log", "custody_log", "audit_checkpoints")
+
+
+class MigrationRightsError(RuntimeError):
+    """The role connected cannot change the schema: migrations need the owner role."""
+
+
+def runtime_role(database_url: str, owner_url: str | None) -> str | None:
+    """The PostgreSQL role the services connect as, when it is not the owner; else None."""
+    if owner_url is None:
+        return None
+    runtime, owner = make_url(database_url), make_url(owner_url)
+    if runtime.get_backend_name() != "postgresql" or runtime.username == owner.username:
+        return None
+    return runtime.username
+
+
+def grant_runtime(conn: Connection, role: str) -> None:
+    """Give the runtime role rows, never the schema: SELECT/INSERT/UPDATE/DELETE on every
+    table but INSERT and SELECT only on the append-only ones, the sequences it inserts
+    through, and SELECT on alembic_version (so the services can see the schema is current).
+    No TRUNCATE, TRIGGER, REFERENCES or DDL. Idempotent; run at the end of every migrate, so
+    tables that later revisions add are covered without each one remembering."""
+    quoted = conn.dialect.identifier_preparer.quote(role)
+    tables = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+    append_only = [t for t in tables if t in APPEND_ONLY_TABLES]
+    others = [t for t in tables if t not in APPEND_ONLY_TABLES]
+    statements = [
+        f"REVOKE ALL ON {', '.join([*tables, 'alembic_version'])} FROM {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(others)} TO {quoted}",
+        f"GRANT SELECT, INSERT ON {', '.join(append_only)} TO {quoted}",
+        f"GRANT SELECT ON alembic_version TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))
+
+
+def _revoke_append_only_rights(conn: Connection) -> None:
+    # Whoever else was given rights on the logs (default privileges, a hand-made GRANT)
+    # keeps only INSERT and SELECT: only the owner could undo the append-only triggers.
+    for table in set(APPEND_ONLY_TABLES) & set(inspect(conn).get_table_names()):
+        conn.execute(
+            text(f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {table} FROM PUBLIC")
+        )
+        grantees = conn.execute(
+            text(
+                "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
+                "WHERE table_schema = current_schema() AND table_name = :t "
+                "AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES') "
+                "AND grantee <> (SELECT tableowner FROM pg_tables "
+                "WHERE schemaname = current_schema() AND tablename = :t)"
+            ),
+            {"t": table},
+        ).scalars()
+        for grantee in grantees:
+            quoted = conn.dialect.identifier_preparer.quote(grantee)
+            conn.execute(
+                text(
+                    f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {table} FROM {quoted}"
+                )
+            )
+
+
+def _upgrade(conn: Connection, runtime: str | None) -> list[str]:
     _adopt_legacy(conn)
     applied: list[str] = []
 
@@ -110,10 +176,51 @@ def _upgrade(conn: Connection) -> list[str]:
             log.info("applied migration", extra={"revision": step.up_revision_id})
 
     command.upgrade(alembic_config(connection=conn, on_version_apply=[record]), "head")
+    if conn.dialect.name == "postgresql" and (applied or runtime is not None):
+        if runtime is not None:
+            grant_runtime(conn, runtime)
+        _revoke_append_only_rights(conn)
     return applied
 
 
-async def migrate(engine: AsyncEngine) -> list[str]:
-    """Bring the database to the newest revision; return the revisions applied now."""
-    async with engine.begin() as conn:
-        return await conn.run_sync(_upgrade)
+def _up_to_date(conn: Connection) -> bool:
+    if inspect(conn).has_table("schema_migrations"):
+        return False
+    head = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return set(MigrationContext.configure(conn).get_current_heads()) == set(head)
+
+
+async def migrate(engine: AsyncEngine, *, runtime: str | None = None) -> list[str]:
+    """Bring the database to the newest revision; return the revisions applied now.
+
+    ``runtime`` names the PostgreSQL role the services use, when the engine connects as the
+    schema's owner (`evr migrate` with ``database_owner_url``): it is granted rows only.
+    Connected as the runtime role, a current schema is left alone and an old one is a
+    :class:`MigrationRightsError` that says to run `evr migrate` as the owner.
+    """
+    if runtime is None:
+        # An up-to-date database is only read, so a second process starting (the recorder
+        # beside the control plane) takes no write lock.
+        async with engine.connect() as conn:
+            if await conn.run_sync(_up_to_date):
+                return []
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(_upgrade, runtime)
+    except DBAPIError as exc:
+        if "permission denied" not in str(exc.orig) and "must be owner" not in str(exc.orig):
+            raise
+        raise MigrationRightsError(
+            "the database schema needs migrating and this role may not change it: run "
+            "`evr migrate` with database_owner_url (EVR_DATABASE_OWNER_URL) set to the owner"
+        ) from exc
+
+
+async def migrate_as_owner(database_url: str, owner_url: str | None) -> list[str]:
+    """`evr migrate`: connect as the owner when one is configured, migrate, and grant the
+    runtime role (the user of ``database_url``) its rights."""
+    engine = create_engine(owner_url or database_url)
+    try:
+        return await migrate(engine, runtime=runtime_role(database_url, owner_url))
+    finally:
+        await engine.dispose()

@@ -192,7 +192,38 @@ audit_log = Table(
     Column("justification", Text, nullable=True),
     Column("recipients", Text, nullable=True),
     Column("detail", JSON, nullable=False),
+    # The hash chain (core.audit, revision r12b): nullable only because SQLite cannot add a
+    # NOT NULL column in place; every append sets them and verification refuses a null.
+    Column("seq", Integer, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
     Index("ix_audit_visit", "visit_id"),
+    Index("uq_audit_log_seq", "seq", unique=True),
+)
+
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    # One row: the audit chain's last seq and hash. Each append updates it first, which
+    # serialises appenders (row lock on PostgreSQL, write lock on SQLite).
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_chain_head_one_row"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    # Signed checkpoints of both chains' heads (core.checkpoints); append-only by trigger.
+    # `body` is the canonical JSON that was signed, kept as text so it verifies byte for byte.
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
 )
 
 # Evidential recording (migration 3). A recording row is both the recorder's job (claimed by

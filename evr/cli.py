@@ -39,12 +39,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _with_engine(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "migrate":
+        # The only command that connects as the schema's owner, when one is configured.
+        await db.migrate_as_owner(settings.database_url, settings.database_owner_url)
+        print("database is up to date")
+        return 0
     engine = db.create_engine(settings.database_url)
     try:
         await db.migrate(engine)
-        if args.command == "migrate":
-            print("database is up to date")
-        elif args.command == "officer-add":
+        if args.command == "officer-add":
             officer_id = await add_officer(
                 engine,
                 collar_number=args.collar,
@@ -146,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
-    except (SettingsError, EvrError) as exc:
+    except (SettingsError, EvrError, db.MigrationRightsError) as exc:
         print(f"evr: {exc}", file=sys.stderr)
         return 2
     return result

@@ -77,6 +77,8 @@ class SettingsDocument(BaseSettings):
     metrics_host: StrictStr = Settings.metrics_host
     metrics_port: StrictInt = Settings.metrics_port
     database_url: StrictStr = Settings.database_url
+    database_owner_url: StrictStr | None = Settings.database_owner_url
+    audit_checkpoint_interval: StrictFloat = Settings.audit_checkpoint_interval
     log_level: StrictStr = Settings.log_level
     reconcile_interval: StrictFloat = Settings.reconcile_interval
     livekit: LiveKitSection = LiveKitSection()
@@ -108,6 +110,8 @@ class SettingsDocument(BaseSettings):
             metrics_host=self.metrics_host,
             metrics_port=self.metrics_port,
             database_url=self.database_url,
+            database_owner_url=self.database_owner_url,
+            audit_checkpoint_interval=self.audit_checkpoint_interval,
             livekit=self.livekit.read_keys(),
             rooms=self.rooms,
             join=self.join,

@@ -204,6 +204,13 @@ class Settings:
     metrics_port: int = 9464
     """0 picks a free port (tests)."""
     database_url: str = "sqlite+aiosqlite:///var/evr.sqlite3"
+    """What the services connect as. On PostgreSQL, the runtime role: rows only, no DDL."""
+    database_owner_url: str | None = None
+    """PostgreSQL only: the role that owns the schema. Only `evr migrate` connects with it, and
+    grants the runtime role (the user of `database_url`) exactly its rights. Leave it out of
+    the services' own configuration. SQLite is one file with no roles."""
+    audit_checkpoint_interval: float = 600.0
+    """Seconds between signed checkpoints of the audit and custody chains' heads (leader)."""
     livekit: LiveKitSettings
     rooms: RoomSettings = field(default_factory=RoomSettings)
     join: JoinSettings = field(default_factory=JoinSettings)

@@ -45,6 +45,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("EVR_METRICS_HOST", ("metrics_host",)),
     Variable("EVR_METRICS_PORT", ("metrics_port",), "int"),
     Variable("EVR_DATABASE_URL", ("database_url",)),
+    Variable("EVR_DATABASE_OWNER_URL", ("database_owner_url",), blank_is_unset=True),
+    Variable("EVR_AUDIT_CHECKPOINT_INTERVAL", ("audit_checkpoint_interval",), "float"),
     Variable("EVR_LOG_LEVEL", ("log_level",)),
     Variable("EVR_RECONCILE_INTERVAL", ("reconcile_interval",), "float"),
     Variable("EVR_LIVEKIT_KEY_FILE", ("livekit", "key_file"), "path", blank_is_unset=True),

@@ -18,7 +18,7 @@ from sqlalchemy import delete, text
 
 from control_plane.auth import add_officer, create_api_token
 from control_plane.keys import ENGINE, RECORDINGS
-from core import schema
+from core import db, schema
 from core.canonical import canonical_json
 from core.domain import OfficerRole
 from evidence.verify import verify_store_entry
@@ -30,6 +30,7 @@ from tests.recorder.statement import (
     trusted_of,
     wait_recording,
 )
+from tests.support.postgres import owner_url
 from tests.support.recorder import (
     RunningRecorder,
     metric,
@@ -310,14 +311,18 @@ async def test_tampering_is_found_and_located(
     assert await failures() == []
     # 1. Delete an entry from the chain in the database (an attacker with DBA rights must
     #    first switch off the append-only trigger).
-    engine = api.stack.app[ENGINE]
+    #    The services' own role may not even do that on PostgreSQL: this is the owner.
+    engine = db.create_engine(owner_url(api.stack.settings.database_url))
     c = schema.custody_log
-    async with engine.begin() as conn:
-        for statement in _triggers(conn.dialect.name, enable=False):
-            await conn.execute(text(statement))
-        await conn.execute(delete(c).where(c.c.evidence_id == eid, c.c.seq == 3))
-        for statement in _triggers(conn.dialect.name, enable=True):
-            await conn.execute(text(statement))
+    try:
+        async with engine.begin() as conn:
+            for statement in _triggers(conn.dialect.name, enable=False):
+                await conn.execute(text(statement))
+            await conn.execute(delete(c).where(c.c.evidence_id == eid, c.c.seq == 3))
+            for statement in _triggers(conn.dialect.name, enable=True):
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
     assert await failures() == ["custody seq 3"]
     out = await asyncio.to_thread(
         _cli, recorder, "verify", eid, "--config", str(recorder.config_path)

@@ -27,7 +27,7 @@ from core import audit, db, schema
 from core.custody import CustodyEvent
 from core.custody_db import DbCustodyLog
 from core.domain import AuditAction
-from tests.support.postgres import RunningPostgres, create_database
+from tests.support.postgres import RunningPostgres, create_empty_database
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[],
         if request.param == "sqlite":
             return f"sqlite+aiosqlite:///{tmp_path / name}.sqlite3"
         pg: RunningPostgres = request.getfixturevalue("postgres")
-        return create_database(pg, name)
+        return create_empty_database(pg, name)
 
     return new
 
@@ -149,7 +149,9 @@ async def _assert_logs_refuse_changes(engine: AsyncEngine) -> None:
                 await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 
 
-async def _add_visit(engine: AsyncEngine) -> str:
+async def _add_visit(engine: AsyncEngine, *, legacy: bool = False) -> str:
+    """A visit with an audit entry and a custody entry; ``legacy``: the audit row as code
+    before the chain (revision r12b) wrote it."""
     now = datetime.now(UTC)
     visit_id = str(uuid.uuid4())
     async with engine.begin() as conn:
@@ -168,13 +170,21 @@ async def _add_visit(engine: AsyncEngine) -> str:
                 updated_at=now,
             )
         )
-        await audit.record(
-            conn,
-            actor="officer-1",
-            action=AuditAction.COLLECTION,
-            subject="visit",
-            visit_id=visit_id,
-        )
+        if legacy:
+            await conn.execute(
+                insert(schema.audit_log).values(
+                    at=now, actor="officer-1", action="collection", visit_id=visit_id,
+                    subject="visit", detail={"ratio": 0.5},
+                )
+            )  # fmt: skip
+        else:
+            await audit.record(
+                conn,
+                actor="officer-1",
+                action=AuditAction.COLLECTION,
+                subject="visit",
+                visit_id=visit_id,
+            )
     await DbCustodyLog(engine).append_async(
         evidence_id=visit_id, event=CustodyEvent.CREATED, actor="recorder", reason="test"
     )
@@ -187,7 +197,7 @@ async def test_a_database_made_before_alembic_upgrades_in_place(
     await _load_legacy_dump(url)
     engine = db.create_engine(url)
     try:
-        visit_id = await _add_visit(engine)
+        visit_id = await _add_visit(engine, legacy=True)
 
         # Adopted at the baseline, which is its schema: only the later revisions run.
         assert await db.migrate(engine) == CHAIN[CHAIN.index(BASELINE) + 1 :]
@@ -197,6 +207,10 @@ async def test_a_database_made_before_alembic_upgrades_in_place(
             assert await conn.scalar(select(schema.visits.c.crime_reference)) == "CR/1/26"
             entries = await audit.entries_for_visit(conn, visit_id)
             assert [e["action"] for e in entries] == ["collection"]
+            # Revision r12b linked the row already there into the audit chain.
+            chain = await audit.chain(conn)
+            assert [e.seq for e in chain] == [1]
+            audit.verify_chain(chain)
             assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == HEAD
         custody = await DbCustodyLog(engine).entries_for_async(visit_id)
         assert [e.event for e in custody] == [CustodyEvent.CREATED]
@@ -232,7 +246,7 @@ async def test_a_fresh_database_goes_down_to_empty_and_up_again(url: str) -> Non
         assert await db.migrate(engine) == CHAIN
         made = await _shape_of(engine)
         assert set(made) >= {"visits", "audit_log", "custody_log", "alembic_version"}
-        assert len(made["triggers"]) == (4 if url.startswith("sqlite") else 2)
+        assert len(made["triggers"]) == (6 if url.startswith("sqlite") else 3)
 
         async with engine.begin() as conn:
             await conn.run_sync(_downgrade_to_base)

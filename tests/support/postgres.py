@@ -1,7 +1,15 @@
-"""A throw-away PostgreSQL server (Debian's), on loopback, for the test suite's own use."""
+"""A throw-away PostgreSQL server (Debian's), on loopback, for the test suite's own use.
+
+Like a real deployment it has two roles: `evr_owner` owns each test database and runs its
+migrations; `evr_runtime` is what the services connect as (rows only, no DDL), so the suite
+runs with the rights production has. `create_database` hands out a migrated database as the
+runtime role; `owner_url` gives the owner's URL of it (migration tests, an attacker's DBA).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import glob
 import os
 import shutil
@@ -11,6 +19,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from core import db
+
+OWNER = "evr_owner"
+RUNTIME = "evr_runtime"
 
 
 @dataclass
@@ -74,21 +89,66 @@ def start_postgres() -> RunningPostgres:
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return pg
+                break
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError("PostgreSQL did not start")
-
-
-def create_database(pg: RunningPostgres, name: str) -> str:
+    else:
+        raise RuntimeError("PostgreSQL did not start")
+    # As the Ansible role does (infra/ansible/roles/postgres): nobody but the owner creates
+    # objects. Databases created later copy template1, so revoke there.
+    _psql(pg, f"CREATE ROLE {OWNER} LOGIN; CREATE ROLE {RUNTIME} LOGIN")
     subprocess.run(
         _as_postgres(
-            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", name]
+            [_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(port), "-U", "postgres", "-d", "template1",
+             "-c", "REVOKE CREATE ON SCHEMA public FROM PUBLIC"]
         ),
         check=True,
         capture_output=True,
-    )
-    return pg.url(name)
+    )  # fmt: skip
+    return pg
+
+
+def _psql(pg: RunningPostgres, sql: str) -> None:
+    subprocess.run(
+        _as_postgres(
+            [_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(pg.port), "-U", "postgres", "-d", "postgres", "-c", sql]
+        ),
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def create_empty_database(pg: RunningPostgres, name: str) -> str:
+    """An empty database owned by the owner role; returns the owner's URL."""
+    subprocess.run(
+        _as_postgres(
+            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+             "-O", OWNER, name]
+        ),
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return f"postgresql+asyncpg://{OWNER}@127.0.0.1:{pg.port}/{name}"
+
+
+def owner_url(url: str) -> str:
+    """The owner's URL of a test database given by its runtime URL (SQLite: the same)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    return parsed.set(username=OWNER).render_as_string(hide_password=False)
+
+
+def create_database(pg: RunningPostgres, name: str) -> str:
+    """A database migrated by the owner role; returns the runtime role's URL."""
+    url = create_empty_database(pg, name)
+    runtime = make_url(url).set(username=RUNTIME).render_as_string(hide_password=False)
+    # In a thread of its own: callers may be inside a running event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, db.migrate_as_owner(runtime, url)).result()
+    return runtime
 
 
 def stop_postgres(pg: RunningPostgres) -> None:
