@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy.exc import OperationalError
 
 from control_plane.api.bodies import refuse_unusable_input
 from control_plane.errors import EvrError
@@ -53,6 +54,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.status, "http_error"
         )
         return _json_error(exc.status, code, exc.reason)
+    except OperationalError as exc:
+        if "database is locked" not in str(exc.orig):
+            log.exception("unhandled error", extra={"route": route_template(request)})
+            return _json_error(500, "internal_error", "internal error; it has been logged")
+        # SQLite's write lock held past core.db's busy timeout: another process is stuck
+        # writing. Nothing was written; the caller may retry.
+        log.exception("database write lock not granted", extra={"route": route_template(request)})
+        response = _json_error(503, "database_busy", "the database is busy; try again")
+        response.headers["Retry-After"] = "1"
+        return response
     except Exception:
         log.exception("unhandled error", extra={"route": route_template(request)})
         return _json_error(500, "internal_error", "internal error; it has been logged")

@@ -9,6 +9,7 @@ first revision's, so it is stamped at that revision and carries on from there.
 import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
+
+# How long a SQLite writer waits for another's write lock before "database is locked". Write
+# transactions are short (no network call while one is open), so a wait this long means a
+# stuck process, not contention.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The connection option that marks a transaction as a writer (set by `engine.begin()`).
+_WRITER = "evr_sqlite_writer"
 
 # The last hand-rolled migration (before Alembic) and the revision whose schema equals it.
 LEGACY_LAST_VERSION = 6
@@ -46,8 +54,38 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+    # The driver's own transactions are off (it would BEGIN only before the first INSERT or
+    # UPDATE, so a transaction's SELECTs ran outside it and read-then-write lost updates);
+    # `_sqlite_begin` starts every transaction instead.
+    dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """A write transaction (`engine.begin()`) takes the write lock at BEGIN IMMEDIATE, where
+    busy_timeout applies, so the control plane and the recorder (two processes under
+    `evr up`) queue for it. A deferred transaction that had read could not wait: SQLite fails
+    its upgrade to a writer at once with "database is locked". Reads (`engine.connect()`)
+    stay deferred: they take no lock and see one snapshot."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    immediate = conn.get_execution_options().get(_WRITER, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class SqliteEngine(AsyncEngine):
+    """An engine whose `begin()` transactions are SQLite writers (BEGIN IMMEDIATE).
+
+    Every write in the code base goes through `engine.begin()`, and none awaits the network
+    inside it; `engine.connect()` is for reads only."""
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.connect() as conn:
+            await conn.execution_options(**{_WRITER: True})
+            async with conn.begin():
+                yield conn
 
 
 def _private_sqlite_file(path: Path) -> None:
@@ -76,8 +114,9 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_sqlite_file(Path(parsed.database))
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = SqliteEngine(create_async_engine(url, hide_parameters=True).sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)

@@ -1,0 +1,109 @@
+"""SQLite under two writing processes (`evr up` runs the control plane and the recorder
+apart): a transaction that reads and then writes queues for the write lock instead of failing
+"database is locked", and never loses the other process's update."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from core import db
+
+# Each transaction reads the counter, then writes it back plus one. Under the driver's own
+# transactions the read ran outside the transaction and half the updates were lost.
+_WRITER = """
+import asyncio, sys
+from sqlalchemy import text
+from core import db
+
+async def main(url: str, rounds: int) -> None:
+    engine = db.create_engine(url)
+    try:
+        for _ in range(rounds):
+            async with engine.begin() as conn:
+                n = await conn.scalar(text("SELECT n FROM counter"))
+                await asyncio.sleep(0)
+                await conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+    finally:
+        await engine.dispose()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+ROUNDS = 150
+
+
+async def _setup(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await conn.execute(text("INSERT INTO counter VALUES (0)"))
+    finally:
+        await engine.dispose()
+
+
+async def _count(url: str) -> int:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(text("SELECT n FROM counter")) or 0)
+    finally:
+        await engine.dispose()
+
+
+def test_two_processes_read_then_write_without_lock_errors_or_lost_updates(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    asyncio.run(_setup(url))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, str(ROUNDS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=120)[0] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], outputs
+    assert not any("database is locked" in out for out in outputs), outputs
+    assert asyncio.run(_count(url)) == 2 * ROUNDS
+
+
+async def test_a_reader_takes_no_write_lock(tmp_path: Path) -> None:
+    """`engine.connect()` is a deferred read: an open one does not hold up a writer."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    await _setup(url)
+    reader, writer = db.create_engine(url), db.create_engine(url)
+    try:
+        async with reader.connect() as rconn:
+            assert await rconn.scalar(text("SELECT n FROM counter")) == 0
+            async with asyncio.timeout(5), writer.begin() as wconn:
+                await wconn.execute(text("UPDATE counter SET n = 7"))
+            # The reader keeps the snapshot it began with.
+            assert await rconn.scalar(text("SELECT n FROM counter")) == 0
+        async with reader.connect() as rconn:
+            assert await rconn.scalar(text("SELECT n FROM counter")) == 7
+    finally:
+        await reader.dispose()
+        await writer.dispose()
+
+
+async def test_an_up_to_date_database_is_migrated_without_the_write_lock(tmp_path: Path) -> None:
+    """A second process starting (the recorder beside the control plane) only reads the
+    schema version, so it starts even while another process holds the write lock."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    first, second = db.create_engine(url), db.create_engine(url)
+    try:
+        assert await db.migrate(first)
+        async with first.begin() as conn:
+            await conn.execute(text("SELECT 1"))  # holds the write lock (BEGIN IMMEDIATE)
+            async with asyncio.timeout(5):
+                assert await db.migrate(second) == []
+    finally:
+        await first.dispose()
+        await second.dispose()
