@@ -1,5 +1,5 @@
 """Bandwidth shaping of a test namespace's veth with tc tbf (this kernel has tbf and htb,
-not netem: rates can be shaped, delay and loss cannot).
+not netem: rates can be shaped, delay cannot), and random loss with an nftables rule.
 
 Uplink is the namespace's egress (its end of the veth), downlink the host end's egress, so
 everything the namespace sends or receives through the host is shaped.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support.netns import TestNet
 
-__all__ = ["block", "link_bytes", "shape", "unblock", "unshape"]
+__all__ = ["block", "link_bytes", "lose", "shape", "unblock", "unlose", "unshape"]
 
 LATENCY = "100ms"
 """tbf queue: what a mobile network buffers; longer only delays the drops TCP reacts to."""
@@ -76,3 +76,30 @@ def unblock(net: TestNet) -> None:
         == 0
     ):  # fmt: skip
         pass
+
+
+_LOSS_TABLE = "evr_loss"
+
+
+def lose(net: TestNet, *, percent: int) -> None:
+    """Drop `percent` % of the UDP datagrams `net` receives, at random (nftables numgen on the
+    namespace's input hook: on an output hook the sender would get EPERM, not a silent loss)."""
+    if not 0 < percent < 100:
+        raise ValueError(f"loss must be between 1 and 99 %, not {percent}")
+    script = (
+        f"table inet {_LOSS_TABLE} {{\n chain input {{\n  type filter hook input priority 0;\n"
+        f"  meta l4proto udp numgen random mod 100 < {percent} drop\n }}\n}}\n"
+    )
+    unlose(net)
+    subprocess.run(
+        ["ip", "netns", "exec", net.name, "nft", "-f", "-"],
+        input=script, check=True, capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+
+
+def unlose(net: TestNet) -> None:
+    """Remove the loss rule. Idempotent."""
+    subprocess.run(
+        ["ip", "netns", "exec", net.name, "nft", "delete", "table", "inet", _LOSS_TABLE],
+        check=False, capture_output=True, timeout=10,
+    )  # fmt: skip

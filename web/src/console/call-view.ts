@@ -51,6 +51,18 @@ export interface CallViewHooks {
   refresh(): Promise<void>;
 }
 
+const STEPPED_DOWN = new Set(["lower_video", "audio_only"]);
+const LAYER_TEXT: Record<string, string> = { high: "full quality", medium: "medium quality", low: "low quality" };
+
+/** The phone's latest step, as the officer should read it. */
+function victimVideoText(action: string, layer: string): string {
+  if (layer === "off") return "Victim's video: paused, voice only (weak connection)";
+  const quality = LAYER_TEXT[layer] ?? layer;
+  return STEPPED_DOWN.has(action)
+    ? `Victim's video: lowered to ${quality} (weak connection)`
+    : `Victim's video: back up to ${quality}`;
+}
+
 export class CallView {
   readonly root: HTMLElement;
   private readonly stage = h("div", { class: "callview__stage", "data-testid": "call-stage" });
@@ -58,6 +70,8 @@ export class CallView {
   private readonly status = h("p", { class: "callview__status", role: "status", "data-testid": "call-status" }, "Connecting…");
   private readonly recording = h("p", { class: "callview__rec", "data-testid": "call-recording" });
   private readonly quality = h("p", { class: "callview__quality", "data-testid": "victim-quality" }, "Victim's connection: not known yet");
+  /** What the victim's phone did about its link (its own reports): lowered, paused, back up. */
+  private readonly victimVideo = h("p", { class: "callview__quality", role: "status", "data-testid": "victim-video", hidden: true }, "");
   private readonly alerts = h("div", { class: "callview__alerts" });
   private readonly people = h("ul", { class: "callview__people", "data-testid": "call-people" });
   private readonly recButton = button("Start recording", () => void this.toggleRecording(), "primary");
@@ -81,6 +95,7 @@ export class CallView {
         h("h2", { id: "callview-title", tabindex: "-1" }, `Call: visit ${reference}`),
         this.recording,
         this.quality,
+        this.victimVideo,
       ),
       this.alerts,
       h("div", { class: "callview__main" }, this.stage, this.self),
@@ -157,10 +172,9 @@ export class CallView {
       ),
     );
     const reported = p.quality.current;
-    if (reported && (reported.quality === "poor" || reported.quality === "lost")) {
-      this.quality.textContent = `Victim's connection: ${reported.quality} (their video is ${reported.action === "audio_only" ? "paused" : "lowered"})`;
-      this.quality.classList.add("warn");
-    }
+    this.victimVideo.hidden = reported === null;
+    this.victimVideo.textContent = reported ? victimVideoText(reported.action, reported.video_layer) : "";
+    this.victimVideo.classList.toggle("warn", reported !== null && STEPPED_DOWN.has(reported.action));
   }
 
   private renderPeople(): void {
