@@ -14,7 +14,7 @@ from control_plane.errors import EvrError
 from core import db, logs
 from core.domain import OfficerRole
 from core.settings import Settings, SettingsError, load_settings
-from evr import lifecycle, recording_commands, token_commands
+from evr import audit_commands, lifecycle, recording_commands, token_commands
 from evr.children import StackError
 from evr.stack import StackOptions, livekit_binary, run
 
@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_commands.register(sub, with_config)
     # `evr recorder` and `evr evidence verify|export` (issue 4) live with the recorder.
     recording_commands.register(sub, with_config)
+    audit_commands.register(sub, with_config)
     return parser
 
 
