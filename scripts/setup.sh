@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 LIVEKIT_VERSION="v1.13.5"
 TOOLS="$PWD/.tools"
 APT_PACKAGES=(postgresql redis-server chromium chromium-driver prometheus ffmpeg iproute2 sqlite3 jq openssl libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
-  fonts-noto-core openjdk-17-jre-headless maven  # Urdu (Nastaliq) statements; veraPDF (below)
+  fonts-noto-core openjdk-17-jre-headless maven libheif-examples  # statements in Urdu, veraPDF; HEIC test files
   systemd-container debootstrap nftables haproxy)  # the last four: tests/infra (Ansible on nspawn hosts)
 
 missing=()
