@@ -74,10 +74,12 @@ def start_sfu(
     webhook_url: str,
     workdir: Path,
     profile: Profile = Profile.DEV,
+    credentials: tuple[str, str] | None = None,
     **overrides: Any,
 ) -> RunningSfu:
     """Render `profile` for the namespace, write a fresh 0600 key file and run livekit-server
-    in `net` until its HTTP endpoint answers.
+    in `net` until its HTTP endpoint answers. `credentials` (key, secret) replace the fresh
+    ones: the nodes of one cluster share them (tests/support/cluster.py).
 
     `overrides` replace SfuSettings fields (e.g. turn_domain=..., redis_address=...). Raises
     SfuStartError with the server log tail if it exits or does not answer within ~20 s.
@@ -85,7 +87,7 @@ def start_sfu(
     if not LIVEKIT_SERVER.is_file():
         raise SfuStartError(f"{LIVEKIT_SERVER} is missing: run scripts/setup.sh")
     workdir.mkdir(parents=True, exist_ok=True)
-    api_key, api_secret = generate_credentials()
+    api_key, api_secret = credentials or generate_credentials()
     key_file = workdir / "livekit-keys.yaml"
     write_key_file(key_file, api_key, api_secret)
     settings = SfuSettings(

@@ -115,9 +115,22 @@ async def start_stack(
         prometheus_port=http_port + 3,
         turn_udp_port=http_port + 4,
     )
+    try:
+        return await start_control_plane(sfu, sock, database_url=database_url, workdir=workdir)
+    except BaseException:
+        stop_sfu(sfu)
+        raise
+
+
+async def start_control_plane(
+    sfu: RunningSfu, sock: socket.socket, *, database_url: str, workdir: Path
+) -> Stack:
+    """The control plane on `sock` (bound by `bind_socket`), calling `sfu`, with the test
+    officers and their API tokens. tests/support/cluster.py points it at a cluster's node."""
+    host, port = sock.getsockname()[:2]
     settings = settings_for(
         sfu,
-        host=net.host_ip,
+        host=host,
         port=port,
         database_url=database_url,
         recording=recording_settings_for(workdir),
@@ -129,7 +142,7 @@ async def start_stack(
         await runner.setup()
         await web.SockSite(runner, sock).start()
         stack = Stack(
-            base_url=f"http://{net.host_ip}:{port}",
+            base_url=f"http://{host}:{port}",
             sfu=sfu,
             settings=settings,
             app=app,
@@ -145,7 +158,6 @@ async def start_stack(
             )
     except BaseException:
         await runner.cleanup()
-        stop_sfu(sfu)
         raise
     return stack
 
