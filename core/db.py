@@ -215,11 +215,20 @@ def _upgrade(conn: Connection, runtime: str | None) -> list[str]:
             log.info("applied migration", extra={"revision": step.up_revision_id})
 
     command.upgrade(alembic_config(connection=conn, on_version_apply=[record]), "head")
-    if conn.dialect.name == "postgresql" and (applied or runtime is not None):
+    if conn.dialect.name == "postgresql" and _owns_the_logs(conn):
         if runtime is not None:
             grant_runtime(conn, runtime)
         _revoke_append_only_rights(conn)
     return applied
+
+
+def _owns_the_logs(conn: Connection) -> bool:
+    # Only the owner may grant; the services' own role at start-up skips this.
+    owner = conn.scalar(
+        text("SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
+             "AND tablename = 'audit_log'")
+    )  # fmt: skip
+    return owner is not None and owner == conn.scalar(text("SELECT current_user"))
 
 
 def _up_to_date(conn: Connection) -> bool:
