@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.auth import Principal
-from control_plane.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from control_plane.errors import BadRequest, Gone, NotFound, PayloadTooLarge, ValidationFailed
 from control_plane.exhibits.content import ContentError, Sniffed, sniff, sniff_image
 from control_plane.exhibits.sealing import ExhibitSealer, PrimaryFile, exhibit_json, index_exhibit
 from control_plane.joining import ParticipantSession
 from control_plane.visibility import can_see_evidence, visible_visit
 from control_plane.visit_records import Visit, load_visit
 from core import audit, schema
-from core.domain import AuditAction
+from core.domain import TERMINAL_STATES, AuditAction
 from core.exhibit_settings import ExhibitSettings
 from evidence.exhibit import ExhibitFile, ExhibitKind
 from evidence.hashing import HashingFileWriter
@@ -198,6 +198,7 @@ class Media:
             visit = await load_visit(conn, session.visit_id)
         if visit is None:
             raise NotFound("the visit is gone")
+        self._check_upload_window(visit)
         evidence_id, arrived, found = await self._arrive(
             content, declared, limit=self._settings.max_upload_bytes, image_only=False
         )
@@ -216,8 +217,29 @@ class Media:
                 "uploaded_by": session.identity,
                 "session": session.session_id,
                 "original_name": original,
+                # "ended" etc. when it came after the call, under the session kept at closing.
+                "visit_status": visit.status.value,
             },
         )
+
+    def _check_upload_window(self, visit: Visit) -> None:
+        """A closed visit takes uploads for `upload_minutes_after_close` more (the victim may
+        find a doorbell clip once the call is over); then 410, which the page shows as
+        "expired". Only the victim's newest session outlives the close (visit_records)."""
+        if visit.status not in TERMINAL_STATES:
+            return
+        closed_at = visit.ended_at or visit.updated_at
+        until = closed_at + timedelta(minutes=self._settings.upload_minutes_after_close)
+        if datetime.now(UTC) >= until:
+            raise Gone(
+                "this visit has closed and no more files can be sent; if you have more"
+                " evidence, contact the police to add it",
+                details={
+                    "reason": "closed",
+                    "closed_at": closed_at.isoformat(),
+                    "uploads_until": until.isoformat(),
+                },
+            )
 
     # -- listing ------------------------------------------------------------------------------
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from control_plane.keys import ENGINE
 from core import schema
+from evidence.exhibit import EXHIBIT_NAME
 from evidence.store import MASTERS_DIR
 from tests.recorder.statement import master_dir
 from tests.support.stack import Api
@@ -134,3 +137,33 @@ async def test_a_still_is_sealed_and_the_phone_is_told(api: Api) -> None:
         "POST", f"/api/v1/visits/{vid}/stills?caption=x", who="alice", data=b"\x1a\x45\xdf\xa3"
     )
     assert status == 422, refused
+
+
+async def test_the_victim_can_still_send_files_for_a_while_after_the_call(api: Api) -> None:
+    """Under the session kept when the visit closes, uploads go on for
+    [exhibits] upload_minutes_after_close; then 410 (the page says it has expired)."""
+    vid, session = await api.live_ready_visit()
+    await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
+    data = jpeg()
+    status, body = await _upload(api, session, data, "doorbell.jpg")
+    assert status == 201, body
+    described = json.loads(
+        (master_dir(api, body["evidence_id"]) / MASTERS_DIR / EXHIBIT_NAME).read_bytes()
+    )
+    assert described["visit_status"] == "ended"
+    listed = (await api.ok("GET", f"/api/v1/visits/{vid}/exhibits", who="alice"))["exhibits"]
+    assert [e["sha256"] for e in listed] == [hashlib.sha256(data).hexdigest()]
+    mine = await api.ok("GET", "/api/v1/participant/exhibits", bearer=session)
+    assert [u["evidence_id"] for u in mine["uploads"]] == [body["evidence_id"]]
+
+    # The window is counted from when the visit closed: move that back past it.
+    window = api.stack.settings.exhibits.upload_minutes_after_close
+    closed = datetime.now(UTC) - timedelta(minutes=window, seconds=1)
+    v = schema.visits
+    async with api.stack.app[ENGINE].begin() as conn:
+        await conn.execute(update(v).where(v.c.id == vid).values(ended_at=closed))
+    status, late = await _upload(api, session, data, "later.jpg")
+    assert status == 410, late
+    assert late["error"]["details"]["reason"] == "closed"
+    assert await _exhibit_count(api, vid) == 1
+    assert not any(_spool(api).iterdir())
