@@ -28,6 +28,11 @@ class ObjectExistsError(EvidenceError):
     """A write-once object already exists; masters are never overwritten."""
 
 
+class StoreUnavailableError(EvidenceError):
+    """The evidence store could not be reached (down, restarting, network). Nothing was
+    refused: the same write may be retried unchanged once it is back."""
+
+
 class JustificationRequiredError(EvidenceError):
     """Access or a retention decision was attempted without a recorded justification."""
 

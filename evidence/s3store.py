@@ -27,18 +27,22 @@ both stores.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import io
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE
-from minio.error import S3Error
+from minio.error import MinioException, S3Error, ServerError
 from minio.retention import Retention as LockRetention
+
+# The minio client's transport; its errors are what an unreachable server raises.
+from urllib3.exceptions import HTTPError as TransportError
 
 from core.canonical import sha256_hex
 from core.custody import CustodyEntry, CustodyEvent, CustodyLog
@@ -49,6 +53,7 @@ from core.evidence_errors import (
     JustificationRequiredError,
     ObjectExistsError,
     RetentionError,
+    StoreUnavailableError,
 )
 from core.recording_settings import DEFAULT_REVIEW_MINIMUM_YEARS, S3Settings
 from evidence import retention as policy
@@ -57,6 +62,25 @@ from evidence.retention import DEFAULT_DELETE_ROLES, RETENTION_NAME, Retention, 
 from evidence.store import MASTERS_DIR, SIGNATURE_NAME, StoreCapacity
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
+# S3 answers that mean "not now" rather than "no": the server is starting or overloaded.
+_TRANSIENT = frozenset({"XMinioServerNotInitialized", "ServiceUnavailable", "SlowDown"})
+
+
+@contextlib.contextmanager
+def _reachable(what: str) -> Iterator[None]:
+    """Turn "the store did not answer" into StoreUnavailableError, so a caller can tell a
+    write to retry from a write refused (ObjectExistsError, IntegrityError, ...)."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in _TRANSIENT:
+            raise StoreUnavailableError(f"{what}: S3 {exc.code}") from exc
+        raise
+    except (TransportError, ServerError, ConnectionError) as exc:
+        # The client's own retries (urllib3, about 6 s) are spent by now.
+        raise StoreUnavailableError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except MinioException as exc:
+        raise StoreUnavailableError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 class S3EvidenceStore(policy.RetentionRequests):
@@ -125,49 +149,78 @@ class S3EvidenceStore(policy.RetentionRequests):
             floor = max(floor, datetime.combine(until, time.min, tzinfo=UTC))
         return LockRetention(self.settings.lock_mode, floor)
 
-    def _writable(self, evidence_id: str, key: str) -> None:
+    def _stored_sha256(self, key: str) -> str | None:
+        """The SHA-256 an existing object was uploaded with, or None if there is none."""
+        try:
+            stat_ = self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return None
+            raise
+        meta = {k.lower(): v for k, v in (stat_.metadata or {}).items()}
+        return str(meta.get("x-amz-meta-sha256", ""))
+
+    def _writable(self, evidence_id: str, key: str, sha256: str) -> bool:
+        """False if ``key`` may be written; True if the unsealed item holds exactly this
+        content there already (a seal retried after the store went away part way: that write
+        is done). Raises ObjectExistsError for anything else."""
         if not self._keys(evidence_id) and self._custody.entries_for(evidence_id):
             raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
         if self.is_sealed(evidence_id):
             raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
-        if self._exists(key):
-            raise ObjectExistsError(f"{key} exists")
+        stored = self._stored_sha256(key)
+        if stored is None:
+            return False
+        if hmac.compare_digest(stored, sha256):
+            return True
+        raise ObjectExistsError(f"{key} exists")
 
     # -- writing -------------------------------------------------------------------------------
 
     def put_master(self, evidence_id: str, source: Path, *, sha256: str) -> FileDigest:
         """Upload a Master segment with Object Lock, after re-hashing it against ``sha256``."""
         key = self._key(evidence_id, MASTERS_DIR, source.name)
-        self._writable(evidence_id, key)
         digest = hash_file(source)
         if not hmac.compare_digest(digest.sha256, sha256.lower()):
             raise IntegrityError(
                 f"file {source.name}", f"SHA-256 {digest.sha256} does not match recorded {sha256}"
             )
-        with source.open("rb") as fh:
-            self.client.put_object(
-                self.bucket,
-                key,
-                fh,
-                digest.size,
-                content_type="video/mp4",
-                metadata={"sha256": digest.sha256},
-                retention=self._lock(),
-            )
+        with _reachable(f"storing {key}"):
+            if self._writable(evidence_id, key, digest.sha256):
+                return digest
+            with source.open("rb") as fh:
+                self.client.put_object(
+                    self.bucket,
+                    key,
+                    fh,
+                    digest.size,
+                    content_type="video/mp4",
+                    metadata={"sha256": digest.sha256},
+                    retention=self._lock(),
+                )
         return digest
 
     def put_object(self, evidence_id: str, name: str, data: bytes) -> FileDigest:
         """Upload a small sealed object (manifest, signature, key) with Object Lock."""
         key = self._key(evidence_id, name)
-        self._writable(evidence_id, key)
-        self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), retention=self._lock()
-        )
-        return FileDigest(Path(key), sha256_hex(data), len(data))
+        digest = sha256_hex(data)
+        with _reachable(f"storing {key}"):
+            if not self._writable(evidence_id, key, digest):
+                self.client.put_object(
+                    self.bucket,
+                    key,
+                    io.BytesIO(data),
+                    len(data),
+                    metadata={"sha256": digest},
+                    retention=self._lock(),
+                )
+        return FileDigest(Path(key), digest, len(data))
 
     def seal(self, evidence_id: str) -> None:
         """Objects are immutable once uploaded; sealing only checks the signature is there."""
-        if not self.is_sealed(evidence_id):
+        with _reachable(f"checking the seal of {evidence_id}"):
+            sealed = self.is_sealed(evidence_id)
+        if not sealed:
             raise EvidenceError(f"{evidence_id} has no {SIGNATURE_NAME}; sign before sealing")
 
     # -- access --------------------------------------------------------------------------------

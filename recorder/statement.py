@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opentelemetry.trace import Tracer
 
 from core.domain import TERMINAL_STATES, TokenRole, VisitState
-from core.evidence_errors import EvidenceError
+from core.evidence_errors import EvidenceError, StoreUnavailableError
 from core.recording_status import RecordingStatus
 from core.settings import Settings
 from core.telemetry import RecordingSpans
 from core.tokens import RECORDER_IDENTITY, mint
+from evidence.seal import StatementDetails
 from evidence.store import EvidenceStore
 from evidence.writer import SegmentInfo, WriterConfig
 from recorder.job_store import Claim, JobStore
@@ -364,6 +365,77 @@ class StatementJob:
 
     # -- the end ------------------------------------------------------------------------------
 
+    async def _seal_until_stored(
+        self, rows: list[dict[str, Any]], details: StatementDetails
+    ) -> tuple[str, str] | None:
+        """Seal, retrying while the evidence store is unreachable (an S3 restart): the job
+        keeps its claim and heartbeat, and the visit shows the statement as not secured with
+        the reason, until the seal lands. None if the claim was lost or the recorder is
+        stopping (the statement was handed back; the spool is kept for whoever resumes)."""
+        worker = self.worker
+        jobs = worker.job_store
+        settings = worker.settings.recording
+        problem: list[str] = []  # set while the store is unreachable; the heartbeat sends it
+        lost = asyncio.Event()
+
+        async def beat() -> None:
+            while True:
+                with contextlib.suppress(Exception):
+                    reason = ProblemReason.SEAL_FAILED if problem else None
+                    got = await jobs.heartbeat(
+                        self.recording_id, 0.0, problem[0] if problem else None, reason
+                    )
+                    if got is None:
+                        lost.set()
+                        return
+                await asyncio.sleep(settings.heartbeat_interval)
+
+        heartbeat = asyncio.create_task(beat())
+        delay = settings.retry_backoff
+        try:
+            while True:
+                try:
+                    return await asyncio.to_thread(
+                        seal_segments,
+                        self.spool,
+                        rows,
+                        details,
+                        store=worker.store,
+                        signing_key=worker.signing_key,
+                        worker_id=worker.worker_id,
+                        host=worker.host,
+                    )
+                except StoreUnavailableError as exc:
+                    if not problem:
+                        worker.metrics.failed.labels(reason=ProblemReason.SEAL_FAILED).inc()
+                        problem.append("")
+                    problem[0] = (
+                        f"the evidence store is unreachable ({exc}): the statement is "
+                        "not secured until it is sealed; retrying"
+                    )
+                    worker.unsecured.add(self.recording_id)
+                    worker.metrics.not_secured.set(len(worker.unsecured))
+                    self._log(logging.ERROR, "sealing will be retried", error=str(exc))
+                    with contextlib.suppress(Exception):  # the heartbeat task retries it
+                        await jobs.heartbeat(
+                            self.recording_id, 0.0, problem[0], ProblemReason.SEAL_FAILED
+                        )
+                if lost.is_set():
+                    self._log(logging.ERROR, "another recorder took over sealing; stopping")
+                    return None
+                if worker.stopping.is_set():
+                    await jobs.release(
+                        self.recording_id, problem=problem[0], reason=ProblemReason.SEAL_FAILED
+                    )
+                    self._log(logging.INFO, "released the unsealed statement for another recorder")
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
     async def seal(self) -> None:
         """Sign the manifest, store the Masters read-only, log custody; then drop the spool."""
         worker = self.worker
@@ -394,21 +466,16 @@ class StatementJob:
             return
         try:
             with self.spans.seal():
+                # Read once: every attempt signs the same manifest, so a retry finds the
+                # objects an earlier attempt stored identical to its own.
                 details = await statement_details(jobs, self.recording_id, self.visit_id)
-                sealed = await asyncio.to_thread(
-                    seal_segments,
-                    self.spool,
-                    rows,
-                    details,
-                    store=worker.store,
-                    signing_key=worker.signing_key,
-                    worker_id=worker.worker_id,
-                    host=worker.host,
-                )
+                sealed = await self._seal_until_stored(rows, details)
         except (EvidenceError, OSError, ValueError) as exc:
             await self._fail(
                 f"sealing failed: {type(exc).__name__}: {exc}", ProblemReason.SEAL_FAILED
             )
+            return
+        if sealed is None:
             return
         await jobs.finish(
             self.recording_id,

@@ -4,16 +4,25 @@ legal hold, refused deletion, and a tampered new version found by verification."
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import urllib3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from minio import Minio
 from minio.error import S3Error
 
+from core.canonical import sha256_hex
 from core.custody import CustodyEvent, JsonlCustodyLog
-from core.evidence_errors import AuthorisationError, ObjectExistsError, RetentionError
+from core.evidence_errors import (
+    AuthorisationError,
+    ObjectExistsError,
+    RetentionError,
+    StoreUnavailableError,
+)
 from core.recording_settings import S3Settings
 from evidence.retention import RetentionAction
 from evidence.s3store import S3EvidenceStore
@@ -141,3 +150,60 @@ def test_retention_legal_hold_and_deletion_rules(
     # No object decides retention: nothing but the sealed objects is in the bucket.
     names = [o.object_name for o in s3.client.list_objects(s3.bucket, recursive=True)]
     assert not [n for n in names if str(n).endswith("retention.json")]
+
+
+def test_a_seal_retried_after_a_partial_upload_completes_it(
+    s3: S3EvidenceStore,
+    segments: list[SegmentInfo],
+    signing_key: Ed25519PrivateKey,
+    details: StatementDetails,
+) -> None:
+    # The first attempt stored one Master before the store went away.
+    s3.put_master(EVIDENCE_ID, segments[0].path, sha256=segments[0].sha256)
+    sealed = seal_statement(
+        s3,
+        details=details,
+        segments=segments,
+        signing_key=signing_key,
+        actor="recorder@evr-rec-1",
+        recorder_version="0.1.0",
+        host="evr-rec-1",
+    )
+    report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed.key_id})
+    assert report.ok, report.failures
+    # Same name, other content: still refused.
+    other = segments[0].path.parent / "other" / segments[1].name
+    other.parent.mkdir()
+    other.write_bytes(b"not the recorded master")
+    with pytest.raises(ObjectExistsError):
+        s3.put_master(EVIDENCE_ID, other, sha256=sha256_hex(other.read_bytes()))
+
+
+def test_an_unreachable_store_is_told_apart_from_a_refusal(
+    minio: RunningMinio, tmp_path: Path, segments: list[SegmentInfo]
+) -> None:
+    settings = S3Settings(
+        endpoint=minio.endpoint,
+        bucket="evr-unreachable",
+        access_key=minio.access_key,
+        secret_key=minio.secret_key,
+        secure=False,
+        min_retention_days=1,
+    )
+    store = S3EvidenceStore(
+        settings, cache_dir=tmp_path / "cache", custody=JsonlCustodyLog(tmp_path / "custody")
+    )
+    # A port nothing listens on, with no client retries: the store is down.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    store.client = Minio(
+        f"127.0.0.1:{port}",
+        access_key=minio.access_key,
+        secret_key=minio.secret_key,
+        secure=False,
+        http_client=urllib3.PoolManager(retries=False),
+    )
+    with pytest.raises(StoreUnavailableError):
+        store.put_master(EVIDENCE_ID, segments[0].path, sha256=segments[0].sha256)

@@ -31,13 +31,21 @@ class RunningMinio:
     process: subprocess.Popen[bytes]
 
 
-def start_minio(net: TestNet, workdir: Path, *, port: int = 19000) -> RunningMinio:
-    """Start MinIO on the namespace's address and wait until it reports itself live."""
+def start_minio(
+    net: TestNet,
+    workdir: Path,
+    *,
+    port: int = 19000,
+    credentials: tuple[str, str] | None = None,
+    append: bool = False,
+) -> RunningMinio:
+    """Start MinIO on the namespace's address and wait until it reports itself live.
+    `credentials` (access, secret) default to fresh ones; `append` continues the log."""
     if not MINIO.is_file():
         raise RuntimeError(f"{MINIO} is missing: run scripts/setup.sh")
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    access, secret = "evr-test", secrets.token_urlsafe(24)
+    access, secret = credentials or ("evr-test", secrets.token_urlsafe(24))
     env = {
         **os.environ,
         "MINIO_ROOT_USER": access,
@@ -48,7 +56,7 @@ def start_minio(net: TestNet, workdir: Path, *, port: int = 19000) -> RunningMin
     }
     log_path = workdir / "minio.log"
     address = f"{net.ns_ip}:{port}"
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         process = subprocess.Popen(
             [
                 "ip",
@@ -84,6 +92,17 @@ def start_minio(net: TestNet, workdir: Path, *, port: int = 19000) -> RunningMin
         time.sleep(0.2)
     stop_minio(running)
     raise RuntimeError(f"minio not live after {START_TIMEOUT}s: {log_path.read_text()}")
+
+
+def restart_minio(minio: RunningMinio, net: TestNet, workdir: Path) -> RunningMinio:
+    """Start MinIO again after it stopped: same address, data folder and credentials
+    (`workdir` as given to start_minio)."""
+    if minio.process.poll() is None:
+        raise RuntimeError("restart_minio: the server is still running")
+    port = int(minio.endpoint.rsplit(":", 1)[1])
+    return start_minio(
+        net, workdir, port=port, credentials=(minio.access_key, minio.secret_key), append=True
+    )
 
 
 def stop_minio(minio: RunningMinio) -> None:

@@ -21,11 +21,12 @@ from typing import Any
 
 import aiohttp
 
+from core.recording_settings import S3Settings
 from sfu_config import write_key_file
 from tests.support.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # a loaded shared machine can take 30 s to import and migrate
 
 
 @dataclass
@@ -61,6 +62,24 @@ def _key_file(stack: Stack, workdir: Path, *, bad_secret: bool) -> Path:
     if not path.exists():
         write_key_file(path, stack.sfu.api_key, "x" * 48)
     return path
+
+
+def s3_section(s3: S3Settings | None, workdir: Path) -> list[str]:
+    """`[recording.s3]` lines for a settings file (the secret in a 0600 file), or none."""
+    if s3 is None:
+        return []
+    secret = workdir / "s3-secret"
+    secret.write_text(s3.secret_key)
+    secret.chmod(0o600)
+    return [
+        "[recording.s3]",
+        f'endpoint = "{s3.endpoint}"',
+        f'bucket = "{s3.bucket}"',
+        f'access_key = "{s3.access_key}"',
+        f'secret_key_file = "{secret}"',
+        f"secure = {'true' if s3.secure else 'false'}",
+        f"min_retention_days = {s3.min_retention_days}",
+    ]
 
 
 def start_recorder(
@@ -101,6 +120,7 @@ def start_recorder(
                 # drops an empty room no longer ends its visit), besides the test's own.
                 "max_concurrent = 8",
                 f'worker_id = "{name}"',
+                *s3_section(rs.s3, workdir),
                 "",
             ]
         )

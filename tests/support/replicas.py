@@ -10,6 +10,7 @@ ports on the host end of the test namespace's veth, where the SFU's webhooks rea
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -23,8 +24,10 @@ from typing import cast
 
 from control_plane.auth import add_officer, create_api_token
 from core import db
+from core.recording_settings import S3Settings
 from core.settings import Settings
 from tests.support.netns import TestNet
+from tests.support.recorder import s3_section
 from tests.support.sfu import RunningSfu, start_sfu, stop_sfu
 from tests.support.stack import (
     OFFICERS,
@@ -35,7 +38,8 @@ from tests.support.stack import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 90.0
+"""Generous: on the shared test machine a Python process can take half a minute to import."""
 HEALTH_INTERVAL_MS = 500
 """HAProxy's /readyz probe period here; a dead replica is out after 2 failed probes."""
 
@@ -153,6 +157,7 @@ def _replica_config(path: Path, settings: Settings, key_file: Path) -> None:
                 f'signing_key = "{rs.signing_key}"',
                 f"start_timeout = {rs.start_timeout}",
                 f"stale_after = {rs.stale_after}",
+                *s3_section(rs.s3, path.parent),
                 "",
             ]
         )
@@ -295,11 +300,18 @@ def _free_port(host: str) -> int:
 
 
 async def start_replicas(
-    *, net: TestNet, database_url: str, workdir: Path, sfu_port: int, count: int = 2
+    *,
+    net: TestNet,
+    database_url: str,
+    workdir: Path,
+    sfu_port: int,
+    count: int = 2,
+    s3: S3Settings | None = None,
 ) -> ReplicaSet:
     """An SFU in `net`, `count` `evr serve` replicas on `database_url` (PostgreSQL) and
     HAProxy in front of them. The SFU's webhooks go to HAProxy. The database is migrated
-    and the OFFICERS (tests/support/stack.py) created before the replicas start."""
+    and the OFFICERS (tests/support/stack.py) created before the replicas start. With `s3`,
+    evidence is sealed into that bucket (recorders started with start_recorder follow)."""
     host = net.host_ip
     lb_port = _free_port(host)
     sfu = start_sfu(
@@ -319,7 +331,7 @@ async def start_replicas(
             host=host,
             port=lb_port,
             database_url=database_url,
-            recording=recording_settings_for(workdir),
+            recording=dataclasses.replace(recording_settings_for(workdir), s3=s3),
         )
         tokens: dict[str, str] = {}
         engine = db.create_engine(database_url)
