@@ -193,9 +193,7 @@ def _check_signature(row: Any, trusted: frozenset[str], where: str) -> None:
         raise IntegrityError(where, "signature does not verify: checkpoint altered") from exc
 
 
-def _check_link(
-    checkpoint: Checkpoint, row: Any, position: int, prev_hash: str
-) -> None:
+def _check_link(checkpoint: Checkpoint, row: Any, position: int, prev_hash: str) -> None:
     where = f"checkpoint {position}"
     if checkpoint.seq != position or int(row["seq"]) != position:
         raise IntegrityError(where, f"found checkpoint {checkpoint.seq}: one is missing")
@@ -258,6 +256,10 @@ async def verify(
         audit.verify_chain(entries)
     except IntegrityError as exc:
         report.fail(exc.where, exc.message)
+    head = (await conn.execute(select(schema.audit_chain_head))).mappings().first()
+    last = (entries[-1].seq, entries[-1].hash) if entries else (0, GENESIS_HASH)
+    if head is None or (int(head["seq"]), str(head["hash"])) != last:
+        report.fail("audit head", "audit_chain_head does not match the last entry")
     c = schema.custody_log
     rows = (await conn.execute(select(c).order_by(c.c.evidence_id, c.c.seq))).mappings()
     chains: dict[str, list[CustodyEntry]] = {}

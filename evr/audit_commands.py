@@ -79,6 +79,9 @@ async def _run_verify(settings: Settings, trusted: frozenset[str], max_age: time
     engine = db.create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for every table read, so appends meanwhile are not breaks.
+                await conn.execution_options(isolation_level="REPEATABLE READ")
             return await verify(conn, trusted=trusted, max_age=max_age)
     finally:
         await engine.dispose()

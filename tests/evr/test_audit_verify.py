@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -284,3 +285,40 @@ async def test_entries_left_without_a_checkpoint_fail_once_old(
     assert (await _verify(platform, capsys)).startswith("exit 0\n")
     out = await _verify(platform, capsys, "--max-age-minutes", "0")
     assert "FAIL  audit seq 3: older than 0:00:00 and under no checkpoint" in out
+
+
+async def test_a_checkpoint_verifies_offline_with_openssl(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Only the public key and openssl: the signed body is the stored text, byte for byte."""
+    await _entries(platform.engine, 2)
+    await write_checkpoint(platform.engine, platform.key)
+    k = schema.audit_checkpoints
+    async with platform.engine.connect() as conn:
+        row = (await conn.execute(select(k))).mappings().one()
+    (tmp_path / "public.pem").write_text(row["public_key"])
+    (tmp_path / "body.json").write_text(row["body"])
+    (tmp_path / "body.sig").write_bytes(bytes.fromhex(row["signature"]))
+    argv = ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "public.pem", "-rawin",
+            "-in", "body.json", "-sigfile", "body.sig"]  # fmt: skip
+    good = await asyncio.to_thread(
+        subprocess.run, argv, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert good.returncode == 0, good.stderr
+    assert "Signature Verified Successfully" in good.stdout
+    (tmp_path / "body.json").write_text(row["body"].replace('"seq":2', '"seq":1'))
+    bad = await asyncio.to_thread(
+        subprocess.run, argv, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode != 0
+
+
+async def test_a_cut_tail_left_in_the_head_row_is_named(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _entries(platform.engine, 3)
+    a = schema.audit_log
+    async with _as_owner(platform, "audit_log") as conn:
+        await conn.execute(delete(a).where(a.c.seq == 3))
+    out = await _verify(platform, capsys)
+    assert "FAIL  audit head: audit_chain_head does not match the last entry" in out
