@@ -303,6 +303,16 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if route.auth in (Auth.OFFICER, Auth.PARTICIPANT):
         responses["404"] = _error("No such resource visible to the caller")
         responses["409"] = _error("The resource's state does not allow this")
+    if route.throttled:
+        responses["429"] = {
+            **_error("Too many failed attempts from this client or from everyone; wait"),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until attempts are accepted again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
     op["responses"] = responses
     return op
 

@@ -187,6 +187,7 @@ ROUTES: tuple[Route, ...] = (
         response="ParticipantSession",
         status=201,
         tags=("participant",),
+        throttled=True,
     ),
     route(
         "GET",

@@ -122,6 +122,8 @@ class Route:
     """False for HTML pages and their assets, which are not part of the API."""
     body_required: bool = True
     """False where the JSON body may be left out and defaults apply."""
+    throttled: bool = False
+    """Answers 429 with Retry-After once its attempt budget is spent (control_plane.rate_limit)."""
 
 
 def public(
@@ -134,6 +136,7 @@ def public(
     status: int = 200,
     tags: tuple[str, ...] = (),
     in_openapi: bool = True,
+    throttled: bool = False,
 ) -> Route:
     """A route anyone may call; the handler reads what it needs from the request."""
     return Route(
@@ -147,6 +150,7 @@ def public(
         status=status,
         tags=tags,
         in_openapi=in_openapi,
+        throttled=throttled,
     )
 
 

@@ -78,3 +78,20 @@ async def test_responses_match_the_documented_schemas(api: Api, who: str) -> Non
 def test_the_route_table_has_no_duplicates() -> None:
     keys = [(r.method, r.path) for r in ROUTES]
     assert len(keys) == len(set(keys))
+
+
+async def test_the_throttled_route_documents_429_and_only_it(api: Api) -> None:
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    with_429 = {
+        (method.upper(), path)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if "429" in op["responses"]
+    }
+    assert with_429 == {(r.method, r.path) for r in ROUTES if r.throttled}
+    assert ("POST", "/api/v1/join/{code}") in with_429
+    refused = doc["paths"]["/api/v1/join/{code}"]["post"]["responses"]["429"]
+    assert refused["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert refused["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
