@@ -30,7 +30,14 @@ from cryptography.x509.oid import NameOID
 
 from sfu_config import Profile, generate_credentials
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
-from tests.support.sfu import RunningSfu, kill_sfu, sfu_log_text, start_sfu, stop_sfu
+from tests.support.sfu import (
+    RunningSfu,
+    kill_sfu,
+    restart_sfu,
+    sfu_log_text,
+    start_sfu,
+    stop_sfu,
+)
 from tests.support.stack import Stack, bind_socket, start_control_plane
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "kill_node",
     "node_hosting",
     "redis_command",
+    "restart_node",
     "start_cluster",
     "start_cluster_stack",
     "stop_cluster",
@@ -181,11 +189,11 @@ def _start_redis(hosts: list[str], workdir: Path) -> tuple[str, subprocess.Popen
     raise RuntimeError(f"redis-server not answering: {log_path.read_text()[-2000:]}")
 
 
-def _node_id(sfu: RunningSfu) -> str:
-    # livekit-server logs its node id (ND_...) as it starts.
+def _node_id(sfu: RunningSfu, *, after: int = 0) -> str:
+    # livekit-server logs its node id (ND_...) as it starts; a restart gets a new one.
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        found = _NODE_ID.search(sfu_log_text(sfu))
+        found = _NODE_ID.search(sfu_log_text(sfu)[after:])
         if found:
             return found.group(0)
         time.sleep(0.1)
@@ -259,6 +267,15 @@ def node_hosting(cluster: SfuCluster, room: str) -> ClusterNode | None:
 def kill_node(node: ClusterNode) -> None:
     """kill -9 the node's livekit-server, as a crash or a lost host would."""
     kill_sfu(node.sfu)
+
+
+def restart_node(cluster: SfuCluster, node: ClusterNode) -> None:
+    """Run a dead node again (same config and namespace); it joins the cluster under a new
+    node id."""
+    offset = len(sfu_log_text(node.sfu))
+    restart_sfu(node.sfu, node.net)
+    node.node_id = _node_id(node.sfu, after=offset)
+    _wait_registered(cluster)
 
 
 def stop_cluster(cluster: SfuCluster, *, destroy_nets: bool = True) -> None:
