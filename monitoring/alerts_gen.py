@@ -73,6 +73,16 @@ CONTROL_PLANE_DOWN_FOR = "1m"
 LEADER_COUNT_FOR = "2m"
 WEBHOOK_FAILURES_WINDOW = "15m"
 WEBHOOK_FAILURES_FOR = "5m"
+#: Join-code attempts refused with 429: someone guessing codes, or many phones behind one
+#: address. Any in this window warns; it fires before the budget refills (1 minute).
+JOIN_THROTTLED_WINDOW = "15m"
+JOIN_THROTTLED_FOR = "1m"
+#: Signed checkpoints of the audit and custody chains: the leader writes one every 600 s by
+#: default (`audit_checkpoint_interval`); none for three intervals leaves edits unchecked.
+AUDIT_CHECKPOINT_MAX_AGE_SECONDS = 1800
+AUDIT_CHECKPOINT_STALE_FOR = "5m"
+AUDIT_CHECKPOINT_FAILURES_WINDOW = "30m"
+AUDIT_CHECKPOINT_FAILURES_FOR = "1m"
 
 #: Availability SLO of the control-plane API: non-5xx responses over 30 days.
 API_AVAILABILITY_SLO = 0.995
@@ -432,6 +442,52 @@ def _control_plane_rules() -> RuleFile:
                 "Control plane {{ $labels.instance }} rejected or could not apply LiveKit "
                 f"webhooks ({{{{ $labels.reason }}}}) in the last {WEBHOOK_FAILURES_WINDOW}. "
                 "Visit states may not match the rooms on the SFU."
+            ),
+        ),
+        Alert(
+            name="EVRJoinCodesThrottled",
+            expr=_counter_increased(
+                "evr_join_code_throttled_total", CONTROL_PLANE_JOB, JOIN_THROTTLED_WINDOW
+            ),
+            for_=JOIN_THROTTLED_FOR,
+            severity="warning",
+            summary="Join-code attempts are being refused with 429 ({{ $labels.scope }}).",
+            description=(
+                "Control plane {{ $labels.instance }} spent its {{ $labels.scope }} budget of "
+                f"wrong join codes in the last {JOIN_THROTTLED_WINDOW}: someone may be guessing "
+                "codes, and victims trying to join meanwhile are refused."
+            ),
+        ),
+        Alert(
+            name="EVRAuditCheckpointStale",
+            expr=(
+                f"time() - max(evr_audit_checkpoint_timestamp_seconds"
+                f"{selector(CONTROL_PLANE_JOB)}) > {AUDIT_CHECKPOINT_MAX_AGE_SECONDS}"
+            ),
+            for_=AUDIT_CHECKPOINT_STALE_FOR,
+            severity="warning",
+            summary="No signed audit checkpoint for over "
+            f"{AUDIT_CHECKPOINT_MAX_AGE_SECONDS // 60} minutes.",
+            description=(
+                "No control-plane replica has written a signed checkpoint of the audit and "
+                f"custody chains for over {AUDIT_CHECKPOINT_MAX_AGE_SECONDS} s. Edits to the "
+                "logs since the last one would not be caught, and `evr audit verify` fails."
+            ),
+        ),
+        Alert(
+            name="EVRAuditCheckpointFailing",
+            expr=_counter_increased(
+                "evr_audit_checkpoint_failures_total",
+                CONTROL_PLANE_JOB,
+                AUDIT_CHECKPOINT_FAILURES_WINDOW,
+            ),
+            for_=AUDIT_CHECKPOINT_FAILURES_FOR,
+            severity="warning",
+            summary="Signed audit checkpoints cannot be written.",
+            description=(
+                "Control plane {{ $labels.instance }} failed to write a signed checkpoint of "
+                f"the audit and custody chains in the last {AUDIT_CHECKPOINT_FAILURES_WINDOW}; "
+                "its log says why (database, signing key)."
             ),
         ),
     ]
