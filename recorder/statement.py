@@ -24,6 +24,7 @@ from core.recording_status import RecordingStatus
 from core.settings import Settings
 from core.telemetry import RecordingSpans
 from core.tokens import RECORDER_IDENTITY, mint
+from evidence.hashing import private_directory
 from evidence.seal import StatementDetails
 from evidence.store import EvidenceStore
 from evidence.writer import SegmentInfo, WriterConfig
@@ -61,6 +62,14 @@ _JOIN_TIMEOUT = 10.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def private_spool(spool: Path) -> None:
+    """Make a recording's spool folder and the spool root above it the recorder user's alone
+    (0700, tightening an existing root): segments are victims' statements, as personal as the
+    evidence store."""
+    private_directory(spool.parent)
+    private_directory(spool)
 
 
 def _signal_url(api_url: str) -> str:
@@ -197,7 +206,7 @@ class StatementJob:
         visit = await worker.job_store.visit(self.visit_id)
         if visit is None or not visit["room_name"]:
             raise RuntimeError("the visit has no room")
-        await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_spool, self.spool)
         issued = mint(
             worker.settings.livekit,
             role=TokenRole.RECORDER,
