@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal
 from control_plane.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from control_plane.exhibits.sealing import exhibit_json
 from control_plane.visibility import can_see_evidence
 from control_plane.visit_records import load_visit
 from core import audit, schema
@@ -127,11 +128,24 @@ class EvidenceAccess:
     async def view(
         self, principal: Principal, evidence_id: str, justification: str | None
     ) -> dict[str, Any]:
-        """Metadata of sealed evidence (manifest, retention, custody); logged as a view."""
+        """Metadata of sealed evidence (manifest, retention, custody) and the visit's sealed
+        exhibits; logged as a view (naming the exhibits listed)."""
         reason = self._justified(justification, "viewing")
         async with self._engine.connect() as conn:
             row = await self._evidence(conn, principal, evidence_id)
-        await self._log_view(principal, row, reason, {"what": "metadata"})
+            # The visit's statements, stills and uploads: whoever may see this recording may
+            # see them (the same rule, control_plane.visibility.can_see_evidence).
+            e = schema.exhibits
+            listed = await conn.execute(
+                select(e).where(e.c.visit_id == row["visit_id"]).order_by(e.c.created_at)
+            )
+            exhibits = [exhibit_json(x) for x in listed.mappings()]
+        await self._log_view(
+            principal,
+            row,
+            reason,
+            {"what": "metadata", "exhibits": [x["evidence_id"] for x in exhibits]},
+        )
         try:
             directory = await asyncio.to_thread(self.store.directory_of, evidence_id)
             manifest = json.loads((directory / MANIFEST_NAME).read_bytes())
@@ -166,6 +180,7 @@ class EvidenceAccess:
                 ],
             },
             "custody": [e.to_json() for e in entries],
+            "exhibits": exhibits,
         }
 
     async def segment(

@@ -239,7 +239,7 @@ RECORDING_SCHEMAS: dict[str, dict[str, object]] = {
     },
     "Evidence": {
         "type": "object",
-        "required": ["evidence_id", "visit_id", "manifest", "retention", "custody"],
+        "required": ["evidence_id", "visit_id", "manifest", "retention", "custody", "exhibits"],
         "properties": {
             "evidence_id": {"type": "string"},
             "visit_id": {"type": "string"},
@@ -264,6 +264,11 @@ RECORDING_SCHEMAS: dict[str, dict[str, object]] = {
                 "type": "array",
                 "description": "The hash-linked chain of custody, including this view",
                 "items": {"type": "object"},
+            },
+            "exhibits": {
+                "type": "array",
+                "description": "The visit's sealed statements, stills and uploads",
+                "items": {"$ref": "#/components/schemas/Exhibit"},
             },
         },
     },
