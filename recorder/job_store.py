@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import schema
@@ -68,9 +68,20 @@ class JobStore:
             return [dict(r) for r in rows.mappings()]
 
     async def consents(self, visit_id: str) -> list[dict[str, Any]]:
-        c = schema.recording_consents
+        """The consents that still stand: taken by an officer, or given on the page by a
+        session not since revoked (a replaced link's session may not consent for whoever
+        holds the identity now), as the control plane counts them."""
+        c, p = schema.recording_consents, schema.participant_sessions
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(c).where(c.c.visit_id == visit_id).order_by(c.c.id))
+            rows = await conn.execute(
+                select(c)
+                .select_from(c.outerjoin(p, p.c.id == c.c.session_id))
+                .where(
+                    c.c.visit_id == visit_id,
+                    or_(c.c.session_id.is_(None), p.c.revoked_at.is_(None)),
+                )
+                .order_by(c.c.id)
+            )
             return [dict(r) for r in rows.mappings()]
 
     async def exports_count(self) -> int:
