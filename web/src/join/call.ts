@@ -5,6 +5,7 @@
 import {
   ConnectionQuality,
   DisconnectReason,
+  type LocalTrack,
   LocalVideoTrack,
   type Participant,
   type RemoteTrack,
@@ -88,6 +89,7 @@ export class VictimCall {
   private ticker: number | undefined;
   private cameraByUser = true;
   private videoTrack: LocalVideoTrack | null = null;
+  private localTracks: Promise<LocalTrack[]> | null = null;
   private ended = false;
 
   constructor(
@@ -106,7 +108,10 @@ export class VictimCall {
     this.policy = new QualityPolicy(top, performance.now());
   }
 
-  async start(url: string, token: string): Promise<void> {
+  /** Join the room. The camera and mic are opened at the same time (the preview has already
+   *  asked for them), so publishing can follow at once; the officer's video is attached as
+   *  soon as it arrives, before this phone has published anything. */
+  async connect(url: string, token: string): Promise<void> {
     const room = this.room;
     room
       .on(RoomEvent.RoomMetadataChanged, (metadata) =>
@@ -134,39 +139,52 @@ export class VictimCall {
         else this.hooks.onEnded("dropped");
       });
 
-    // ICE servers come from the SFU (its own STUN/TURN), never from a public default.
-    await room.connect(url, token);
-    this.hooks.onRecording(recordingFromMetadata(room.metadata));
-    await room.startAudio();
-
     const plan = this.caps ? videoPlan(this.caps) : null;
-    const tracks = await createLocalTracks({
+    this.localTracks = createLocalTracks({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       video: plan ? { resolution: plan.resolution, facingMode: "user" } : false,
     });
-    for (const track of tracks) {
-      if (track instanceof LocalVideoTrack && plan && this.caps) {
-        this.videoTrack = track;
-        await room.localParticipant.publishTrack(track, {
-          source: Track.Source.Camera,
-          simulcast: plan.layers.length > 0,
-          videoSimulcastLayers: plan.layers,
-          videoEncoding: {
-            maxBitrate: this.caps.maxBitrate,
-            maxFramerate: plan.resolution.frameRate,
-          },
-          // Keep lip-reading frame rate when bandwidth drops; resolution gives way first.
-          degradationPreference: "maintain-framerate",
-        });
-      } else {
-        await room.localParticipant.publishTrack(track, { source: Track.Source.Microphone });
-      }
+    try {
+      // ICE servers come from the SFU (its own STUN/TURN), never from a public default.
+      await room.connect(url, token);
+    } catch (err) {
+      // Not joined: give the camera and mic back.
+      this.localTracks.then((tracks) => tracks.forEach((t) => t.stop())).catch(() => undefined);
+      throw err;
     }
+    this.hooks.onRecording(recordingFromMetadata(room.metadata));
+    await room.startAudio();
     for (const p of room.remoteParticipants.values()) {
       for (const pub of p.trackPublications.values()) {
         if (pub.track) this.attach(pub.track);
       }
     }
+  }
+
+  /** Publish the camera and mic opened by connect(), both at once, then start adapting. */
+  async publish(): Promise<void> {
+    const room = this.room;
+    const plan = this.caps ? videoPlan(this.caps) : null;
+    const tracks = await (this.localTracks ?? Promise.resolve([]));
+    await Promise.all(
+      tracks.map((track) => {
+        if (track instanceof LocalVideoTrack && plan && this.caps) {
+          this.videoTrack = track;
+          return room.localParticipant.publishTrack(track, {
+            source: Track.Source.Camera,
+            simulcast: plan.layers.length > 0,
+            videoSimulcastLayers: plan.layers,
+            videoEncoding: {
+              maxBitrate: this.caps.maxBitrate,
+              maxFramerate: plan.resolution.frameRate,
+            },
+            // Keep lip-reading frame rate when bandwidth drops; resolution gives way first.
+            degradationPreference: "maintain-framerate",
+          });
+        }
+        return room.localParticipant.publishTrack(track, { source: Track.Source.Microphone });
+      }),
+    );
     this.ticker = window.setInterval(
       () => void this.apply(this.policy.tick(performance.now())),
       1000,

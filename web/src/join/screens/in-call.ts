@@ -59,15 +59,7 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
   };
   const callObj = new VictimCall(caps, hooks);
   page.activeCall = callObj;
-  await callObj.start(url, token);
-  report("join", "done", caps ? "video" : "voice");
-  const local = callObj.localVideo;
-  if (local) {
-    const el = local.attach();
-    el.muted = true;
-    el.setAttribute("aria-label", t("call.yourCamera"));
-    selfBox.replaceChildren(el);
-  }
+  await callObj.connect(url, token);
   let cameraOn = true;
   let micOn = true;
   const cameraButton = button(
@@ -92,16 +84,20 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     "secondary",
     { "aria-pressed": "false" },
   );
+  const problem = h("div", {});
+  // In the room: the call screen shows now, so the officer's video plays while this phone is
+  // still publishing (that takes a negotiation per track).
   show(
     main,
     h("h1", { class: "visually-hidden" }, t("call.title")),
     banner,
     h("p", { class: "call-caption" }, t("call.caption", { officer: officerLine(page.state!) })),
     officerBox,
-    local ? selfBox : null,
+    caps ? selfBox : null,
     qualityNote,
+    problem,
     actions(
-      local ? cameraButton : null,
+      caps ? cameraButton : null,
       micButton,
       button(t("call.leave"), () => void callObj.leave(), "warning"),
     ),
@@ -110,4 +106,22 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
   );
   main.classList.add("screen--call");
   setTitle();
+  try {
+    await callObj.publish();
+  } catch {
+    // The officer can still be seen and heard; say the phone's own camera or mic failed.
+    problem.replaceChildren(h("p", { class: "notice notice--error", role: "alert" }, t("preview.denied")));
+    return;
+  }
+  report("join", "done", caps ? "video" : "voice");
+  const local = callObj.localVideo;
+  if (local) {
+    const el = local.attach();
+    el.muted = true;
+    el.setAttribute("aria-label", t("call.yourCamera"));
+    selfBox.replaceChildren(el);
+  } else {
+    selfBox.remove();
+    cameraButton.remove();
+  }
 }
