@@ -112,11 +112,12 @@ async def run_check(
     t = time.perf_counter()
     await _download(api, plan["download"], side)
     side.phases["download"] = time.perf_counter() - t
-    transport = None
+    transport: dict[str, Any] | None = None
+    sender: dict[str, Any] | None = None
     if probe:
         progress("webrtc", 0.5)
         t = time.perf_counter()
-        transport = await _probe(api, plan["probe"], side)
+        transport, sender = await _probe(api, plan["probe"], side)
         side.phases["webrtc"] = time.perf_counter() - t
 
     progress("upload", 0.65)
@@ -126,8 +127,9 @@ async def run_check(
 
     progress("finish", 0.95)
     t = time.perf_counter()
+    # The sender counters let the server see loss the SFU repaired before its subscriber.
     verdict: dict[str, Any] = await api.post(
-        "finish", plan["finish_path"], {"transport": transport}
+        "finish", plan["finish_path"], {"transport": transport, "sender": sender}
     )
     side.phases["finish"] = time.perf_counter() - t
     progress("done", 1.0)
@@ -198,9 +200,13 @@ async def _upload(api: _Api, spec: dict[str, Any], side: ClientSide) -> None:
         pass
 
 
-async def _probe(api: _Api, spec: dict[str, Any], side: ClientSide) -> dict[str, Any] | None:
+ProbeStats = tuple[dict[str, Any] | None, dict[str, Any] | None]
+
+
+async def _probe(api: _Api, spec: dict[str, Any], side: ClientSide) -> ProbeStats:
     """Publish a moving textured camera into the probe room until the server has seen
-    enough (or `max_seconds` passed); return the ICE candidate pair used."""
+    enough (or `max_seconds` passed); return the ICE candidate pair used and the video
+    sender's counters (`_probe_stats`)."""
     video = spec["video"]
     width, height, fps = video["width"], video["height"], video["max_framerate"]
     room = rtc.Room()
@@ -214,7 +220,7 @@ async def _probe(api: _Api, spec: dict[str, Any], side: ClientSide) -> dict[str,
         if not joining.done():
             side.probe_error = f"not connected to the SFU within {PROBE_CONNECT_BUDGET:.0f} s"
             _leave_when_settled(joining, room)
-            return None
+            return None, None
         joining.result()
         source = rtc.VideoSource(width, height)
         track = rtc.LocalVideoTrack.create_video_track("connection-check", source)
@@ -246,10 +252,10 @@ async def _probe(api: _Api, spec: dict[str, Any], side: ClientSide) -> dict[str,
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError, CheckFailed, aiohttp.ClientError):
             await poller
-        return await _transport(room)
+        return await _probe_stats(room)
     except (TimeoutError, rtc.ConnectError) as exc:
         side.probe_error = f"{type(exc).__name__}: {exc}"
-        return None
+        return None, None
     finally:
         if room.isconnected():
             with contextlib.suppress(Exception):
@@ -286,13 +292,40 @@ async def _until_seen(api: _Api, spec: dict[str, Any], done: asyncio.Event) -> N
         await asyncio.sleep(0.3)
 
 
-async def _transport(room: rtc.Room) -> dict[str, Any] | None:
-    """The selected ICE candidate pair's local side, from the publisher's stats."""
+async def _probe_stats(room: rtc.Room) -> ProbeStats:
+    """The selected ICE candidate pair's local side and the video sender's counters, from
+    the publisher's stats."""
     try:
         stats = await asyncio.wait_for(room.get_rtc_stats(), 3)
     except (TimeoutError, RuntimeError):
-        return None
+        return None, None
     every = list(stats.publisher_stats) + list(stats.subscriber_stats)
+    return _transport(every), _sender(list(stats.publisher_stats))
+
+
+def _sender(stats: list[rtc.stats.RtcStats]) -> dict[str, Any] | None:
+    """What `POST .../finish` takes as `sender`: the video's outbound-rtp counters and the
+    loss the SFU's receiver reports gave (remote-inbound-rtp), as a browser reports them."""
+    out = [s.outbound_rtp for s in stats if s.WhichOneof("stats") == "outbound_rtp"]
+    video = [o for o in out if o.stream.kind == "video"]
+    if not video:
+        return None
+    ids = {o.rtc.id for o in video}
+    remote = [
+        s.remote_inbound_rtp
+        for s in stats
+        if s.WhichOneof("stats") == "remote_inbound_rtp"
+        and s.remote_inbound_rtp.remote_inbound.local_id in ids
+    ]
+    return {
+        "packets_sent": sum(o.sent.packets_sent for o in video),
+        "retransmitted_packets_sent": sum(o.outbound.retransmitted_packets_sent for o in video),
+        "nack_count": sum(o.outbound.nack_count for o in video),
+        "remote_packets_lost": sum(r.received.packets_lost for r in remote) if remote else None,
+    }
+
+
+def _transport(every: list[rtc.stats.RtcStats]) -> dict[str, Any] | None:
     selected = {
         s.transport.transport.selected_candidate_pair_id
         for s in every

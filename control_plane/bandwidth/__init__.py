@@ -1,8 +1,10 @@
 """The connection check: bandwidth, RTT and a WebRTC leg, measured and enforced by the server.
 
 Every figure comes from the server's own clock and its own byte counts, so a phone can only
-ever make its result worse. Thresholds and budgets: `BandwidthSettings` ([bandwidth] in the
-settings file); their justification: docs/bandwidth.md.
+ever make its result worse; the one figure a phone adds, its count of lost packets, is only
+ever taken when it is worse than the server's own. Thresholds and budgets:
+`BandwidthSettings` ([bandwidth] in the settings file); their justification:
+docs/bandwidth.md.
 
 Protocol (all requests carry `Authorization: Bearer <participant session>`; C is
 `/api/v1/participant/check/{check_id}`):
@@ -41,8 +43,11 @@ Protocol (all requests carry `Authorization: Bearer <participant session>`; C is
    `{"uplink_kbps", "bytes", "seconds"}`: body bytes the connection delivered (the kernel's
    count, read or not) over the time since the ticket. Past a cap it stops reading and
    closes the connection.
-6. `POST C/finish` `{"transport": {"protocol", "candidate_type", "relay_protocol"} | null}`
-   (the probe's selected ICE pair as the phone saw it; informational) -> the verdict:
+6. `POST C/finish` `{"transport": {"protocol", "candidate_type", "relay_protocol"} | null,
+   "sender": {"packets_sent", "retransmitted_packets_sent", "nack_count",
+   "remote_packets_lost"} | null}` (the probe's selected ICE pair as the phone saw it,
+   informational; its video sender's WebRTC counters, which can only raise the loss figure:
+   `loss`) -> the verdict:
    `verdict` (hd | sd | audio_only | insufficient), `offered`, `publish_caps`,
    `video_preset`, the figures, `measurements`, `reasons`, `valid_until`. It is stored on
    the visit (`bandwidth_checks`, a visit event; for the victim, `network_adequate` when

@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from control_plane.api.endpoints import ARRIVED, PARTICIPANT, narrowed
 from control_plane.api.schemas import Strict
 from control_plane.bandwidth import tcpinfo
+from control_plane.bandwidth.loss import SenderReport
 from control_plane.bandwidth.measure import CHUNK_BYTES, DownloadLedger
 from control_plane.bandwidth.service import CHECKS, ActiveCheck
 from control_plane.joining import ParticipantSession
@@ -48,10 +49,43 @@ class Transport(Strict):
     relay_protocol: str | None = Field(default=None, max_length=10, description="udp, tcp, tls")
 
 
+_COUNT = Field(ge=0, le=100_000_000)
+
+
+class Sender(Strict):
+    """The phone's WebRTC statistics for its probe video (outbound-rtp, remote-inbound-rtp)."""
+
+    packets_sent: int = _COUNT
+    retransmitted_packets_sent: int = _COUNT
+    nack_count: int = _COUNT
+    remote_packets_lost: int | None = Field(
+        default=None, ge=-100_000_000, le=100_000_000, description="may be negative (RTCP)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Sender":
+        if self.retransmitted_packets_sent > self.packets_sent:
+            raise ValueError("retransmitted_packets_sent is more than packets_sent")
+        return self
+
+    def report(self) -> SenderReport:
+        return SenderReport(
+            packets_sent=self.packets_sent,
+            retransmitted_packets_sent=self.retransmitted_packets_sent,
+            nack_count=self.nack_count,
+            remote_packets_lost=self.remote_packets_lost,
+        )
+
+
 class FinishCheck(Strict):
     transport: Transport | None = Field(
         default=None,
         description="The selected ICE candidate pair of the probe, as the phone saw it",
+    )
+    sender: Sender | None = Field(
+        default=None,
+        description="The probe video's sender statistics, as the phone saw them: the server "
+        "takes the worse of its own loss figure and the one these give",
     )
 
 
@@ -230,5 +264,8 @@ async def finish_check(
     request: web.Request, session: ParticipantSession, body: FinishCheck
 ) -> web.Response:
     transport = body.transport.model_dump() if body.transport else None
-    verdict = await request.app[CHECKS].finish(session, request.match_info["check_id"], transport)
+    sender = body.sender.report() if body.sender else None
+    verdict = await request.app[CHECKS].finish(
+        session, request.match_info["check_id"], transport, sender
+    )
     return web.json_response(verdict)

@@ -17,6 +17,7 @@ from typing import Any
 
 from livekit import api, rtc
 
+from control_plane.bandwidth.loss import SenderReport, phone_loss, worse_loss
 from control_plane.bandwidth.verdict import ProbeFigures
 from core.settings import LiveKitSettings
 
@@ -187,14 +188,24 @@ class ProbeObserver:
             "done": seconds >= wanted_seconds,
         }
 
-    def figures(self, transport: dict[str, Any] | None) -> ProbeFigures:
-        """What arrived so far; call once, when the phone has finished publishing."""
+    def figures(
+        self, transport: dict[str, Any] | None, sender: SenderReport | None = None
+    ) -> ProbeFigures:
+        """What arrived so far; call once, when the phone has finished publishing. The loss
+        is the worse of the server's figure and the phone's `sender` report (loss module)."""
         if self._track is None:
             return ProbeFigures(connected=False, sfu_quality=self.quality, transport=transport)
+        from_phone = phone_loss(sender)
         flowing = [x for x in self.samples if x.frames > 0]
         if not flowing:
             # RTP reached the SFU (it forwarded the track) but no complete frame.
-            return ProbeFigures(connected=True, sfu_quality=self.quality, transport=transport)
+            return ProbeFigures(
+                connected=True,
+                packet_loss=from_phone,
+                phone_loss=from_phone,
+                sfu_quality=self.quality,
+                transport=transport,
+            )
         first, last = flowing[0], flowing[-1]
         # The last sample at which frames still arrived closes the window.
         last = next(x for x in flowing if x.frames == last.frames)
@@ -203,12 +214,15 @@ class ProbeObserver:
         kbps = (last.bytes - first.bytes) * 8 / span / 1000 if span > 0 else 0.0
         final = flowing[-1]
         total = final.packets + final.lost
+        server = final.lost / total if total else None
         return ProbeFigures(
             connected=True,
             video_frames=final.frames,
             fps=fps,
             kbps=kbps,
-            packet_loss=final.lost / total if total else None,
+            packet_loss=worse_loss(server, from_phone),
+            server_loss=server,
+            phone_loss=from_phone,
             jitter_ms=final.jitter_s * 1000,
             sfu_quality=self.quality,
             transport=transport,

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.bandwidth.loss import SenderReport
 from control_plane.bandwidth.measure import (
     CHUNK_BYTES,
     NONCE_BYTES,
@@ -241,9 +242,14 @@ class BandwidthChecks:
     # --- the verdict -----------------------------------------------------------------------
 
     async def finish(
-        self, session: ParticipantSession, check_id: str, transport: dict[str, Any] | None
+        self,
+        session: ParticipantSession,
+        check_id: str,
+        transport: dict[str, Any] | None,
+        sender: SenderReport | None = None,
     ) -> dict[str, Any]:
-        """Classify what the server measured, store it on the visit, and return the verdict."""
+        """Classify what the server measured, store it on the visit, and return the verdict.
+        `sender` is the phone's own count of its probe's loss; it can only make it worse."""
         check = self.get(session, check_id)
         if check.finishing:
             raise Conflict("this check is already being finished")
@@ -253,7 +259,7 @@ class BandwidthChecks:
                 uplink_kbps=check.upload.kbps,
                 downlink_kbps=check.download.kbps,
                 rtt_ms=check.rtt.median_ms,
-                probe=check.probe.figures(transport),
+                probe=check.probe.figures(transport, sender),
             )
         finally:
             await self._void(check_id, "finished")

@@ -57,6 +57,10 @@ H360 = PublishCaps("h360", 640, 360, 450_000, 20)
 PRESETS = {caps.preset: caps for caps in (H720, H540, H360)}
 
 
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProbeFigures:
     """What the hidden subscriber in the probe room received from the phone, via the SFU."""
@@ -67,6 +71,13 @@ class ProbeFigures:
     fps: float = 0.0
     kbps: float = 0.0
     packet_loss: float | None = None
+    """The loss the verdict uses: the worse of `server_loss` and `phone_loss`
+    (control_plane.bandwidth.loss)."""
+    server_loss: float | None = None
+    """What the server's subscriber saw, after the SFU's NACK repairs."""
+    phone_loss: float | None = None
+    """What the phone's own counters say the link lost (client-reported; it can only raise
+    `packet_loss`)."""
     jitter_ms: float | None = None
     sfu_quality: str | None = None
     """LiveKit's own connection-quality score for the phone, if the SFU sent one in time."""
@@ -79,7 +90,9 @@ class ProbeFigures:
             "video_frames": self.video_frames,
             "fps": round(self.fps, 1),
             "kbps": round(self.kbps, 1),
-            "packet_loss": None if self.packet_loss is None else round(self.packet_loss, 4),
+            "packet_loss": _share(self.packet_loss),
+            "server_packet_loss": _share(self.server_loss),
+            "phone_packet_loss": _share(self.phone_loss),
             "jitter_ms": None if self.jitter_ms is None else round(self.jitter_ms, 1),
             "sfu_quality": self.sfu_quality,
             "transport": self.transport,

@@ -1396,6 +1396,8 @@ export interface components {
                     fps: number;
                     kbps: number;
                     packet_loss?: number | null;
+                    server_packet_loss?: number | null;
+                    phone_packet_loss?: number | null;
                     jitter_ms?: number | null;
                     sfu_quality?: string | null;
                     /** @description Client-reported ICE candidate pair (protocol, candidate_type, relay_protocol) */
@@ -1496,6 +1498,8 @@ export interface components {
             };
             /** @description The hash-linked chain of custody, including this view */
             custody: Record<string, unknown>[];
+            /** @description The visit's sealed statements, stills and uploads */
+            exhibits: components["schemas"]["Exhibit"][];
         };
         EvidenceExport: {
             /** @description Bundle folder on the server */
@@ -1918,6 +1922,24 @@ export interface components {
             /** Nonce */
             nonce: string;
         };
+        /**
+         * Sender
+         * @description The phone's WebRTC statistics for its probe video (outbound-rtp, remote-inbound-rtp).
+         */
+        Sender: {
+            /** Packets Sent */
+            packets_sent: number;
+            /** Retransmitted Packets Sent */
+            retransmitted_packets_sent: number;
+            /** Nack Count */
+            nack_count: number;
+            /**
+             * Remote Packets Lost
+             * @description may be negative (RTCP)
+             * @default null
+             */
+            remote_packets_lost?: number | null;
+        };
         /** Transport */
         Transport: {
             /**
@@ -1946,6 +1968,11 @@ export interface components {
              * @default null
              */
             transport?: components["schemas"]["Transport"] | null;
+            /**
+             * @description The probe video's sender statistics, as the phone saw them: the server takes the worse of its own loss figure and the one these give
+             * @default null
+             */
+            sender?: components["schemas"]["Sender"] | null;
         };
         /** CreateStatement */
         CreateStatement: {

@@ -65,6 +65,7 @@ export type ReportQuality = Schemas["ReportQuality"];
 export type RttRound = Schemas["RttRound"];
 export type DownloadAck = Schemas["DownloadAck"];
 export type Transport = Schemas["Transport"];
+export type Sender = Schemas["Sender"];
 export type FinishCheck = Schemas["FinishCheck"];
 
 // ---------------------------------------------------------------- statements, stills, uploads

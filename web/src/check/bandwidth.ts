@@ -19,6 +19,7 @@ import type {
   FinishCheck,
   PublishCaps,
   RttRound,
+  Sender,
   Transport,
 } from "../api/types";
 
@@ -111,14 +112,16 @@ export async function runConnectionCheck(opts: ConnectionCheckOptions): Promise<
   progress({ phase: "download", fraction: 0.15 });
   await download(api, plan);
   progress({ phase: "webrtc", fraction: 0.35 });
-  const transport = await runProbe(api, plan, opts.camera);
+  const { transport, sender } = await runProbe(api, plan, opts.camera);
 
   progress({ phase: "upload", fraction: 0.7 });
   await upload(api, plan);
 
   progress({ phase: "finish", fraction: 0.95 });
+  // The sender counters let the server see loss the SFU repaired before its subscriber.
   const verdict = await api.json<Verdict>("finish", "POST", plan.finish_path, {
     transport,
+    sender,
   } satisfies FinishCheck);
   progress({ phase: "done", fraction: 1 });
   return verdict;
@@ -223,13 +226,20 @@ async function upload(api: Api, plan: CheckPlan): Promise<void> {
   }
 }
 
+interface ProbeStats {
+  transport: Transport | null;
+  sender: Sender | null;
+}
+
 /** Publish the camera into the probe room until the server has seen enough video; return
- *  the ICE candidate pair used, or null if the leg could not connect. */
+ *  the ICE candidate pair used and the video sender's counters (nulls if the leg could not
+ *  connect). */
 async function runProbe(
   api: Api,
   plan: CheckPlan,
   camera?: MediaStreamTrack,
-): Promise<Transport | null> {
+): Promise<ProbeStats> {
+  const none: ProbeStats = { transport: null, sender: null };
   const spec = plan.probe;
   const room = new Room({ adaptiveStream: false, dynacast: false });
   let media: MediaStreamTrack | null = null;
@@ -239,7 +249,7 @@ async function runProbe(
       room.connect(spec.url, spec.token, { autoSubscribe: false }).then(() => true),
       sleep(PROBE_CONNECT_BUDGET_S * 1000).then(() => false),
     ]);
-    if (!connected) return null;
+    if (!connected) return none;
     media = camera ? camera.clone() : await openCamera(spec.video);
     const publication = await room.localParticipant.publishTrack(media, {
       source: Track.Source.Camera,
@@ -256,10 +266,10 @@ async function runProbe(
       if (status.done) break;
       await sleep(STATUS_POLL_MS);
     }
-    return publication.track ? await selectedPair(publication.track) : null;
+    return publication.track ? await probeStats(publication.track) : none;
   } catch (err) {
     if (err instanceof ConnectionCheckError) throw err;
-    return null; // the server sees no media and says so in its verdict
+    return none; // the server sees no media and says so in its verdict
   } finally {
     media?.stop();
     for (const cleanup of cleanups) cleanup();
@@ -322,10 +332,32 @@ function drawnPattern(
   };
 }
 
-async function selectedPair(track: LocalTrack): Promise<Transport | null> {
+async function probeStats(track: LocalTrack): Promise<ProbeStats> {
   const report = await track.getRTCStatsReport().catch(() => undefined);
-  if (!report) return null;
+  if (!report) return { transport: null, sender: null };
   const stats = [...report.values()] as Array<Record<string, unknown>>;
+  return { transport: selectedPair(stats), sender: senderCounts(stats) };
+}
+
+/** The video's outbound-rtp counters and the loss the SFU's receiver reports gave
+ *  (remote-inbound-rtp): what `sender` in POST .../finish takes. */
+function senderCounts(stats: Array<Record<string, unknown>>): Sender | null {
+  const count = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  const out = stats.filter((s) => s.type === "outbound-rtp" && s.kind === "video");
+  if (out.length === 0) return null;
+  const ids = new Set(out.map((s) => s.id));
+  const remote = stats.filter((s) => s.type === "remote-inbound-rtp" && ids.has(s.localId));
+  const sum = (rows: typeof stats, key: string) =>
+    rows.reduce((total, s) => total + count(s[key]), 0);
+  return {
+    packets_sent: sum(out, "packetsSent"),
+    retransmitted_packets_sent: sum(out, "retransmittedPacketsSent"),
+    nack_count: sum(out, "nackCount"),
+    remote_packets_lost: remote.length > 0 ? sum(remote, "packetsLost") : null,
+  };
+}
+
+function selectedPair(stats: Array<Record<string, unknown>>): Transport | null {
   const selected = new Set(
     stats.filter((s) => s.type === "transport").map((s) => s.selectedCandidatePairId),
   );

@@ -1,0 +1,167 @@
+"""The check's loss figure under real random packet loss on the phone's link.
+
+The phone (loadtests.check_client in a network namespace of its own) reaches the SFU through
+the host. nftables drops a share of the UDP datagrams, at random, both ways: in the SFU's
+namespace what comes from the phone, in the phone's what comes to it (the kernel has no
+netem; see shared/livekit-offline.md). TCP (the download, upload and RTT legs) is untouched.
+
+The SFU repairs the phone's upstream loss with NACK retransmissions before its subscriber
+sees the stream, so the server's own figure alone read about 0 % here; the verdict uses the
+worse of it and the phone's sender counters (control_plane.bandwidth.loss).
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from control_plane.bandwidth.loss import MIN_PACKETS, SenderReport, phone_loss, worse_loss
+from core.settings import BandwidthSettings
+from tests.support.netns import (
+    TestNet,
+    create_testnet,
+    destroy_testnet,
+    route_between,
+    unroute_between,
+)
+from tests.support.stack import Api, Stack, bind_socket
+
+# The network, not the database, is under test: one backend is enough.
+ONE_BACKEND = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MAX_LOSS = BandwidthSettings().video_max_loss
+TABLE = "evr_check_loss"
+
+
+@dataclass
+class Phone:
+    net: TestNet
+    base_url: str
+
+
+@pytest.fixture(scope="module")
+async def phone(stack: Stack, testnet: TestNet) -> AsyncIterator[Phone]:
+    net = create_testnet("lossy")
+    try:
+        route_between(net, testnet)
+        sock = bind_socket(net.host_ip)
+        site = web.SockSite(stack.runner, sock)
+        await site.start()
+        try:
+            yield Phone(net, f"http://{net.host_ip}:{sock.getsockname()[1]}")
+        finally:
+            await site.stop()
+    finally:
+        unroute_between(net, testnet)
+        destroy_testnet(net)
+
+
+def _nft(net: TestNet, *args: str, script: str | None = None) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", net.name, "nft", *args],
+        input=script, check=True, capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+
+
+@contextmanager
+def lossy(phone: TestNet, sfu: TestNet, percent: int) -> Iterator[None]:
+    """Drop `percent` % of the UDP between the phone and the SFU, each way, at random. On the
+    input hooks: on an output hook the sender would get EPERM instead of a silent loss."""
+    rules = {
+        sfu: f"ip saddr {phone.ns_ip} meta l4proto udp numgen random mod 100 < {percent} drop",
+        phone: f"meta l4proto udp numgen random mod 100 < {percent} drop",
+    }
+    try:
+        for net, rule in rules.items():
+            _nft(net, "-f", "-", script=(
+                f"table inet {TABLE} {{\n chain input {{\n  type filter hook input priority 0;\n"
+                f"  {rule}\n }}\n}}\n"
+            ))  # fmt: skip
+        yield
+    finally:
+        for net in rules:
+            subprocess.run(
+                ["ip", "netns", "exec", net.name, "nft", "delete", "table", "inet", TABLE],
+                check=False, capture_output=True, timeout=10,
+            )  # fmt: skip
+
+
+async def _check_from_phone(phone: Phone, session: str) -> dict[str, Any]:
+    """Run loadtests.check_client inside the phone's namespace; return its JSON line."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", phone.net.name,
+        sys.executable, "-m", "loadtests.check_client",
+        f"--api-base={phone.base_url}", f"--session={session}",
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert out, err.decode(errors="replace")[-3000:]
+    result: dict[str, Any] = json.loads(out)
+    assert "error" not in result, result
+    return result
+
+
+@ONE_BACKEND
+@pytest.mark.parametrize("percent", [2, 8, 20])
+async def test_the_verdict_follows_the_loss_rule_under_random_loss(
+    api: Api, phone: Phone, testnet: TestNet, percent: int
+) -> None:
+    _, session = await api.live_ready_visit()
+    with lossy(phone.net, testnet, percent):
+        result = await _check_from_phone(phone, session)
+    webrtc = result["measurements"]["webrtc"]
+    loss, server, own = (
+        webrtc["packet_loss"],
+        webrtc["server_packet_loss"],
+        webrtc["phone_packet_loss"],
+    )
+    assert webrtc["connected"], result
+    assert own is not None, f"the phone sent no sender counters: {result}"
+    # The phone's report can only raise the server's figure.
+    assert loss == max(x for x in (server, own) if x is not None)
+    # What the phone counted is the link's loss, within what a few hundred packets allow.
+    assert percent / 100 / 3 <= own <= percent / 100 * 2.5 + 0.02, webrtc
+    loss_reason = any("packet loss" in r for r in result["reasons"])
+    if loss > MAX_LOSS:
+        assert result["verdict"] == "audio_only", result
+        assert loss_reason, result
+    else:
+        assert not loss_reason, result
+    if percent == 2:
+        assert result["verdict"] in ("hd", "sd"), result
+    if percent == 20:
+        assert loss > MAX_LOSS, result
+        assert result["verdict"] == "audio_only", result
+
+
+def _report(sent: int, resent: int, lost: int | None) -> SenderReport:
+    return SenderReport(
+        packets_sent=sent, retransmitted_packets_sent=resent, nack_count=0, remote_packets_lost=lost
+    )
+
+
+def test_the_phone_figure_is_the_larger_of_its_resent_and_reported_lost_shares() -> None:
+    assert phone_loss(None) is None
+    assert phone_loss(_report(MIN_PACKETS - 1, 0, 0)) is None, "too few packets to tell"
+    assert phone_loss(_report(108, 8, None)) == pytest.approx(0.08)
+    assert phone_loss(_report(108, 8, 20)) == pytest.approx(0.20)
+    assert phone_loss(_report(100, 0, -3)) == 0.0, "RTCP's negative loss (duplicates) is none"
+
+
+def test_a_phone_report_can_raise_the_servers_loss_but_never_lower_it() -> None:
+    assert worse_loss(0.0, 0.08) == 0.08
+    assert worse_loss(0.09, 0.01) == 0.09
+    assert worse_loss(0.03, None) == 0.03
+    assert worse_loss(None, 0.2) == 0.2
+    assert worse_loss(None, None) is None
