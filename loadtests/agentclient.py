@@ -24,6 +24,18 @@ import gevent.lock
 from gevent import subprocess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+GO_AGENT = REPO_ROOT / ".tools" / "bin" / "evr-media-agent"
+MEDIA_DIR = REPO_ROOT / ".tools" / "media"
+"""Both built by scripts/setup.sh (loadtests/mediaagent)."""
+
+
+def agent_argv(kind: str) -> list[str]:
+    """The command line of a media agent of `kind` ("python" or "go")."""
+    if kind == "go":
+        return [str(GO_AGENT), "-media", str(MEDIA_DIR)]
+    if kind == "python":
+        return [sys.executable, "-m", "loadtests.agent"]
+    raise ValueError(f"unknown media agent kind {kind!r}")
 
 
 class AgentError(Exception):
@@ -31,15 +43,18 @@ class AgentError(Exception):
 
 
 class AgentProcess:
-    """One `python -m loadtests.agent` child and the replies it owes."""
+    """One media agent child and the replies it owes: `python -m loadtests.agent` (kind
+    "python": real encoding and decoding), or the Go agent (kind "go": pre-encoded files,
+    RTP counted without decoding; same protocol, no connection check)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "python") -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
+        self.kind = kind
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtests.agent"],
+            agent_argv(kind),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -110,15 +125,16 @@ class AgentProcess:
 class AgentPool:
     """The agents of one Locust process; a visit's participants share the least-busy agent."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, kind: str = "python") -> None:
         self.size = size
+        self.kind = kind
         self._agents: list[AgentProcess] = []
         self._lock = gevent.lock.Semaphore()
 
     def _ensure(self) -> None:
         with self._lock:
             while len(self._agents) < self.size:
-                agent = AgentProcess()
+                agent = AgentProcess(self.kind)
                 # Importing the SDK takes a moment; a ping waits until the agent is serving.
                 agent.call("ping", timeout=60)
                 self._agents.append(agent)
@@ -143,18 +159,19 @@ class AgentPool:
             agent.close()
 
 
-_pools: weakref.WeakKeyDictionary[Any, AgentPool] = weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[Any, dict[str, AgentPool]] = weakref.WeakKeyDictionary()
 
 
-def pool_for(environment: Any, size: int) -> AgentPool:
-    """The agent pool of this Locust process (one per Environment), created on first use."""
-    pool = _pools.get(environment)
+def pool_for(environment: Any, size: int, kind: str = "python") -> AgentPool:
+    """The agent pool of `kind` of this Locust process (one per Environment and kind),
+    created on first use."""
+    pools = _pools.setdefault(environment, {})
+    pool = pools.get(kind)
     if pool is None:
-        pool = _pools[environment] = AgentPool(size)
+        pool = pools[kind] = AgentPool(size, kind)
     return pool
 
 
 def close_pool(environment: Any) -> None:
-    pool = _pools.pop(environment, None)
-    if pool is not None:
+    for pool in _pools.pop(environment, {}).values():
         pool.close()

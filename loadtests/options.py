@@ -55,6 +55,18 @@ def add_options(parser: LocustArgumentParser, **_kw: Any) -> None:
         help="Media agent processes per Locust process (spreads Python's share of the media)",
     )
     parser.add_argument(
+        "--media-agent",
+        choices=("python", "go"),
+        default="python",
+        help="python: the realtime SDK encodes and decodes (~0.4 core per participant); go: "
+        "loadtests/mediaagent publishes pre-encoded files and counts RTP without decoding",
+    )
+    parser.add_argument(
+        "--simulcast",
+        action="store_true",
+        help="Go agent: publish 180p and 360p layers under the camera's size",
+    )
+    parser.add_argument(
         "--record",
         action="store_true",
         help="Record the statement during the call (needs the recorder running)",
@@ -97,6 +109,8 @@ class VisitOptions:
     video: bool
     media_timeout: float
     media_agents: int
+    media_agent: str
+    simulcast: bool
     record: bool
     bandwidth_check: bool
     visits_per_user: int
@@ -123,6 +137,8 @@ class VisitOptions:
             video=not parsed.no_video,
             media_timeout=float(parsed.media_timeout),
             media_agents=int(parsed.media_agents),
+            media_agent=str(parsed.media_agent),
+            simulcast=bool(parsed.simulcast),
             record=bool(parsed.record),
             bandwidth_check=not parsed.no_bandwidth_check,
             visits_per_user=max(0, int(parsed.visits_per_user)),

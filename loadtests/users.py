@@ -83,10 +83,19 @@ class MediaClient:
     once per measurement, with `exception` set on failure, and returns None instead of
     raising, so a failed join is a failure in the statistics, not a crashed user."""
 
-    def __init__(self, environment: Environment, agent: AgentProcess, opts: VisitOptions) -> None:
+    def __init__(
+        self,
+        environment: Environment,
+        agent: AgentProcess,
+        opts: VisitOptions,
+        *,
+        checker: AgentProcess | None = None,
+    ) -> None:
         self.environment = environment
         self.agent = agent
         self.opts = opts
+        # The connection check needs the Python SDK; the Go agent only carries the call.
+        self.checker = checker or agent
 
     def _fire(self, name: str, value: float, exception: Exception | None = None) -> None:
         self.environment.events.request.fire(  # type: ignore[no-untyped-call]
@@ -98,10 +107,18 @@ class MediaClient:
             context={},
         )
 
-    def _call(self, name: str, op: str, args: dict[str, Any], timeout: float) -> Any:
+    def _call(
+        self,
+        name: str,
+        op: str,
+        args: dict[str, Any],
+        timeout: float,
+        *,
+        agent: AgentProcess | None = None,
+    ) -> Any:
         start = time.perf_counter()
         try:
-            return self.agent.call(op, args, timeout=timeout)
+            return (agent or self.agent).call(op, args, timeout=timeout)
         except AgentError as exc:
             # A failure has no agent-side timing; report how long it took to fail.
             self._fire(name, (time.perf_counter() - start) * 1000, exc)
@@ -133,6 +150,7 @@ class MediaClient:
                 "max_bitrate": bitrate,
                 "noise": o.noise,
                 "video": o.video,
+                "simulcast": o.simulcast,  # the Go agent's; the Python agent ignores it
                 "audio": True,
                 "timeout": o.media_timeout,
             },
@@ -149,7 +167,13 @@ class MediaClient:
 
     def check(self, api_base: str, session: str) -> dict[str, Any] | None:
         """Run the victim's connection check; return the verdict, or None if it failed."""
-        result = self._call(CHECK, "check", {"api_base": api_base, "session": session}, timeout=90)
+        result = self._call(
+            CHECK,
+            "check",
+            {"api_base": api_base, "session": session},
+            timeout=90,
+            agent=self.checker,
+        )
         if result is None:
             return None
         verdict: dict[str, Any] = result["verdict"]
@@ -253,9 +277,14 @@ class VisitUser(EvrUser):
     wait_time = constant(1)
 
     def on_start(self) -> None:
-        pool = pool_for(self.environment, self.opts.media_agents)
+        kind = self.opts.media_agent
+        pool = pool_for(self.environment, self.opts.media_agents, kind)
         self.agent = pool.acquire(participants=2)
-        self.media = MediaClient(self.environment, self.agent, self.opts)
+        checker = None
+        if kind != "python" and self.opts.bandwidth_check:
+            # One Python agent per Locust process runs the victims' checks.
+            checker = pool_for(self.environment, 1, "python").acquire(participants=0)
+        self.media = MediaClient(self.environment, self.agent, self.opts, checker=checker)
         self.visit_id: str | None = None
         self.started = False
         self.people: list[Participant] = []
@@ -263,7 +292,8 @@ class VisitUser(EvrUser):
 
     def on_stop(self) -> None:
         self._finish(reason="load test stopped")
-        pool_for(self.environment, self.opts.media_agents).release(self.agent, participants=2)
+        pool = pool_for(self.environment, self.opts.media_agents, self.opts.media_agent)
+        pool.release(self.agent, participants=2)
 
     @task
     def visit(self) -> None:

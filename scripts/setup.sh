@@ -66,6 +66,24 @@ if [ ! -f "$VERAPDF_JAR" ]; then
 fi
 echo "$VERAPDF_SHA256  $VERAPDF_JAR" | sha256sum --check --quiet
 
+# The load generator's media agent (loadtests/mediaagent: Go, server-sdk-go) and the media it
+# publishes (pre-encoded VP8/Opus, made once by ffmpeg). Rebuilt when its sources change.
+agent_src=loadtests/mediaagent
+agent_stamp="$(cat "$agent_src"/go.mod "$agent_src"/go.sum "$agent_src"/*.go | sha256sum | cut -c1-16)"
+if [ ! -x "$TOOLS/bin/evr-media-agent" ] || [ "$(cat "$TOOLS/media-agent-version" 2>/dev/null)" != "$agent_stamp" ]; then
+  echo "setup: building the Go media agent (loadtests/mediaagent)"
+  mkdir -p "$TOOLS/bin"
+  (cd "$agent_src" && go build -trimpath -o "$TOOLS/bin/evr-media-agent" .)
+  echo "$agent_stamp" > "$TOOLS/media-agent-version"
+fi
+media_stamp="$(sha256sum "$agent_src/make_media.sh" | cut -c1-16)"
+if [ "$(cat "$TOOLS/media/version" 2>/dev/null)" != "$media_stamp" ]; then
+  echo "setup: encoding the load generator's media (.tools/media)"
+  rm -rf "$TOOLS/media"
+  "$agent_src/make_media.sh" "$TOOLS/media"
+  echo "$media_stamp" > "$TOOLS/media/version"
+fi
+
 if [ -f web/package.json ]; then
   if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
     (cd web && npm ci --no-audit --no-fund --silent)
