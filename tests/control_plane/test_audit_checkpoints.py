@@ -31,7 +31,7 @@ async def test_the_leader_signs_a_checkpoint_with_the_platform_key(
     k = schema.audit_checkpoints
     async with stack.app[ENGINE].connect() as conn:
         signers = set((await conn.execute(select(k.c.key_id))).scalars())
-    assert signers == {key_id(key.public_key())}
+    assert key_id(key.public_key()) in signers
     async with http.get(f"{stack.metrics_url}/metrics") as response:
         scraped = await response.text()
     line = next(
