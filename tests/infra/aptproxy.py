@@ -3,17 +3,21 @@
 Test hosts have no route past this machine. apt inside them is pointed at this proxy
 (`Acquire::http::Proxy`), which forwards requests for the mirror named in this machine's own
 apt sources and refuses everything else with 403, so Debian packages are the only thing a
-host can fetch.
+host can fetch. With a `cache_dir`, package files (.deb: immutable under their versioned
+names) are kept there, so ten hosts installing the same packages fetch each one once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["AptProxy"]
 
@@ -23,7 +27,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encodin
 class AptProxy:
     """Serve on `(address, port 0)` in a thread; `port` is the port picked."""
 
-    def __init__(self, address: str, mirror: str) -> None:
+    def __init__(self, address: str, mirror: str, cache_dir: Path | None = None) -> None:
         allowed = urlsplit(mirror).netloc
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +43,10 @@ class AptProxy:
                 url = urlsplit(self.path)
                 if url.scheme != "http" or url.netloc != allowed:
                     self.send_error(403, "only the Debian mirror is reachable")
+                    return
+                name = os.path.basename(unquote(url.path))
+                if cache_dir is not None and self.command == "GET" and name.endswith(".deb"):
+                    self._cached(cache_dir / name)
                     return
                 request = urllib.request.Request(self.path, method=self.command)  # noqa: S310
                 for name in ("Range", "If-Modified-Since", "If-Range", "Cache-Control"):
@@ -63,6 +71,23 @@ class AptProxy:
                     self.end_headers()
                     if self.command == "GET":
                         shutil.copyfileobj(upstream, self.wfile)
+
+            def _cached(self, path: Path) -> None:
+                if not path.is_file():
+                    try:
+                        upstream = urllib.request.urlopen(self.path, timeout=60)  # noqa: S310
+                    except OSError as exc:
+                        self.send_error(502, f"mirror: {exc}")
+                        return
+                    with upstream, tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
+                        shutil.copyfileobj(upstream, f)
+                    os.replace(f.name, path)  # whole files only, even with two fetching at once
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.debian.binary-package")
+                self.send_header("Content-Length", str(path.stat().st_size))
+                self.end_headers()
+                with path.open("rb") as cached:
+                    shutil.copyfileobj(cached, self.wfile)
 
             def log_message(self, format: str, *args: object) -> None:
                 return

@@ -58,6 +58,7 @@ def new_secrets() -> dict[str, str]:
         "vault_postgres_app_password": _token(24),
         "vault_redis_password": _token(24),
         "vault_minio_root_password": _token(24),
+        "vault_minio_evr_password": _token(24),
     }
 
 
@@ -95,7 +96,7 @@ def make_inventory(
 
 
 def run_playbook(
-    inventory: Path, playbook: str = "site.yml", *args: str, timeout: float = 1200
+    inventory: Path, playbook: str = "site.yml", *args: str, timeout: float = 2400
 ) -> PlayResult:
     """Run `playbook` from infra/ansible against `inventory`; never raises on a failed play."""
     env = {

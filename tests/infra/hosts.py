@@ -137,9 +137,16 @@ class TestHost:
 
 
 def boot_host(
-    name: str, *, rootfs: Path, workdir: Path, mirror: str, ssh_public_key: str
+    name: str,
+    *,
+    rootfs: Path,
+    workdir: Path,
+    mirror: str,
+    ssh_public_key: str,
+    apt_cache: Path | None = None,
 ) -> TestHost:
-    """Create the namespace, the overlay and the apt proxy, seed SSH and apt, and boot."""
+    """Create the namespace, the overlay and the apt proxy (keeping .debs in `apt_cache`),
+    seed SSH and apt, and boot."""
     net = create_testnet(name)
     workdir.mkdir(parents=True, exist_ok=True)
     layers = {part: workdir / part for part in ("upper", "work", "root")}
@@ -161,7 +168,7 @@ def boot_host(
             capture_output=True,
             timeout=30,
         )
-        proxy = AptProxy(net.host_ip, mirror)
+        proxy = AptProxy(net.host_ip, mirror, apt_cache)
         host = TestHost(name=name, net=net, root=layers["root"], workdir=workdir, proxy=proxy)
         _seed(host, ssh_public_key)
         host.start()

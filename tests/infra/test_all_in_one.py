@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +21,7 @@ import yaml
 
 from tests.infra.conftest import Deployment
 from tests.infra.deploy import REPO, run_playbook
+from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
 
 SERVICES = (
     "postgresql@15-main",
@@ -111,15 +112,29 @@ def test_secrets_are_0600_and_units_are_sandboxed(all_in_one: Deployment) -> Non
         assert "User=\n" not in props, (unit, props)
 
 
+def _connects_from(net: str, address: str, port: int) -> bool:
+    probe = subprocess.run(
+        ["ip", "netns", "exec", net, "timeout", "3", "bash", "-c", f"</dev/tcp/{address}/{port}"],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
 def test_firewall_opens_only_the_listed_ports(all_in_one: Deployment) -> None:
     ruleset = all_in_one.host.run("nft", "list", "table", "inet", "evr_filter").stdout
     assert "policy drop" in ruleset
     assert "30000-30100" in ruleset  # the SFU's TURN relay range
-    # From outside, the control plane's own port is closed (it listens on every address):
-    # only the load balancer's 443 is public on this host.
-    with socket.socket() as s:
-        s.settimeout(2)
-        assert s.connect_ex((all_in_one.host.address, 8080)) != 0
+    # From a namespace outside the inventory (where a phone is), the control plane's own port
+    # is closed (it listens on every address): only the load balancer's 443 and the SFU's
+    # signalling are public on this host.
+    address = all_in_one.host.address
+    with phone_namespace([all_in_one.host]) as outside:
+        assert _connects_from(outside.name, address, 443)
+        assert _connects_from(outside.name, address, 7880)
+        assert not _connects_from(outside.name, address, 8080)
+        assert not _connects_from(outside.name, address, 22)
 
 
 def test_prometheus_has_every_target_up_and_every_rule_loaded(all_in_one: Deployment) -> None:
@@ -155,6 +170,111 @@ def test_prometheus_has_every_target_up_and_every_rule_loaded(all_in_one: Deploy
     repo_rules = {p.name for p in (REPO / "monitoring" / "alerts").glob("*.rules.yml")}
     assert loaded == repo_rules
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
+
+
+async def test_a_whole_visit_through_the_deployed_system(all_in_one: Deployment) -> None:
+    host = all_in_one.host
+    token = officer_api_token(host)
+    with phone_namespace([host]) as phone:
+        visit = await play_visit(
+            base_url=f"https://{host.address}",
+            ca=all_in_one.tls.ca,
+            api_token=token,
+            phone=phone,
+            reference="CR/2026/0410",
+        )
+    # The victim's check found video possible; each side saw the other's colour.
+    assert visit.phone["verdict"]["video_capable"], visit.phone["verdict"]
+    officer_saw, victim_saw = visit.phone["officer_got"]["rgb"], visit.phone["victim_got"]["rgb"]
+    assert officer_saw[2] > 150 > officer_saw[0], officer_saw  # the victim's blue
+    assert victim_saw[0] > 150 > victim_saw[2], victim_saw  # the officer's red
+    assert visit.recording["secured"] is True, visit.recording
+    assert [s for s in visit.api_statuses if not 200 <= s < 300] == []
+    # Sealed into MinIO by the recorder host, exported as a disclosure bundle, and verified
+    # with nothing but the bundle and the key the deployment trusts.
+    bundle = f"/var/lib/evr/exports/deploy-test-{visit.evidence_id}"
+    evr_on_host(
+        host,
+        "evidence",
+        "export",
+        visit.evidence_id,
+        "--out",
+        bundle,
+        "--actor",
+        f"officer:local:{COLLAR}",
+        "--justification",
+        "deploy test: disclosure to the CPS",
+        "--recipient",
+        "CPS",
+    )
+    verified = evr_on_host(host, "evidence", "verify", bundle, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The store entry itself, against the custody chain in PostgreSQL.
+    entry = evr_on_host(host, "evidence", "verify", visit.evidence_id, check=False)
+    assert entry.returncode == 0, entry.stdout + entry.stderr
+    stored = host.run("ls", "/var/lib/minio/data/evr-evidence/evidence").stdout.split()
+    assert visit.evidence_id in stored
+
+
+# As the evr user, with EVR's own S3 credentials from evr.toml: write, then try to delete.
+_S3_PROBE = """
+import io, json, tomllib
+from minio import Minio
+from minio.error import S3Error
+s3 = tomllib.load(open("/etc/evr/evr.toml", "rb"))["recording"]["s3"]
+secret = open("/etc/evr/s3-secret").read().strip()
+c = Minio(s3["endpoint"], s3["access_key"], secret, secure=s3["secure"], region="eu-west-2")
+c.put_object(s3["bucket"], "deploy-test/probe", io.BytesIO(b"x"), 1)
+out = {"user": s3["access_key"]}
+for name, call in (
+    ("delete", lambda: c.remove_object(s3["bucket"], "deploy-test/probe")),
+    ("new_bucket", lambda: c.make_bucket("deploy-test-other")),
+):
+    try:
+        call()
+        out[name] = "allowed"
+    except S3Error as exc:
+        out[name] = exc.code
+print(json.dumps(out))
+"""
+
+
+def test_evr_reaches_minio_as_its_own_user_that_cannot_delete(all_in_one: Deployment) -> None:
+    host = all_in_one.host
+    probe = host.run("runuser", "-u", "evr", "--", "/opt/evr/current/bin/python", "-c", _S3_PROBE)
+    seen = json.loads(probe.stdout)
+    assert seen == {"user": "evr-app", "delete": "AccessDenied", "new_bucket": "AccessDenied"}
+    # The root user still can: the refusal is the policy, not the object (it has no lock).
+    removed = host.run(
+        "/opt/evr/current/bin/python",
+        "-c",
+        "from minio import Minio; "
+        "env = dict(l.split('=', 1) for l in open('/etc/minio/minio.env') if '=' in l); "
+        "Minio('127.0.0.1:9000', env['MINIO_ROOT_USER'].strip(), env['MINIO_ROOT_PASSWORD']"
+        ".strip(), secure=False, region='eu-west-2').remove_object('evr-evidence', "
+        "'deploy-test/probe')",
+    )
+    assert removed.returncode == 0
+
+
+def test_no_password_is_left_on_disk_or_in_an_environment(all_in_one: Deployment) -> None:
+    host = all_in_one.host
+    assert host.run("test", "-e", "/var/lib/postgresql/evr-roles.sql", check=False).returncode
+    places = ["/etc", "/root", "/var/lib/postgresql", "/var/lib/evr", "/var/log", "/tmp", "/run"]
+    expected = {
+        # Only the files that must hold them, all 0600 (test_secrets_are_0600...).
+        "vault_postgres_owner_password": set(),
+        "vault_postgres_app_password": {"/etc/evr/evr.env"},
+        "vault_minio_root_password": {"/etc/minio/minio.env"},
+    }
+    for key, allowed in expected.items():
+        secret = all_in_one.vault[key]
+        found = host.run("grep", "-rlsF", "--", secret, *places, check=False).stdout.split()
+        assert set(found) == allowed, (key, found)
+        environ = host.run(
+            "sh", "-c", 'grep -lsF -- "$1" /proc/[0-9]*/environ', "sh", secret, check=False
+        ).stdout.split()
+        assert environ == [], (key, environ)
 
 
 def _inventory_copy(d: Deployment, tmp_path: Path, drop: str | None = None) -> Path:

@@ -1,0 +1,315 @@
+"""The split topology on real Debian 12 systemd hosts: one nspawn container per inventory host.
+
+Ten hosts, as infra/ansible/inventories/split names them (2 SFU nodes with Redis beside the
+first, 2 control-plane replicas behind HAProxy, 2 recorders, PostgreSQL, MinIO, the load
+balancer and monitoring), each in its own network namespace; the namespaces are routed to each
+other and to nothing else. One module-scoped converge of site.yml, then each test checks one
+promise from outside the hosts.
+
+Heavy for CI's 2 cores, so it runs by hand only:
+`EVR_INFRA_SPLIT=1 pytest tests/infra/test_split.py` (infra/ansible/README.md has timings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.infra.conftest import Controller
+from tests.infra.deploy import REPO, PlayResult, make_inventory, new_secrets, run_playbook
+from tests.infra.hosts import TestHost, boot_host, destroy_host
+from tests.infra.mesh import route_mesh, unroute_mesh
+from tests.infra.release import next_release
+from tests.infra.tls import TestTls, make_tls
+from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
+
+pytestmark = pytest.mark.split
+
+# Inventory group -> its hosts, as in inventories/split/hosts.yml (Redis beside SFU 1).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "sfu": ("evr-sfu-1", "evr-sfu-2"),
+    "redis": ("evr-sfu-1",),
+    "control_plane": ("evr-cp-1", "evr-cp-2"),
+    "recorder": ("evr-rec-1", "evr-rec-2"),
+    "postgres": ("evr-db",),
+    "minio": ("evr-minio",),
+    "load_balancer": ("evr-lb",),
+    "monitoring": ("evr-mon",),
+}
+NAMES = tuple(dict.fromkeys(name for names in GROUPS.values() for name in names))
+
+
+@dataclass(frozen=True)
+class Split:
+    hosts: dict[str, TestHost]
+    inventory: Path
+    tls: TestTls
+    first_run: PlayResult
+
+    @property
+    def lb(self) -> TestHost:
+        return self.hosts["evr-lb"]
+
+
+def _host_vars(name: str, hosts: dict[str, TestHost]) -> dict[str, Any]:
+    host = hosts[name]
+    everyone = [h.address for h in hosts.values()]
+    lb, sfu = hosts["evr-lb"].address, hosts["evr-sfu-1"].address
+    values: dict[str, Any] = {
+        "ansible_host": host.address,
+        # The inventory's hosts, and the controller (this machine, at the veth's far end).
+        "common_firewall_internal_sources": [*everyone, host.net.host_ip],
+        "evr_domain": "evr.test",
+        "evr_app_public_base_url": f"https://{lb}",
+        "evr_app_livekit_client_url": f"ws://{sfu}:7880",
+    }
+    if name in GROUPS["sfu"]:
+        values["livekit_node_ip"] = host.address
+        values["livekit_sysctl_apply"] = False  # /proc/sys is read-only in a container
+    return values
+
+
+@pytest.fixture(scope="module")
+def split(controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
+    workdir = tmp_path_factory.mktemp("split")
+    hosts: dict[str, TestHost] = {}
+    try:
+        for name in NAMES:
+            hosts[name] = boot_host(
+                name,
+                rootfs=controller.rootfs,
+                workdir=workdir / name,
+                mirror=controller.mirror,
+                ssh_public_key=controller.ssh_key.with_suffix(".pub").read_text(),
+                apt_cache=controller.apt_cache,
+            )
+        route_mesh([h.net for h in hosts.values()])
+        tls = make_tls(
+            workdir / "tls",
+            names=["evr.test", "turn.evr.test"],
+            addresses=[hosts["evr-lb"].address],
+        )
+        inventory = make_inventory(
+            workdir / "inventory",
+            topology="split",
+            groups={
+                group: {name: _host_vars(name, hosts) for name in names}
+                for group, names in GROUPS.items()
+            },
+            vault=new_secrets(),
+            tls_dir=tls.ca.parent,
+            ssh_key=controller.ssh_key,
+        )
+        first = run_playbook(inventory, "site.yml", "--forks", str(len(NAMES)), timeout=3600)
+        assert first.returncode == 0, first.output[-8000:]
+        yield Split(hosts=hosts, inventory=inventory, tls=tls, first_run=first)
+    finally:
+        unroute_mesh([h.net for h in hosts.values()])
+        for host in hosts.values():
+            destroy_host(host)
+
+
+def _readyz(d: Split, timeout: float) -> dict[str, Any]:
+    context = ssl.create_default_context(cafile=str(d.tls.ca))
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            url = f"https://{d.lb.address}/readyz"
+            with urllib.request.urlopen(url, context=context, timeout=10) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                return body
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            last = exc
+        except OSError as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"/readyz through the load balancer never answered 200: {last}")
+
+
+def test_second_converge_changes_nothing(split: Split) -> None:
+    assert split.first_run.changed() > 0
+    again = run_playbook(split.inventory, "site.yml", "--forks", str(len(NAMES)))
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.changed() == 0, again.output[-8000:]
+
+
+def test_readyz_answers_through_the_load_balancer(split: Split) -> None:
+    assert _readyz(split, timeout=30)["checks"] == {"database": "ok", "sfu": "ok"}
+
+
+def _fingerprint(host: TestHost) -> str:
+    out = host.run(
+        "runuser",
+        "-u",
+        "evr",
+        "--",
+        "/opt/evr/current/bin/python",
+        "-c",
+        "from pathlib import Path; from evidence.keys import key_id, load_signing_key; "
+        "print(key_id(load_signing_key(Path('/var/lib/evr/recorder-signing-key.pem'))"
+        ".public_key()))",
+    )
+    return out.stdout.strip()
+
+
+async def test_a_whole_visit_through_the_split_deployment(split: Split) -> None:
+    cp = split.hosts["evr-cp-1"]
+    token = officer_api_token(cp)
+    public = [split.lb, split.hosts["evr-sfu-1"], split.hosts["evr-sfu-2"]]
+    with phone_namespace(public) as phone:
+        visit = await play_visit(
+            base_url=f"https://{split.lb.address}",
+            ca=split.tls.ca,
+            api_token=token,
+            phone=phone,
+            reference="CR/2026/0411",
+        )
+    assert visit.phone["verdict"]["video_capable"], visit.phone["verdict"]
+    assert visit.phone["officer_got"]["video"] >= 10
+    assert visit.phone["victim_got"]["video"] >= 10
+    assert [s for s in visit.api_statuses if not 200 <= s < 300] == []
+    # Sealed by one of the recorder hosts, with its own key (made there, never copied).
+    keys = {name: _fingerprint(split.hosts[name]) for name in GROUPS["recorder"]}
+    assert len(set(keys.values())) == 2, keys
+    bundle = f"/var/lib/evr/exports/deploy-test-{visit.evidence_id}"
+    evr_on_host(
+        cp,
+        "evidence",
+        "export",
+        visit.evidence_id,
+        "--out",
+        bundle,
+        "--actor",
+        f"officer:local:{COLLAR}",
+        "--justification",
+        "deploy test: disclosure to the CPS",
+        "--recipient",
+        "CPS",
+        *(arg for key in keys.values() for arg in ("--trusted-key", key)),
+    )
+    trusted = [arg for key in keys.values() for arg in ("--trusted-key", key)]
+    verified = evr_on_host(cp, "evidence", "verify", bundle, *trusted, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+async def test_a_rolling_upgrade_keeps_the_call_and_the_api(split: Split, tmp_path: Path) -> None:
+    cp = split.hosts["evr-cp-1"]
+    token = officer_api_token(cp)
+    release = next_release(REPO / ".tools" / "artifacts", tmp_path / "artifacts", "0.1.1")
+    statuses: list[int | str] = []
+    upgraded: list[PlayResult] = []
+    context = ssl.create_default_context(cafile=str(split.tls.ca))
+    base = f"https://{split.lb.address}"
+
+    async def upgrade_during_the_call(vid: str) -> None:
+        play = asyncio.create_task(
+            asyncio.to_thread(
+                run_playbook,
+                split.inventory,
+                "upgrade.yml",
+                "-e",
+                f"evr_app_artifacts_local_dir={release}",
+            )
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            while not play.done():
+                try:
+                    async with http.get(f"{base}/api/v1/visits/{vid}", headers=headers) as r:
+                        statuses.append(r.status)
+                        if r.status == 200:
+                            assert (await r.json())["status"] == "live"
+                except aiohttp.ClientError as exc:
+                    statuses.append(type(exc).__name__)
+                await asyncio.sleep(0.2)
+        upgraded.append(await play)
+
+    public = [split.lb, split.hosts["evr-sfu-1"], split.hosts["evr-sfu-2"]]
+    with phone_namespace(public) as phone:
+        visit = await play_visit(
+            base_url=base,
+            ca=split.tls.ca,
+            api_token=token,
+            phone=phone,
+            reference="CR/2026/0412",
+            during_call=upgrade_during_the_call,
+        )
+    (play,) = upgraded
+    assert play.returncode == 0, play.output[-8000:]
+    # Both replicas run the new release, and said so when they started.
+    for name in GROUPS["control_plane"]:
+        journal = split.hosts[name].run("journalctl", "-u", "evr-serve", "-o", "cat")
+        starts = [json.loads(x) for x in journal.stdout.splitlines() if "serve.started" in x]
+        assert starts[-1]["version"] == "0.1.1", (name, starts[-1])
+    # The API answered every poll through the upgrade, and the call carried on throughout:
+    # the statement recorded after it has both parties (play_visit checks it sealed).
+    assert len(statuses) > 20, statuses
+    assert [s for s in statuses if s != 200] == []
+    assert visit.left["officer_video"] > visit.phone["officer_got"]["video"] + 100, visit.left
+    assert visit.left["victim_video"] > visit.phone["victim_got"]["video"] + 100, visit.left
+
+
+def test_prometheus_has_every_target_up(split: Split) -> None:
+    mon = split.hosts["evr-mon"]
+
+    def api(path: str) -> Any:
+        out = mon.run(
+            "python3",
+            "-c",
+            "import sys,urllib.request;"
+            f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:9090{path}').read().decode())",
+        )
+        return json.loads(out.stdout)
+
+    deadline = time.monotonic() + 90
+    targets: list[Any] = []
+    while time.monotonic() < deadline:
+        targets = api("/api/v1/targets")["data"]["activeTargets"]
+        rules = [r for g in api("/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+        if all(t["health"] == "up" for t in targets) and all(r["health"] == "ok" for r in rules):
+            break
+        time.sleep(2)
+    per_job: dict[str, int] = {}
+    for t in targets:
+        per_job[t["labels"]["job"]] = per_job.get(t["labels"]["job"], 0) + 1
+    assert per_job == {
+        "prometheus": 1,
+        "evr-control-plane": 2,
+        "evr-recorder": 2,
+        "livekit": 2,
+        "node": len(NAMES),
+    }
+    assert [t["scrapeUrl"] for t in targets if t["health"] != "up"] == []
+    assert rules
+    assert [r["name"] for r in rules if r["health"] != "ok"] == []
+
+
+def test_a_rebooted_sfu_and_redis_host_comes_back_by_itself(split: Split) -> None:
+    host = split.hosts["evr-sfu-1"]
+    host.reboot()
+    deadline = time.monotonic() + 120
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = {
+            unit: host.run("systemctl", "is-active", unit, check=False).stdout.strip()
+            for unit in ("redis-server", "livekit", "prometheus-node-exporter", "nftables")
+        }
+        if set(states.values()) == {"active"}:
+            break
+        time.sleep(1)
+    assert set(states.values()) == {"active"}, states
+    assert _readyz(split, timeout=90)["checks"] == {"database": "ok", "sfu": "ok"}
