@@ -8,6 +8,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -81,7 +82,7 @@ def sfu(
     # Nothing listens there: webhook deliveries fail, which the SFU only logs.
     webhook_url = f"http://{testnet.host_ip}:9/livekit/webhook"
     redis = None
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if profile is not Profile.DEV:
         cert, key = make_self_signed_cert(workdir, TURN_DOMAIN)
         overrides |= {"turn_domain": TURN_DOMAIN, "turn_cert_file": cert, "turn_key_file": key}
