@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.auth import Principal, hash_secret
 from control_plane.bandwidth.gating import TokenMode, TokenPermit, permit
@@ -33,7 +33,7 @@ from control_plane.errors import (
 )
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
-from control_plane.visit_records import revoke_sessions
+from control_plane.visit_records import load_eligibility, revoke_sessions
 from control_plane.visits import Visit, VisitService, append_event, load_visit
 from core import audit, schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
@@ -62,6 +62,59 @@ class ParticipantSession:
     @property
     def actor(self) -> str:
         return f"participant:{self.identity}"
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A spent join code: the session secret (shown once), the session, and what the page
+    shows first. `visit` carries its eligibility but not its recording or connection check,
+    which the participant's view does not show."""
+
+    secret: str
+    session: ParticipantSession
+    visit: Visit
+    officer_name: str | None
+    officer_rank: str | None
+
+
+_links = schema.join_links
+_SPEND = (
+    update(_links)
+    .where(
+        _links.c.code_hash == bindparam("spent_hash"),
+        _links.c.used_at.is_(None),
+        _links.c.revoked_at.is_(None),
+        _links.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("spent_at"))
+    .returning(_links.c.id, _links.c.visit_id, _links.c.role)
+)
+"""Built once: SQLAlchemy then reuses its compiled form and cache key on every exchange."""
+_VISIT_AND_OFFICER = (
+    select(
+        schema.visits,
+        schema.officers.c.display_name.label("officer_name"),
+        schema.officers.c.rank.label("officer_rank"),
+    )
+    .select_from(
+        schema.visits.outerjoin(schema.officers, schema.officers.c.id == schema.visits.c.officer_id)
+    )
+    .where(schema.visits.c.id == bindparam("visit_id"))
+)
+_NEW_SESSION = insert(schema.participant_sessions)
+
+
+async def _participant_viewed(
+    conn: AsyncConnection, session: ParticipantSession, visit_id: str
+) -> None:
+    await audit.record(
+        conn,
+        actor=session.actor,
+        action=AuditAction.CONSULTATION,
+        subject="visit.participant_view",
+        visit_id=visit_id,
+        justification="participant viewing their own visit",
+    )
 
 
 class Joining:
@@ -144,64 +197,72 @@ class Joining:
             except DependencyUnavailable as exc:
                 log.warning("could not remove a revoked participant: %s", exc.message)
 
-    async def exchange(self, code: str) -> tuple[str, ParticipantSession]:
-        """Spend a join code; return the session secret and the session it opens."""
-        links = schema.join_links
-        code_hash = hash_secret(code)
+    async def exchange(self, code: str) -> "Joined":
+        """Spend a join code; return the session secret, the session it opens and what the
+        page shows first. One write transaction does it all, the page's first (audited) view
+        included: one commit, one lock on SQLite, instead of one per step."""
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            spent = await conn.execute(
-                update(links)
-                .where(
-                    links.c.code_hash == code_hash,
-                    links.c.used_at.is_(None),
-                    links.c.revoked_at.is_(None),
-                    links.c.expires_at > now,
-                )
-                .values(used_at=now)
-            )
+            # The single-use write: one conditional UPDATE, so two phones racing for the
+            # same link cannot both win; RETURNING saves a read on the usual path.
             link = (
-                (await conn.execute(select(links).where(links.c.code_hash == code_hash)))
-                .mappings()
-                .first()
-            )
+                await conn.execute(
+                    _SPEND, {"spent_hash": hash_secret(code), "now": now, "spent_at": now}
+                )
+            ).first()
             if link is None:
-                raise NotFound("this join link is not valid; check it was copied in full")
-            if spent.rowcount != 1:
-                if link["used_at"] is not None:
-                    raise Gone(
-                        "this join link has already been used; ask the officer for a new one"
-                    )
-                if link["revoked_at"] is not None:
-                    raise Gone("this join link was replaced by a newer one; use the latest message")
-                raise Gone("this join link has expired; ask the officer for a new one")
-            visit = await load_visit(conn, link["visit_id"])
-            assert visit is not None
+                await self._refuse(conn, code)
+            assert link is not None
+            row = (await conn.execute(_VISIT_AND_OFFICER, {"visit_id": link.visit_id})).first()
+            assert row is not None
+            visit = Visit.from_row(row._mapping, await load_eligibility(conn, link.visit_id))
             if visit.status in TERMINAL_STATES:
                 raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
-            role = ParticipantRole(link["role"])
-            subject = visit.id if role is ParticipantRole.VICTIM else link["id"]
+            role = ParticipantRole(link.role)
+            subject = visit.id if role is ParticipantRole.VICTIM else link.id
             identity = identity_for(TokenRole(role.value), subject)
             secret = secrets.token_urlsafe(32)
-            session_id = str(uuid.uuid4())
+            session = ParticipantSession(
+                session_id=str(uuid.uuid4()), visit_id=visit.id, role=role, identity=identity
+            )
             await conn.execute(
-                insert(schema.participant_sessions).values(
-                    id=session_id,
-                    visit_id=visit.id,
-                    link_id=link["id"],
-                    role=role.value,
-                    identity=identity,
-                    secret_hash=hash_secret(secret),
-                    created_at=now,
-                    expires_at=now + self._settings.join.session_ttl,
-                )
+                _NEW_SESSION,
+                {
+                    "id": session.session_id,
+                    "visit_id": visit.id,
+                    "link_id": link.id,
+                    "role": role.value,
+                    "identity": identity,
+                    "secret_hash": hash_secret(secret),
+                    "created_at": now,
+                    "expires_at": now + self._settings.join.session_ttl,
+                },
             )
             await append_event(conn, visit.id, "link_opened", identity, {"role": role.value})
+            await _participant_viewed(conn, session, visit.id)
         if role is ParticipantRole.VICTIM:
             self._metrics.join_funnel.labels(step="link_opened").inc()
-        return secret, ParticipantSession(
-            session_id=session_id, visit_id=visit.id, role=role, identity=identity
+        return Joined(
+            secret=secret,
+            session=session,
+            visit=visit,
+            officer_name=row.officer_name,
+            officer_rank=row.officer_rank,
         )
+
+    @staticmethod
+    async def _refuse(conn: AsyncConnection, code: str) -> None:
+        """Say why a code could not be spent (the unusual path, so it may read again)."""
+        links = schema.join_links
+        query = select(links).where(links.c.code_hash == hash_secret(code))
+        link = (await conn.execute(query)).mappings().first()
+        if link is None:
+            raise NotFound("this join link is not valid; check it was copied in full")
+        if link["used_at"] is not None:
+            raise Gone("this join link has already been used; ask the officer for a new one")
+        if link["revoked_at"] is not None:
+            raise Gone("this join link was replaced by a newer one; use the latest message")
+        raise Gone("this join link has expired; ask the officer for a new one")
 
     async def session(self, secret: str) -> ParticipantSession:
         s = schema.participant_sessions
@@ -231,14 +292,7 @@ class Joining:
             visit = await load_visit(conn, session.visit_id)
             if visit is None:
                 raise NotFound("visit not found")
-            await audit.record(
-                conn,
-                actor=session.actor,
-                action=AuditAction.CONSULTATION,
-                subject="visit.participant_view",
-                visit_id=visit.id,
-                justification="participant viewing their own visit",
-            )
+            await _participant_viewed(conn, session, visit.id)
         return visit
 
     async def participant_token(

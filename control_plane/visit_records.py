@@ -134,7 +134,7 @@ class Visit:
         return body
 
 
-async def _eligibility(conn: AsyncConnection, visit_id: str) -> list[EligibilityEntry]:
+async def load_eligibility(conn: AsyncConnection, visit_id: str) -> list[EligibilityEntry]:
     """The latest record per item: a later record (e.g. the victim withdrawing) wins."""
     e = schema.eligibility_records
     rows = await conn.execute(select(e).where(e.c.visit_id == visit_id).order_by(e.c.id))
@@ -160,7 +160,7 @@ async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
     if row is None:
         return None
     visit = Visit.from_row(
-        row, await _eligibility(conn, visit_id), await latest_for_visit(conn, visit_id)
+        row, await load_eligibility(conn, visit_id), await latest_for_visit(conn, visit_id)
     )
     check = await bandwidth_records.latest_for_visit(conn, visit_id)
     return replace(visit, connection_check=bandwidth_records.check_json(check) if check else None)

@@ -10,7 +10,8 @@ from control_plane.api.officer import token_json
 from control_plane.api.schemas import RecordChoice, SelfDeclaration, Strict
 from control_plane.bandwidth.gating import TokenMode
 from control_plane.errors import Forbidden, NotFound
-from control_plane.joining import ParticipantSession
+from control_plane.joining import Joined, ParticipantSession
+from control_plane.journey import OfficerCard
 from control_plane.keys import JOIN_FAILURES, JOINING, JOURNEY, METRICS, VISITS
 from control_plane.rate_limit import TooManyRequests
 from control_plane.visits import Visit
@@ -29,11 +30,16 @@ class TokenRequest(Strict):
 
 
 async def participant_view(
-    request: web.Request, visit: Visit, session: ParticipantSession
+    request: web.Request,
+    visit: Visit,
+    session: ParticipantSession,
+    officer: OfficerCard | None = None,
 ) -> dict[str, object]:
     """What the person on the phone may see: who is calling (officer's name, rank, collar) and
-    their own crime reference, so a scam-wary victim can trust the call; no contact details."""
-    officer = await request.app[JOURNEY].officer_card(visit.officer_id)
+    their own crime reference, so a scam-wary victim can trust the call; no contact details.
+    `officer` is looked up unless the caller already has it."""
+    if officer is None:
+        officer = await request.app[JOURNEY].officer_card(visit.officer_id)
     return {
         "visit_id": visit.id,
         "role": session.role.value,
@@ -47,7 +53,7 @@ async def participant_view(
     }
 
 
-async def _spend(request: web.Request, code: str) -> tuple[str, ParticipantSession]:
+async def _spend(request: web.Request, code: str) -> Joined:
     if not code or len(code) > CODE_MAX or not _CODE_CHARS.issuperset(code):
         raise NotFound("this join link is not valid; check it was copied in full")
     return await request.app[JOINING].exchange(code)
@@ -62,12 +68,11 @@ async def exchange_code(request: web.Request) -> web.Response:
         request.app[METRICS].join_throttled.labels(scope=exc.scope).inc()
         log.warning("join-code attempts throttled", extra={"scope": exc.scope})
         raise
-    secret, session = await _spend(request, request.match_info["code"])
+    joined = await _spend(request, request.match_info["code"])
     failures.succeeded(client, stamp)
-    visit = await request.app[JOINING].visit_for(session)
-    return web.json_response(
-        {"session": secret, "visit": await participant_view(request, visit, session)}, status=201
-    )
+    officer = OfficerCard(name=joined.officer_name, rank=joined.officer_rank)
+    view = await participant_view(request, joined.visit, joined.session, officer)
+    return web.json_response({"session": joined.secret, "visit": view}, status=201)
 
 
 async def my_visit(request: web.Request, session: ParticipantSession) -> web.Response:
