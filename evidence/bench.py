@@ -54,19 +54,22 @@ SAMPLE_RATE, CHUNK = 48_000, 960
 STARTED_AT = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
-def _noisy_i420(level: int, seed: int, count: int = 8) -> list[npt.NDArray[np.uint8]]:
+def _noisy_i420(
+    level: int, seed: int, size: tuple[int, int] = (WIDTH, HEIGHT), count: int = 8
+) -> list[npt.NDArray[np.uint8]]:
     """A few camera-like frames (a level plus noise), packed I420 as the recorder gets them."""
+    width, height = size
     rng = np.random.default_rng(seed)
     frames = []
     for _ in range(count):
-        y = np.clip(level + rng.integers(-12, 13, (HEIGHT, WIDTH)), 16, 235).astype(np.uint8)
-        uv = np.full((HEIGHT // 2, WIDTH), 128, np.uint8)
-        frames.append(np.concatenate([y, uv]).reshape(HEIGHT * 3 // 2, WIDTH))
+        y = np.clip(level + rng.integers(-12, 13, (height, width)), 16, 235).astype(np.uint8)
+        uv = np.full((height // 2, width), 128, np.uint8)
+        frames.append(np.concatenate([y, uv]).reshape(height * 3 // 2, width))
     return frames
 
 
-def _feed(writer: StatementWriter, seconds: float) -> None:
-    officer, victim = _noisy_i420(90, 1), _noisy_i420(150, 2)
+def _feed(writer: StatementWriter, seconds: float, size: tuple[int, int]) -> None:
+    officer, victim = _noisy_i420(90, 1, size), _noisy_i420(150, 2, size)
     tone = (6000 * np.sin(2 * np.pi * 440 * np.arange(CHUNK) / SAMPLE_RATE)).astype(np.int16)
     events: list[tuple[float, int]] = []
     events += [(i / 25, 0) for i in range(round(seconds * 25))]
@@ -97,7 +100,7 @@ class WriterRun:
 
 
 def run_writers(
-    concurrency: int, seconds: float, root: Path
+    concurrency: int, seconds: float, root: Path, size: tuple[int, int] = (WIDTH, HEIGHT)
 ) -> tuple[WriterRun, list[SegmentInfo]]:
     config = WriterConfig(segment_seconds=max(seconds, 1.0))
     results: list[list[SegmentInfo]] = [[] for _ in range(concurrency)]
@@ -109,7 +112,7 @@ def run_writers(
             started_at=STARTED_AT,
             config=config,
         )
-        _feed(writer, seconds)
+        _feed(writer, seconds, size)
         results[i] = writer.close()
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(concurrency)]
@@ -119,8 +122,8 @@ def run_writers(
     for t in threads:
         t.join()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    size = sum(s.bytes for segs in results for s in segs)
-    return WriterRun(concurrency, seconds, cpu, wall, size), results[0]
+    written = sum(s.bytes for segs in results for s in segs)
+    return WriterRun(concurrency, seconds, cpu, wall, written), results[0]
 
 
 def _copy_fsync(sources: Sequence[Path], target: Path) -> None:
@@ -186,8 +189,11 @@ def run_sealing(segment: SegmentInfo, megabytes: int, root: Path) -> dict[str, f
     }
 
 
-async def _live(statements: int, seconds: float, root: Path) -> tuple[float, float]:
-    """(recorder CPU s per statement-s, wall s) for ``statements`` live calls at once."""
+async def _live(
+    statements: int, seconds: float, root: Path, size: tuple[int, int] | None = None
+) -> tuple[float, float]:
+    """(recorder CPU s per statement-s, wall s) for ``statements`` live calls at once; the
+    synthetic participants send `size` video (their default, 320x240, if None)."""
     # The test harness is the one way this project runs the real SFU on one machine.
     import aiohttp  # noqa: PLC0415
 
@@ -208,7 +214,7 @@ async def _live(statements: int, seconds: float, root: Path) -> tuple[float, flo
         try:
             async with aiohttp.ClientSession() as session:
                 api = Api(session, stack)
-                calls = [await open_call(api) for _ in range(statements)]
+                calls = [await open_call(api, size=size) for _ in range(statements)]
                 try:
                     for call in calls:
                         await consent_and_start(api, call)
@@ -254,16 +260,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--live", default="", help="also record real calls on the real SFU, e.g. 1,2 (root)"
     )
+    parser.add_argument(
+        "--input",
+        default=None,
+        help="participants' video size, e.g. 1280x720 (default: 640x480 writer-only, "
+        "the synthetic participants' 320x240 live)",
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
+    size: tuple[int, int] | None = None
+    if args.input:
+        w, _, h = args.input.partition("x")
+        size = (int(w), int(h))
     print(f"recorder benchmark: {os.cpu_count()} CPUs, {args.seconds:.0f} s statements")
+    print(f"input video: {args.input or 'default'}")
     print("concurrent  CPU s per statement-s (RTF)  wall s per media-s  MB written")
     with tempfile.TemporaryDirectory(prefix="evr-bench-") as tmp:
         root = Path(tmp)
         first: SegmentInfo | None = None
         runs = []
         for level in levels:
-            run, segments = run_writers(level, args.seconds, root)
+            run, segments = run_writers(level, args.seconds, root, size or (WIDTH, HEIGHT))
             runs.append(run)
             first = first or segments[0]
             print(
@@ -288,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if live:
             print("live: calls  recorder CPU s per statement-s (RTF, incl. WebRTC decode)")
         for n in live:
-            rtf, _ = asyncio.run(_live(n, args.seconds, root / f"live-{n}"))
+            rtf, _ = asyncio.run(_live(n, args.seconds, root / f"live-{n}", size))
             print(f"{n:>11}  {rtf:>56.3f}")
     return 0
 

@@ -41,8 +41,9 @@ class Call:
         await self.officer.close()
 
 
-async def open_call(api: Api, who: str = "alice") -> Call:
-    """A live visit with a synthetic officer and victim publishing their patterns."""
+async def open_call(api: Api, who: str = "alice", *, size: tuple[int, int] | None = None) -> Call:
+    """A live visit with a synthetic officer and victim publishing their patterns (`size`
+    video if given: evidence.bench measures the recorder at 720p)."""
     vid, session = await api.live_ready_visit(who)
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who=who)
     # The victim's token exactly as the control plane mints it; minted here so these tests do
@@ -57,6 +58,9 @@ async def open_call(api: Api, who: str = "alice") -> Call:
     )
     officer = SyntheticParticipant(rgb=OFFICER_RGB, tone_hz=OFFICER_TONE)
     victim = SyntheticParticipant(rgb=VICTIM_RGB, tone_hz=VICTIM_TONE)
+    if size is not None:
+        for person in (officer, victim):
+            person.width, person.height = size
     call = Call(vid, session, officer, victim, victim_tok.identity)
     try:
         await officer.connect(officer_tok["url"], officer_tok["token"])
