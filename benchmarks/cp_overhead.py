@@ -1,0 +1,422 @@
+"""The control plane's overhead beside direct livekit-api calls, measured in one run (issue 14).
+
+A real livekit-server in a test namespace and the real control plane, `evr serve` in its own
+process (so its CPU time can be read from /proc/<pid>/stat), on SQLite and on PostgreSQL:
+
+- start: `POST /api/v1/visits/{id}/start` against a direct `CreateRoom` plus two token mints
+  from this process, interleaved one for one so both see the same machine load (p50/p99);
+- exchange: join code -> participant session (`POST /api/v1/join/{code}`), as exchanges per
+  CPU-second of the control-plane process, against bare token mints per CPU-second of this
+  one; the control plane's idle CPU over the same wall time is reported beside it;
+- setup: the whole officer-side setup of one visit (create, choice, five eligibility items,
+  link, start, officer token), each step's p50/p99 and the total.
+
+    sudo .venv/bin/python -m benchmarks.cp_overhead --db sqlite,postgres --visits 300
+
+Needs root for the network namespace. `--profile DIR` records the exchange phase with
+py-spy (collapsed stacks, one file per database). Prints a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from livekit import api
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from control_plane.auth import add_officer, create_api_token
+from core import db
+from core.domain import OfficerRole, TokenRole
+from core.settings import LiveKitSettings
+from core.tokens import mint
+from tests.support.netns import TestNet, create_testnet, destroy_testnet
+from tests.support.postgres import create_database, start_postgres, stop_postgres
+from tests.support.sfu import RunningSfu, start_sfu, stop_sfu
+from tests.support.stack import bind_socket
+
+ELIGIBILITY = (
+    "risk_assessment_clear",
+    "adult_or_guardian",
+    "offender_not_present",
+    "smartphone_with_video",
+    "network_adequate",
+)
+TICKS = os.sysconf("SC_CLK_TCK")
+TTL = timedelta(minutes=5)
+Times = dict[str, list[float]]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc/<pid>/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def ms_summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(pct(values, 50) * 1000, 2),
+        "p99_ms": round(pct(values, 99) * 1000, 2),
+        "n": len(values),
+    }
+
+
+class ControlPlane:
+    """`evr serve` in its own process, with a settings file written for this run."""
+
+    def __init__(self, *, workdir: Path, net: TestNet, port: int, sfu: RunningSfu, db_url: str):
+        self.workdir = workdir
+        self.base_url = f"http://{net.host_ip}:{port}"
+        config = workdir / "evr.toml"
+        config.write_text(
+            f'host = "{net.host_ip}"\nport = {port}\nmetrics_host = "127.0.0.1"\n'
+            f'metrics_port = {_free_port()}\ndatabase_url = "{db_url}"\n'
+            f'[livekit]\nkey_file = "{workdir.parent / "livekit-keys.yaml"}"\n'
+            f'api_url = "{sfu.url}"\nclient_url = "{sfu.ws_url}"\n'
+            f'[join]\npublic_base_url = "{self.base_url}"\n',
+            encoding="utf-8",
+        )
+        self.log = (workdir / "evr-serve.log").open("wb")
+        # cwd is the workdir: the evidence store and spool default to ./var there.
+        # The control plane of the tree this file is in (so a copy of an older commit can be
+        # measured with the same benchmark), whatever the venv has installed.
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evr", "serve", "--config", str(config)],
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def wait_ready(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + 120  # a loaded machine starts it slowly
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"evr serve exited; see {self.log.name}")
+            try:
+                async with session.get(self.base_url + "/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("evr serve did not become ready in 120 s")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def _free_port() -> int:
+    with bind_socket("127.0.0.1") as sock:
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Officer:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str):
+        self.session, self.base_url = session, base_url
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self, method: str, path: str, *, expect: int = 200, json_body: Any = None, auth: bool = True
+    ) -> Any:
+        headers = self.auth if auth else {}
+        async with self.session.request(
+            method, self.base_url + path, json=json_body, headers=headers
+        ) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status != expect:
+                raise RuntimeError(f"{method} {path}: {resp.status} {body}")
+            return body
+
+    async def eligible_visit(self, times: Times) -> str:
+        """Create a visit, record the choice and every eligibility item; time each step."""
+
+        async def timed(step: str, call: Awaitable[Any]) -> Any:
+            t0 = time.perf_counter()
+            out = await call
+            times.setdefault(step, []).append(time.perf_counter() - t0)
+            return out
+
+        visit = await timed(
+            "create",
+            self.call(
+                "POST",
+                "/api/v1/visits",
+                expect=201,
+                json_body={
+                    "crime_reference": "CR/2026/0001",
+                    "scheduled_at": "2026-11-28T14:00:00Z",
+                    "contact": {"channel": "sms", "value": "+447700900123"},
+                },
+            ),
+        )
+        vid = str(visit["id"])
+        await timed(
+            "choice",
+            self.call("POST", f"/api/v1/visits/{vid}/choice", json_body={"choice": "video"}),
+        )
+        t0 = time.perf_counter()
+        for item in ELIGIBILITY:
+            await self.call(
+                "PUT", f"/api/v1/visits/{vid}/eligibility/{item}", json_body={"value": True}
+            )
+        times.setdefault("eligibility (5 items)", []).append(time.perf_counter() - t0)
+        return vid
+
+    async def link(self, vid: str, times: Times) -> str:
+        t0 = time.perf_counter()
+        link = await self.call("POST", f"/api/v1/visits/{vid}/links", expect=201, json_body={})
+        times.setdefault("link", []).append(time.perf_counter() - t0)
+        return str(link["url"]).rsplit("/", 1)[1]
+
+
+async def direct_start(lk: api.LiveKitAPI, livekit: LiveKitSettings) -> float:
+    """What `start` does at its core, with no control plane: CreateRoom and two tokens."""
+    room = f"direct-{uuid.uuid4()}"
+    t0 = time.perf_counter()
+    await lk.room.create_room(
+        api.CreateRoomRequest(
+            name=room, empty_timeout=300, departure_timeout=60, max_participants=6
+        )
+    )
+    for role, ident in ((TokenRole.OFFICER, "officer-x"), (TokenRole.VICTIM, "victim-x")):
+        mint(
+            livekit,
+            role=role,
+            room=room,
+            identity=ident,
+            display_name=ident,
+            ttl=TTL,
+        )
+    return time.perf_counter() - t0
+
+
+def mints_per_cpu_second(livekit: LiveKitSettings, n: int) -> float:
+    t0 = time.process_time()
+    for i in range(n):
+        mint(
+            livekit,
+            role=TokenRole.VICTIM,
+            room="bench-room",
+            identity=f"victim-{i}",
+            display_name="Victim",
+            ttl=TTL,
+        )
+    return n / (time.process_time() - t0)
+
+
+class Spy:
+    """py-spy recording one process, as collapsed stacks, until stopped (if a path is given)."""
+
+    def __init__(self, pid: int, out: Path | None) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
+            argv += ["--format", "raw", "--rate", "250", "-o", str(out)]
+            self.process = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(30)
+
+
+async def exchange_phase(
+    cp: ControlPlane, officer: Officer, codes: list[str], livekit: LiveKitSettings, out: Path | None
+) -> dict[str, Any]:
+    """Spend every code, one at a time; the control plane's CPU time over the phase."""
+    # Idle CPU (the periodic jobs), to say how much of the phase's CPU is not the exchanges.
+    idle0, w0 = cpu_seconds(cp.process.pid), time.monotonic()
+    await asyncio.sleep(3)
+    idle_rate = (cpu_seconds(cp.process.pid) - idle0) / (time.monotonic() - w0)
+    spy = Spy(cp.process.pid, out)
+    if out is not None:
+        await asyncio.sleep(1)  # py-spy attaches
+    times: list[float] = []
+    c0, w0 = cpu_seconds(cp.process.pid), time.monotonic()
+    for code in codes:
+        t0 = time.perf_counter()
+        await officer.call("POST", f"/api/v1/join/{code}", expect=201, auth=False)
+        times.append(time.perf_counter() - t0)
+    cpu, wall = cpu_seconds(cp.process.pid) - c0, time.monotonic() - w0
+    spy.stop()
+    return {
+        **ms_summary(times),
+        "cpu_ms_each": round(cpu / len(codes) * 1000, 3),
+        "per_cpu_second": round(len(codes) / cpu, 1),
+        "idle_cpu_share_of_phase": round(idle_rate * wall / cpu, 3),
+        "bare_mints_per_cpu_second": round(mints_per_cpu_second(livekit, 5000), 1),
+    }
+
+
+async def start_phase(
+    officer: Officer, sfu: RunningSfu, livekit: LiveKitSettings, ready: list[str], times: Times
+) -> dict[str, Any]:
+    """`start` and a direct CreateRoom + two mints, interleaved one for one; then the
+    officer's token for the started visit (a step of the setup)."""
+    lk = api.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret)
+    starts: list[float] = []
+    directs: list[float] = []
+    try:
+        for _ in range(5):
+            await direct_start(lk, livekit)
+        for vid in ready:
+            t0 = time.perf_counter()
+            await officer.call("POST", f"/api/v1/visits/{vid}/start")
+            starts.append(time.perf_counter() - t0)
+            times.setdefault("start", []).append(starts[-1])
+            directs.append(await direct_start(lk, livekit))
+            t0 = time.perf_counter()
+            await officer.call("POST", f"/api/v1/visits/{vid}/token")
+            times.setdefault("token", []).append(time.perf_counter() - t0)
+    finally:
+        await lk.aclose()
+    s, d = ms_summary(starts), ms_summary(directs)
+    return {
+        "start": s,
+        "direct_create_room_and_2_mints": d,
+        "ratio_p50": round(s["p50_ms"] / d["p50_ms"], 2),
+        "ratio_p99": round(s["p99_ms"] / d["p99_ms"], 2),
+    }
+
+
+async def officer_token(db_url: str) -> str:
+    """A fresh database, migrated, with one officer; that officer's API token."""
+    engine = create_async_engine(db_url)
+    try:
+        await db.migrate(engine)
+        await add_officer(
+            engine, collar_number="1001", display_name="bench", unit="EVR-EAST",
+            role=OfficerRole.OFFICER,
+        )  # fmt: skip
+        return await create_api_token(engine, collar_number="1001", label="bench")
+    finally:
+        await engine.dispose()
+
+
+async def run_database(
+    name: str, db_url: str, *, net: TestNet, sfu: RunningSfu, port: int, workdir: Path,
+    visits: int, profile: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    token = await officer_token(db_url)
+    livekit = LiveKitSettings(
+        api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
+    )
+    cp = ControlPlane(workdir=workdir, net=net, port=port, sfu=sfu, db_url=db_url)
+    result: dict[str, Any] = {"database": name}
+    try:
+        async with aiohttp.ClientSession() as session:
+            await cp.wait_ready(session)
+            officer = Officer(session, cp.base_url, token)
+            times: Times = {}
+            # Warm-up: the first requests compile queries and fill caches.
+            for _ in range(10):
+                code = await officer.link(await officer.eligible_visit({}), {})
+                await officer.call("POST", f"/api/v1/join/{code}", expect=201, auth=False)
+            ready = [await officer.eligible_visit(times) for _ in range(visits)]
+            codes = [await officer.link(vid, times) for vid in ready]
+            out = None if profile is None else profile / f"exchange-{name}.txt"
+            result["exchange"] = await exchange_phase(cp, officer, codes, livekit, out)
+            result["start"] = await start_phase(officer, sfu, livekit, ready, times)
+            steps = {step: ms_summary(v) for step, v in times.items()}
+            total_p50 = sum(v["p50_ms"] for v in steps.values())
+            result["setup"] = {**steps, "sum_of_p50_ms": round(total_p50, 2)}
+    finally:
+        cp.stop()
+    return result
+
+
+async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    net = create_testnet("cpover")
+    results: list[dict[str, Any]] = []
+    pg = None
+    with tempfile.TemporaryDirectory(prefix="evr-cpover-") as tmp:
+        root = Path(tmp)
+        sock = bind_socket(net.host_ip)
+        port = sock.getsockname()[1]
+        sock.close()
+        base = 17000 + os.getpid() % 20000
+        sfu = start_sfu(
+            net=net,
+            webhook_url=f"http://{net.host_ip}:{port}/api/v1/livekit/webhook",
+            workdir=root,
+            http_port=base,
+            rtc_tcp_port=base + 1,
+            rtc_udp_port=base + 2,
+            prometheus_port=base + 3,
+            turn_udp_port=base + 4,
+            log_level="info",
+        )
+        try:
+            for name in args.db.split(","):
+                workdir = root / name
+                workdir.mkdir()
+                if name == "sqlite":
+                    url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
+                elif name == "postgres":
+                    pg = pg or start_postgres()
+                    url = create_database(pg, "cpover")
+                else:
+                    raise SystemExit(f"unknown database {name!r}")
+                out = await run_database(
+                    name,
+                    url,
+                    net=net,
+                    sfu=sfu,
+                    port=port,
+                    workdir=workdir,
+                    visits=args.visits,
+                    profile=args.profile,
+                )
+                print(json.dumps(out), flush=True)
+                results.append(out)
+        finally:
+            stop_sfu(sfu)
+            if pg is not None:
+                stop_postgres(pg)
+            destroy_testnet(net)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
+    parser.add_argument(
+        "--visits", type=int, default=300, help="visits (and exchanges) per database"
+    )
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the exchange phase here")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
