@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from loadtests.check_client import CheckFailed, run_check
 from loadtests.media import SyntheticParticipant
 from tests.support.browser import PHONE, assert_accessible
 from tests.support.netns import TestNet
@@ -39,8 +40,17 @@ async def _ready_visit(api: Api) -> tuple[str, str]:
     """A started visit scheduled now (the console lists today's), and a victim session that
     has passed the real connection check."""
     vid, session = await _live_visit(api)
-    await api.passed_check(session)
-    return vid, session
+    # The check is the precondition here, not what is tested (test_check_api.py does that):
+    # on a loaded 2-core machine its WebRTC leg can miss its window, so it may run again.
+    runs = 3
+    for _ in range(runs):
+        try:
+            verdict = await run_check(api.session, api.stack.base_url, session)
+        except CheckFailed as exc:
+            verdict = {"failed": str(exc)}
+        if verdict.get("video_capable"):
+            return vid, session
+    raise AssertionError(f"the connection check did not pass in {runs} runs: {verdict}")
 
 
 async def _phone_in_call(
