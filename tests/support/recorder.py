@@ -26,7 +26,7 @@ from sfu_config import write_key_file
 from tests.support.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 60.0  # a loaded shared machine can take 30 s to import and migrate
+START_TIMEOUT = 120.0  # a loaded shared machine can take a minute to import and migrate
 
 
 @dataclass

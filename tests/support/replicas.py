@@ -38,10 +38,12 @@ from tests.support.stack import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 90.0
+START_TIMEOUT = 120.0
 """Generous: on the shared test machine a Python process can take half a minute to import."""
-HEALTH_INTERVAL_MS = 500
-"""HAProxy's /readyz probe period here; a dead replica is out after 2 failed probes."""
+HEALTH_INTERVAL_MS = 1000
+"""HAProxy's /readyz probe period here; a dead replica is out after 3 failed probes. Each
+probe may take up to 3 s (`timeout check`): on the loaded test machine /readyz can take
+longer than the interval, and a probe that times out must not take a live replica out."""
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ReplicaSet:
     haproxy: RunningHAProxy
     config_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    owns_sfu: bool = True
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -91,7 +94,7 @@ class ReplicaSet:
 def haproxy_config(*, host: str, port: int, servers: list[tuple[str, str, int]]) -> str:
     """The load_balancer role's HAProxy config for plain HTTP on `host:port`."""
     lines = "\n".join(
-        f"    server {name} {addr}:{sport} check inter {HEALTH_INTERVAL_MS}ms fall 2 rise 2"
+        f"    server {name} {addr}:{sport} check inter {HEALTH_INTERVAL_MS}ms fall 3 rise 2"
         for name, addr, sport in servers
     )
     return f"""\
@@ -102,14 +105,15 @@ global
 defaults
     log global
     mode http
-    # Which replica served what: "<server> <status> <method> <uri>" (see served_by()).
-    log-format "%s %ST %HM %HU"
+    # Which replica served what, when: "<unix time> <server> <status> <method> <uri>".
+    log-format "%Ts %s %ST %HM %HU"
     option forwardfor
     # A request whose connection to a dead replica is refused goes to another one: only
     # requests already sent to a replica when it dies fail.
     option redispatch
     retries 2
     timeout connect 2s
+    timeout check 3s
     timeout client 60s
     timeout server 60s
 
@@ -220,11 +224,16 @@ def _wait_ready(replica: Replica, url: str) -> None:
 
 def served_by(lb: RunningHAProxy) -> list[tuple[str, int, str, str]]:
     """Every request HAProxy has logged so far: (server, status, method, uri)."""
+    return [row[1:] for row in logged(lb)]
+
+
+def logged(lb: RunningHAProxy) -> list[tuple[int, str, int, str, str]]:
+    """Every request HAProxy has logged so far: (unix time, server, status, method, uri)."""
     rows = []
     for line in lb.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
         parts = line.split(" ")
-        if len(parts) == 4 and parts[1].lstrip("-").isdigit():
-            rows.append((parts[0], int(parts[1]), parts[2], parts[3]))
+        if len(parts) == 5 and parts[0].isdigit() and parts[2].lstrip("-").isdigit():
+            rows.append((int(parts[0]), parts[1], int(parts[2]), parts[3], parts[4]))
     return rows
 
 
@@ -233,6 +242,22 @@ def as_stack(rs: ReplicaSet) -> Stack:
     tests/recorder/statement.py and tests/support/recorder.start_recorder read (base_url,
     headers, metrics_url, settings, sfu), but no in-process `app`."""
     return cast(Stack, rs)
+
+
+def restart_replica(rs: ReplicaSet, replica: Replica, workdir: Path) -> Replica:
+    """Start a dead replica again on its ports (so HAProxy's entry for it applies again)."""
+    if replica.process.poll() is None:
+        raise RuntimeError(f"restart_replica: {replica.name} is still running")
+    again = _spawn_replica(
+        replica.name,
+        rs.settings.host,
+        replica.port,
+        replica.metrics_port,
+        config=rs.config_path,
+        workdir=workdir,
+    )
+    rs.replicas[rs.replicas.index(replica)] = again
+    return again
 
 
 def kill_replica(replica: Replica) -> None:
@@ -307,23 +332,32 @@ async def start_replicas(
     sfu_port: int,
     count: int = 2,
     s3: S3Settings | None = None,
+    sfu: RunningSfu | None = None,
+    lb_port: int | None = None,
+    stale_after: float | None = None,
 ) -> ReplicaSet:
     """An SFU in `net`, `count` `evr serve` replicas on `database_url` (PostgreSQL) and
     HAProxy in front of them. The SFU's webhooks go to HAProxy. The database is migrated
     and the OFFICERS (tests/support/stack.py) created before the replicas start. With `s3`,
-    evidence is sealed into that bucket (recorders started with start_recorder follow)."""
+    evidence is sealed into that bucket (recorders started with start_recorder follow).
+    With `sfu` (e.g. a cluster node, whose webhooks already go to `lb_port` on
+    `net.host_ip`), no SFU is started here and stop_replicas leaves it alone. `stale_after`
+    replaces the seconds after which a silent recorder is replaced (recorders follow)."""
     host = net.host_ip
-    lb_port = _free_port(host)
-    sfu = start_sfu(
-        net=net,
-        webhook_url=f"http://{host}:{lb_port}/api/v1/livekit/webhook",
-        workdir=workdir,
-        http_port=sfu_port,
-        rtc_tcp_port=sfu_port + 1,
-        rtc_udp_port=sfu_port + 2,
-        prometheus_port=sfu_port + 3,
-        turn_udp_port=sfu_port + 4,
-    )
+    owns_sfu = sfu is None
+    if lb_port is None:
+        lb_port = _free_port(host)
+    if sfu is None:
+        sfu = start_sfu(
+            net=net,
+            webhook_url=f"http://{host}:{lb_port}/api/v1/livekit/webhook",
+            workdir=workdir,
+            http_port=sfu_port,
+            rtc_tcp_port=sfu_port + 1,
+            rtc_udp_port=sfu_port + 2,
+            prometheus_port=sfu_port + 3,
+            turn_udp_port=sfu_port + 4,
+        )
     running: list[Replica] = []
     try:
         settings = settings_for(
@@ -331,7 +365,11 @@ async def start_replicas(
             host=host,
             port=lb_port,
             database_url=database_url,
-            recording=dataclasses.replace(recording_settings_for(workdir), s3=s3),
+            recording=dataclasses.replace(
+                base := recording_settings_for(workdir),
+                s3=s3,
+                stale_after=base.stale_after if stale_after is None else stale_after,
+            ),
         )
         tokens: dict[str, str] = {}
         engine = db.create_engine(database_url)
@@ -357,7 +395,8 @@ async def start_replicas(
     except BaseException:
         for r in running:
             stop_replica(r)
-        stop_sfu(sfu)
+        if owns_sfu:
+            stop_sfu(sfu)
         raise
     return ReplicaSet(
         base_url=f"http://{host}:{lb_port}",
@@ -367,6 +406,7 @@ async def start_replicas(
         haproxy=lb,
         config_path=config,
         tokens=tokens,
+        owns_sfu=owns_sfu,
     )
 
 
@@ -374,4 +414,5 @@ def stop_replicas(rs: ReplicaSet) -> None:
     stop_haproxy(rs.haproxy)
     for r in rs.replicas:
         stop_replica(r)
-    stop_sfu(rs.sfu)
+    if rs.owns_sfu:
+        stop_sfu(rs.sfu)
