@@ -12,14 +12,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image, ImageDraw
+from sqlalchemy import func, select
 
 from control_plane.auth import add_officer, create_api_token
+from control_plane.exhibits.app import STATEMENTS
 from control_plane.keys import ENGINE, RECORDINGS
+from core import schema
 from core.domain import OfficerRole
 from evidence.store import MASTERS_DIR
 from evidence.verify import verify_store_entry
 from evidence.visit_bundle import verify_visit_bundle
+from tests.evidence.test_exhibit import FailingSigner
 from tests.recorder.statement import master_dir, trusted_of
 from tests.support.stack import Api
 
@@ -171,6 +176,62 @@ async def test_bad_signatures_get_clear_refusals(api: Api) -> None:
     # None of them signed it: the statement is still a draft at the same revision.
     mine = (await api.ok("GET", "/api/v1/participant/statement", bearer=session))["statement"]
     assert (mine["status"], mine["revision"]) == ("draft", 1)
+
+
+async def _count(api: Api, table: Any) -> int:
+    async with api.stack.app[ENGINE].connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def test_a_failed_signing_leaves_nothing_and_the_witness_can_sign_again(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform's signer fails at the signing step (as an HSM that stops answering would):
+    the witness gets a 503, and the store, the custody log, the exhibit index and the spool
+    hold nothing of it; the statement is a draft again, and signs once the signer answers."""
+    vid, session = await api.live_ready_visit()
+    made = await api.ok("POST", f"/api/v1/visits/{vid}/statements", who="alice", expect=201)
+    saved = await api.ok(
+        "PUT",
+        f"/api/v1/visits/{vid}/statements/{made['id']}",
+        who="alice",
+        json={"text": TEXT, "revision": 0, "share": True},
+    )
+    sealer = api.stack.app[STATEMENTS]._sealer  # the injection point: its signing key
+    monkeypatch.setattr(sealer, "_key", FailingSigner(sealer._key))
+    store = api.stack.settings.recording.store_dir / "evidence"
+    items, custody = set(store.iterdir()), await _count(api, schema.custody_log)
+    status, body = await api.call(
+        "POST",
+        f"/api/v1/participant/statement/{made['id']}/sign",
+        bearer=session,
+        json=sign_body(saved["revision"]),
+    )
+    assert status == 503, body
+    assert "could not be sealed" in body["error"]["message"]
+    assert set(store.iterdir()) == items
+    assert await _count(api, schema.custody_log) == custody
+    exhibits = await api.ok("GET", f"/api/v1/visits/{vid}/exhibits", who="alice")
+    assert exhibits["exhibits"] == []
+    assert not any((api.stack.settings.recording.spool_dir / "exhibits").iterdir())
+    mine = await api.ok("GET", "/api/v1/participant/statement", bearer=session)
+    assert mine["statement"]["status"] == "draft"
+
+    monkeypatch.undo()
+    signed = await api.ok(
+        "POST",
+        f"/api/v1/participant/statement/{made['id']}/sign",
+        bearer=session,
+        json=sign_body(saved["revision"]),
+        expect=201,
+    )
+    report = await asyncio.to_thread(
+        verify_store_entry,
+        api.stack.app[RECORDINGS].store,
+        signed["evidence_id"],
+        trusted_key_ids=trusted_of(api),
+    )
+    assert report.ok, report.failures
 
 
 def _poppler(*argv: str) -> str:
