@@ -31,10 +31,31 @@ export interface PublishCaps {
 export type EndReason = "officer_ended" | "left" | "dropped";
 
 export interface CallHooks {
+  /** The connection dropped; the call is being rejoined (LiveKit's resume, or a fresh token). */
+  onReconnecting(): void;
+  /** Back in the call after onReconnecting. */
+  onReconnected(): void;
   onRecording(on: boolean): void;
   onQualityDecision(decision: Decision): void;
   onOfficerVideo(el: HTMLVideoElement | null): void;
   onEnded(reason: EndReason): void;
+}
+
+/** A fresh LiveKit URL and token for this participant, or why the call cannot go on (the
+ *  visit closed, the session was replaced). Throws while the control plane cannot answer. */
+export type RenewToken = () => Promise<{ url: string; token: string } | { ended: EndReason }>;
+
+/** Milliseconds between attempts to rejoin after LiveKit's own reconnect gave up. */
+const REJOIN_DELAYS_MS = [250, 500, 1000, 2000, 3000];
+
+/** A disconnect the victim did not choose and the visit did not cause. */
+function rejoinable(reason?: DisconnectReason): boolean {
+  return (
+    reason !== DisconnectReason.CLIENT_INITIATED &&
+    reason !== DisconnectReason.ROOM_DELETED &&
+    reason !== DisconnectReason.PARTICIPANT_REMOVED &&
+    reason !== DisconnectReason.DUPLICATE_IDENTITY
+  );
 }
 
 const LAYER_QUALITY: Record<Exclude<Layer, "off">, VideoQuality> = {
@@ -91,10 +112,15 @@ export class VictimCall {
   private videoTrack: LocalVideoTrack | null = null;
   private localTracks: Promise<LocalTrack[]> | null = null;
   private ended = false;
+  private listening = false;
+  private leaving = false;
+  private rejoining = false;
 
   constructor(
     private readonly caps: PublishCaps | null,
     private readonly hooks: CallHooks,
+    // Issue 11: an SFU restart or a lost node forgets the session; rejoin with a fresh token.
+    private readonly renew: RenewToken | null = null,
   ) {
     this.room = new Room({
       adaptiveStream: true,
@@ -113,31 +139,7 @@ export class VictimCall {
    *  soon as it arrives, before this phone has published anything. */
   async connect(url: string, token: string): Promise<void> {
     const room = this.room;
-    room
-      .on(RoomEvent.RoomMetadataChanged, (metadata) =>
-        this.hooks.onRecording(recordingFromMetadata(metadata)),
-      )
-      .on(RoomEvent.ConnectionQualityChanged, (quality: ConnectionQuality, p: Participant) => {
-        if (p.identity !== room.localParticipant.identity) return;
-        void this.apply(this.policy.report(qualityName(quality), performance.now()));
-      })
-      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => this.attach(track))
-      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
-        track.detach().forEach((el) => el.remove());
-        if (track.kind === Track.Kind.Video) this.hooks.onOfficerVideo(null);
-      })
-      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
-        this.stopTicker();
-        if (this.ended) return;
-        this.ended = true;
-        if (reason === DisconnectReason.CLIENT_INITIATED) this.hooks.onEnded("left");
-        else if (
-          reason === DisconnectReason.ROOM_DELETED ||
-          reason === DisconnectReason.PARTICIPANT_REMOVED
-        )
-          this.hooks.onEnded("officer_ended");
-        else this.hooks.onEnded("dropped");
-      });
+    if (!this.listening) this.listen();
 
     const plan = this.caps ? videoPlan(this.caps) : null;
     this.localTracks = createLocalTracks({
@@ -191,6 +193,76 @@ export class VictimCall {
     );
   }
 
+  /** The room's events, registered once: connect() runs again on every rejoin. */
+  private listen(): void {
+    this.listening = true;
+    const room = this.room;
+    room
+      .on(RoomEvent.RoomMetadataChanged, (metadata) =>
+        this.hooks.onRecording(recordingFromMetadata(metadata)),
+      )
+      .on(RoomEvent.ConnectionQualityChanged, (quality: ConnectionQuality, p: Participant) => {
+        if (p.identity !== room.localParticipant.identity) return;
+        void this.apply(this.policy.report(qualityName(quality), performance.now()));
+      })
+      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => this.attach(track))
+      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
+        track.detach().forEach((el) => el.remove());
+        if (track.kind === Track.Kind.Video) this.hooks.onOfficerVideo(null);
+      })
+      .on(RoomEvent.Reconnecting, () => this.hooks.onReconnecting())
+      .on(RoomEvent.Reconnected, () => this.hooks.onReconnected())
+      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
+        this.stopTicker();
+        if (this.ended || this.rejoining) return;
+        if (!this.leaving && this.renew && rejoinable(reason)) {
+          this.rejoining = true;
+          this.hooks.onReconnecting();
+          void this.rejoin();
+          return;
+        }
+        this.ended = true;
+        if (reason === DisconnectReason.CLIENT_INITIATED) this.hooks.onEnded("left");
+        else if (
+          reason === DisconnectReason.ROOM_DELETED ||
+          reason === DisconnectReason.PARTICIPANT_REMOVED
+        )
+          this.hooks.onEnded("officer_ended");
+        else this.hooks.onEnded("dropped");
+      });
+  }
+
+  /** LiveKit's own reconnect gave up (the SFU restarted, or the node hosting the room died):
+   *  ask the control plane for a fresh token and join again, backing off up to 3 s, until in
+   *  or the visit is closed. */
+  private async rejoin(): Promise<void> {
+    for (let attempt = 0; !this.leaving && !this.ended; attempt++) {
+      await new Promise((r) => setTimeout(r, REJOIN_DELAYS_MS[Math.min(attempt, 4)]));
+      let fresh: Awaited<ReturnType<RenewToken>>;
+      try {
+        fresh = await this.renew!();
+      } catch {
+        continue; // the control plane did not answer: try again
+      }
+      if ("ended" in fresh) {
+        this.rejoining = false;
+        this.ended = true;
+        this.hooks.onEnded(fresh.ended);
+        return;
+      }
+      try {
+        await this.connect(fresh.url, fresh.token);
+        await this.publish();
+      } catch {
+        continue; // the SFU or the room is not back yet
+      }
+      this.rejoining = false;
+      this.hooks.onReconnected();
+      return;
+    }
+    this.rejoining = false;
+  }
+
   /** The local camera track, for the small self-view. */
   get localVideo(): LocalVideoTrack | null {
     return this.videoTrack;
@@ -212,6 +284,7 @@ export class VictimCall {
   }
 
   async leave(): Promise<void> {
+    this.leaving = true;
     await this.room.disconnect(true);
   }
 

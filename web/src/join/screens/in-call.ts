@@ -2,8 +2,16 @@
 // and the victim's own controls. When the call ends the page moves to "ended".
 
 import type { ReportQuality } from "../../api/types";
+import { ApiError } from "../../common/api";
 import { button, h, show } from "../../common/dom";
-import { type CallHooks, type EndReason, type PublishCaps, VictimCall } from "../call";
+import {
+  type CallHooks,
+  type EndReason,
+  type PublishCaps,
+  type RenewToken,
+  VictimCall,
+} from "../call";
+import { requestToken } from "../check";
 import { t } from "../../i18n";
 import { api, go, main, page, report, setTitle } from "../page";
 import type { Decision } from "../quality";
@@ -25,7 +33,15 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     t("call.recording"),
   );
   const qualityNote = h("p", { class: "status", role: "status" }, "");
+  const connection = h("p", { class: "status call-connection", role: "status" }, "");
   const hooks: CallHooks = {
+    onReconnecting() {
+      connection.textContent = t("call.reconnecting");
+    },
+    onReconnected() {
+      connection.textContent = t("call.reconnected");
+      showSelf(); // a rejoin publishes a new camera track
+    },
     onRecording(on) {
       banner.hidden = !on;
     },
@@ -57,7 +73,20 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
       go("ended");
     },
   };
-  const callObj = new VictimCall(caps, hooks);
+  // After an SFU restart or a lost node: a fresh token with this page's own session, so the
+  // victim needs no new link and no tap (issue 11).
+  const renew: RenewToken = async () => {
+    try {
+      const issued = await requestToken(page.state!.session, caps ? "video" : "audio_only");
+      return { url: issued.url, token: issued.token };
+    } catch (err) {
+      // The visit closed (409), or this session was replaced or has expired: the call is over.
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429)
+        return { ended: err.status === 409 ? "officer_ended" : "dropped" };
+      throw err; // the control plane did not answer: VictimCall tries again
+    }
+  };
+  const callObj = new VictimCall(caps, hooks, renew);
   page.activeCall = callObj;
   await callObj.connect(url, token);
   let cameraOn = true;
@@ -95,6 +124,7 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     officerBox,
     caps ? selfBox : null,
     qualityNote,
+    connection,
     problem,
     actions(
       caps ? cameraButton : null,
@@ -114,14 +144,19 @@ export async function startCall(url: string, token: string, caps: PublishCaps | 
     return;
   }
   report("join", "done", caps ? "video" : "voice");
-  const local = callObj.localVideo;
-  if (local) {
+  if (!showSelf()) {
+    selfBox.remove();
+    cameraButton.remove();
+  }
+
+  /** The phone's own camera in the small self-view; false when it has none. */
+  function showSelf(): boolean {
+    const local = callObj.localVideo;
+    if (!local) return false;
     const el = local.attach();
     el.muted = true;
     el.setAttribute("aria-label", t("call.yourCamera"));
     selfBox.replaceChildren(el);
-  } else {
-    selfBox.remove();
-    cameraButton.remove();
+    return true;
   }
 }
