@@ -172,6 +172,10 @@ export class CallView {
       ),
     );
     const reported = p.quality.current;
+    if (reported && (reported.quality === "poor" || reported.quality === "lost")) {
+      this.quality.textContent = `Victim's connection: ${reported.quality}`;
+      this.quality.classList.add("warn");
+    }
     this.victimVideo.hidden = reported === null;
     this.victimVideo.textContent = reported ? victimVideoText(reported.action, reported.video_layer) : "";
     this.victimVideo.classList.toggle("warn", reported !== null && STEPPED_DOWN.has(reported.action));
