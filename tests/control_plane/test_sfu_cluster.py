@@ -68,6 +68,19 @@ async def _ready_visit(api: Api) -> tuple[str, str]:
     return vid, joined["session"]
 
 
+async def _checked(api: Api, session: str) -> None:
+    """The connection check, up to 3 tries: it is tested on its own (tests/control_plane/
+    bandwidth); on this loaded machine its few-second WebRTC leg is sometimes missed."""
+    for attempt in range(3):
+        try:
+            await api.passed_check(session)
+        except AssertionError:
+            if attempt == 2:
+                raise
+        else:
+            return
+
+
 async def _tokens(api: Api, vid: str, session: str) -> tuple[dict[str, str], dict[str, str]]:
     officer = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
     victim = await api.ok("POST", "/api/v1/participant/token", bearer=session)
@@ -100,7 +113,7 @@ async def test_participants_on_different_nodes_meet_with_real_media(
 
     vid, session = await _ready_visit(api)
     await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
-    await api.passed_check(session)
+    await _checked(api, session)
     officer_tok, victim_tok = await _tokens(api, vid, session)
     host = node_hosting(cluster, f"evr-{vid}")
     assert host is not None  # the control plane's CreateRoom placed the room on a node
@@ -155,10 +168,19 @@ async def test_killing_the_node_hosting_a_visit_keeps_the_visit_and_moves_its_ro
     admin = lk.LiveKitAPI(
         survivor.sfu.url, cluster.api_key, cluster.api_secret, session=api.session
     )
-    await admin.room.create_room(lk.CreateRoomRequest(name=room, node_id=victim_node.node_id))
+    rooms = stack.settings.rooms  # as the control plane creates it
+    await admin.room.create_room(
+        lk.CreateRoomRequest(
+            name=room,
+            node_id=victim_node.node_id,
+            empty_timeout=rooms.empty_timeout,
+            departure_timeout=rooms.departure_timeout,
+            max_participants=rooms.max_participants,
+        )
+    )
     await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
     assert node_hosting(cluster, room) is victim_node
-    await api.passed_check(session)
+    await _checked(api, session)
     officer_tok, victim_tok = await _tokens(api, vid, session)
 
     officer, victim = SyntheticParticipant(rgb=OFFICER_RGB), SyntheticParticipant(rgb=VICTIM_RGB)
