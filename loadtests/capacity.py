@@ -666,7 +666,7 @@ def plot(out: list[Level], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     panels: tuple[tuple[str, Callable[[Level], float], float | None], ...] = (
-        ("SFU CPU (cores, pinned to 1)", lambda lv: lv.cpu.get("sfu", math.nan), None),
+        ("livekit-server CPU (cores)", lambda lv: lv.cpu.get("sfu", math.nan), None),
         ("p95 join (ms)", lambda lv: p95(lv.joins) if lv.joins else math.nan, JOIN_P95_LIMIT_MS),
         (
             "packet loss, mean (%)",
@@ -684,6 +684,7 @@ def plot(out: list[Level], path: Path) -> None:
         if limit is not None:
             ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label="limit")
         ax.set_title(title)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("concurrent 1:1 visits")
         ax.grid(alpha=0.3)
     axes[0].legend()
@@ -730,8 +731,9 @@ def render(
         best = passed[-1] if passed else ran[0]
         sfu = best.cpu.get("sfu", 0.0)
         if sfu > 0 and args.agent == "go":
+            over = "" if best.passed else " (a level over the limit)"
             lines.append(
-                f"  - At {best.visits} visits the SFU used {sfu:.2f} cores: "
+                f"  - At {best.visits} visits{over} the SFU used {sfu:.2f} cores: "
                 f"{sfu / best.visits:.4f} cores per visit, {best.visits / sfu:.0f} visits per "
                 f"SFU core at that load. The generator used {best.cpu.get('generator', 0.0):.2f}"
                 f" cores ({best.cpu.get('generator', 0.0) / (2 * best.visits):.4f} per "
