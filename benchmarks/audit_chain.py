@@ -32,8 +32,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import audit, db, schema
-from core.checkpoints import key_id, verify, write_checkpoint
+from core.checkpoints import verify, write_checkpoint
 from core.domain import AuditAction
+from core.fingerprint import key_id
 from tests.support.postgres import create_database, start_postgres, stop_postgres
 
 ROUNDS = 4

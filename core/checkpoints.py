@@ -36,24 +36,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import audit, schema
-from core.canonical import canonical_json, sha256_hex
+from core.canonical import canonical_json
 from core.custody import GENESIS_HASH, CustodyEntry, entry_hash, verify_chain
 from core.custody_db import entry_from_row
 from core.evidence_errors import IntegrityError
+from core.fingerprint import key_id
 from core.utc import parse_utc, utc_iso
 
 log = logging.getLogger(__name__)
 
 Heads = dict[str, tuple[int, str]]
 """Evidence id -> (seq, hash) of its custody chain's head."""
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """SHA-256 (hex) of the DER SubjectPublicKeyInfo: the fingerprint forces publish."""
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return sha256_hex(der)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,19 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from core.canonical import sha256_hex
 from core.evidence_errors import KeyFileError
+from core.fingerprint import key_id
 from evidence.hashing import fsync_directory
+
+__all__ = [
+    "generate_signing_key",
+    "key_id",
+    "load_or_create_signing_key",
+    "load_public_key_pem",
+    "load_signing_key",
+    "public_key_pem",
+    "trusted_fingerprints",
+]
 
 
 def generate_signing_key(path: Path, *, password: bytes | None = None) -> Ed25519PrivateKey:
@@ -85,14 +95,6 @@ def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError("public key is not Ed25519")
     return key
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    """SHA-256 (hex) of the DER SubjectPublicKeyInfo."""
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return sha256_hex(der)
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:

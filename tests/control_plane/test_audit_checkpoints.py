@@ -17,7 +17,8 @@ from control_plane.audit_checkpoints import CheckpointJob
 from control_plane.keys import ENGINE
 from control_plane.metrics import Metrics
 from core import db, schema
-from core.checkpoints import key_id, verify
+from core.checkpoints import verify
+from core.fingerprint import key_id
 from core.tasks import stop_task
 from evidence.keys import load_signing_key
 from tests.support.stack import Stack
