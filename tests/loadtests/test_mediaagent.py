@@ -128,3 +128,36 @@ async def test_bad_requests_are_answered_with_errors(agent: AsyncAgent) -> None:
     with pytest.raises(AsyncAgentError, match="unknown op"):
         await agent.call("dance", timeout=5)
     assert (await agent.call("ping", timeout=5))["kind"] == "go"
+
+
+async def test_a_simulcast_publisher_is_received_at_a_layer_it_sent(
+    sfu: RunningSfu, agent: AsyncAgent
+) -> None:
+    room = f"goagent-sc-{uuid.uuid4().hex[:8]}"
+    async with api.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room))
+    for key, simulcast in (("officer", True), ("victim", False)):
+        await agent.call(
+            "join",
+            {
+                "participant": key,
+                "url": sfu.ws_url,
+                "token": _token(sfu, room, f"{key}-sc"),
+                "height": 540,
+                "simulcast": simulcast,
+                "timeout": 15,
+            },
+            timeout=40,
+        )
+    seen = await agent.call(
+        "first_frame",
+        {"participant": "victim", "remote": "officer-sc", "since": "officer", "timeout": 15},
+        timeout=20,
+    )
+    # The SFU forwards one of the three layers the files provide (180p, 360p, 540p).
+    assert seen["size"] in ([320, 180], [640, 360], [960, 540])
+    window = await agent.call(
+        "measure", {"participant": "victim", "seconds": WINDOW}, timeout=WINDOW + 10
+    )
+    assert window["video_fps"] > FILE_FPS / 2, window
+    assert window["loss_fraction"] <= 0.05, window
