@@ -2990,6 +2990,17 @@ export interface operations {
                     "application/json": components["schemas"]["ParticipantSession"];
                 };
             };
+            /** @description Too many failed attempts from this client or from everyone; wait */
+            429: {
+                headers: {
+                    /** @description Seconds until attempts are accepted again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     my_visit: {
