@@ -8,8 +8,8 @@ synthetic officer and victim publishing video and audio. Each visit records stat
 passed. Every `--sample` seconds the resident memory (VmRSS) of every process is read from
 /proc; the benchmark process itself (the synthetic participants) is reported too.
 
-At the end every statement must be sealed, or failed with a problem on the visit: one that
-is neither is a recording lost silently, and the run exits 1.
+At the end every statement must be sealed, or shown on the visit with a problem (failed, or
+not secured and why): one that is neither is a recording lost silently, and the run exits 1.
 
     sudo .venv/bin/python -m benchmarks.soak --visits 3 --minutes 30
 
@@ -216,7 +216,8 @@ async def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear s
             finally:
                 task.cancel()
         sealed = [o for o in outcomes if o.get("status") == "sealed"]
-        loud = [o for o in outcomes if o.get("status") == "failed" and o.get("problem")]
+        # Not sealed, but the visit shows why (failed, or not secured with a problem): loud.
+        loud = [o for o in outcomes if o.get("status") != "sealed" and o.get("problem")]
         silent = [o for o in outcomes if o not in sealed and o not in loud]
         first, last = samples[0], samples[-1]
         summary = {
@@ -226,6 +227,15 @@ async def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear s
             "sealed": len(sealed),
             "failed_loudly": len(loud),
             "lost_silently": len(silent),
+            "not_sealed": [
+                {
+                    "status": o.get("status"),
+                    "secured": o.get("secured"),
+                    "problem": o.get("problem"),
+                }
+                for o in outcomes
+                if o not in sealed
+            ],
             "rss_mib": {
                 k: {
                     "first": first[k],
