@@ -3,6 +3,7 @@
 Every integration test runs twice, once on the embedded SQLite default and once on PostgreSQL.
 """
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -77,3 +78,16 @@ def api(http: aiohttp.ClientSession, stack: Stack) -> Api:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Shut the LiveKit SDK's native runtime down while the interpreter is whole.
+
+    livekit.rtc disposes it from an atexit hook, during interpreter teardown; there its tokio
+    workers sometimes abort the process ("panic in a function that cannot unwind", exit 134)
+    after every test has passed. Disposing here, once the tests are over, keeps that teardown
+    inside a live interpreter.
+    """
+    rtc = sys.modules.get("livekit.rtc._ffi_client")
+    if rtc is not None and rtc.FfiClient._instance is not None:
+        rtc.FfiClient._instance._dispose()
