@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 
+from control_plane.bandwidth.handlers import FinishCheck
 from control_plane.bandwidth.loss import MIN_PACKETS, SenderReport, phone_loss, worse_loss
 from core.settings import BandwidthSettings
 from tests.support.netns import (
@@ -165,3 +167,19 @@ def test_a_phone_report_can_raise_the_servers_loss_but_never_lower_it() -> None:
     assert worse_loss(0.03, None) == 0.03
     assert worse_loss(None, 0.2) == 0.2
     assert worse_loss(None, None) is None
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        {"packets_sent": 10, "retransmitted_packets_sent": 11, "nack_count": 0},
+        {"packets_sent": -1, "retransmitted_packets_sent": 0, "nack_count": 0},
+        {"packets_sent": 10**9, "retransmitted_packets_sent": 0, "nack_count": 0},
+        {"packets_sent": 10, "retransmitted_packets_sent": 0},
+        {"packets_sent": 10, "retransmitted_packets_sent": 0, "nack_count": 0, "extra": 1},
+    ],
+)
+def test_a_sender_report_that_cannot_be_true_is_refused(sender: dict[str, int]) -> None:
+    # The route turns a body model's ValidationError into a 422 with the reason.
+    with pytest.raises(ValidationError):
+        FinishCheck.model_validate({"sender": sender})
