@@ -87,6 +87,15 @@ def seal_statement(
     signature = sign_manifest(manifest, signing_key)
     for info in segments:
         store.put_master(details.evidence_id, info.path, sha256=info.sha256)
+    data = manifest.canonical_bytes()
+    store.put_object(details.evidence_id, MANIFEST_NAME, data)
+    store.put_object(details.evidence_id, PUBLIC_KEY_NAME, public_key_pem(public))
+    # The signature goes last: its presence is what marks the item as sealed.
+    store.put_object(details.evidence_id, SIGNATURE_NAME, signature)
+    store.seal(details.evidence_id)
+    # Custody only once the item is whole in the store: a write that failed part way
+    # (a full disk) leaves neither files (the local store removes its partial item) nor
+    # a custody entry.
     created = store.custody.append(
         evidence_id=details.evidence_id,
         event=CustodyEvent.CREATED,
@@ -99,12 +108,6 @@ def seal_statement(
         },
         at=at,
     )
-    data = manifest.canonical_bytes()
-    store.put_object(details.evidence_id, MANIFEST_NAME, data)
-    store.put_object(details.evidence_id, PUBLIC_KEY_NAME, public_key_pem(public))
-    # The signature goes last: its presence is what marks the item as sealed.
-    store.put_object(details.evidence_id, SIGNATURE_NAME, signature)
-    store.seal(details.evidence_id)
     manifest_sha256 = sha256_hex(data)
     sealed = store.custody.append(
         evidence_id=details.evidence_id,

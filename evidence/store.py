@@ -9,6 +9,11 @@ Layout of a :class:`LocalEvidenceStore` rooted at ``root``::
     custody/<evidence_id>.jsonl                         chain of custody (outlives deletion;
                                                         the database chain in the platform)
 
+An item is assembled in ``evidence/.partial-<evidence_id>/`` beside its final place and renamed
+into place by :meth:`LocalEvidenceStore.seal` only once complete (one rename on one
+filesystem), so an item under ``evidence/<evidence_id>/`` is always whole. A write that fails
+(a full disk mid-copy) removes the partial folder.
+
 Folders are 0700. Retention state (review date, legal hold, pending requests) is read from the
 custody chain, never from a file beside the item.
 
@@ -53,6 +58,7 @@ MASTERS_DIR = "masters"
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 PUBLIC_KEY_NAME = "recorder-public.pem"
+PARTIAL_PREFIX = ".partial-"
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _READ_ONLY_FILE, _READ_ONLY_DIR, _WRITABLE_DIR = 0o444, 0o500, 0o700
 
@@ -144,20 +150,33 @@ class LocalEvidenceStore(policy.RetentionRequests):
         return self.root / "evidence" / _valid_id(evidence_id)
 
     def is_sealed(self, evidence_id: str) -> bool:
-        """True once :meth:`seal` ran (the signature is the last object written)."""
+        """True once :meth:`seal` ran (the item is in its final place only when sealed)."""
         return (self.directory_of(evidence_id) / SIGNATURE_NAME).exists()
+
+    def partial_directory_of(self, evidence_id: str) -> Path:
+        """Where an item is assembled before :meth:`seal` renames it into place."""
+        return self.root / "evidence" / f"{PARTIAL_PREFIX}{_valid_id(evidence_id)}"
 
     # -- writing ---------------------------------------------------------------------------
 
     def _writable_dir(self, evidence_id: str, sub: str | None = None) -> Path:
-        directory = self.directory_of(evidence_id)
-        if not directory.exists() and self._custody.entries_for(evidence_id):
-            raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
-        if self.is_sealed(evidence_id):
+        if self.directory_of(evidence_id).exists():
             raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
+        if self._custody.entries_for(evidence_id):
+            raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
+        directory = self.partial_directory_of(evidence_id)
         target = directory / sub if sub else directory
         target.mkdir(mode=0o700, parents=True, exist_ok=True)
         return target
+
+    def _discard_partial(self, evidence_id: str) -> None:
+        # A failed write (disk full, I/O error) leaves nothing half stored: the partial
+        # folder goes, and the item can be sealed again from its spool.
+        partial = self.partial_directory_of(evidence_id)
+        if partial.exists():
+            for sub in (partial, *(p for p in partial.rglob("*") if p.is_dir())):
+                sub.chmod(_WRITABLE_DIR)
+            shutil.rmtree(partial)
 
     @staticmethod
     def _checked_name(name: str) -> str:
@@ -169,13 +188,17 @@ class LocalEvidenceStore(policy.RetentionRequests):
         """Copy ``source`` into ``masters/``, re-hashing it (re-verify at every transfer).
 
         Raises :class:`ObjectExistsError` if the name exists, :class:`IntegrityError` if
-        the copy does not match ``sha256``.
+        the copy does not match ``sha256`` (the bad copy is kept, unsealed, for
+        investigation), and ``OSError`` (after removing the partial item) if writing fails.
         """
         target = self._writable_dir(evidence_id, MASTERS_DIR) / self._checked_name(source.name)
         try:
             digest = copy_verified(source, target, expected_sha256=sha256)
         except FileExistsError:
             raise ObjectExistsError(f"{evidence_id}/{MASTERS_DIR}/{source.name} exists") from None
+        except OSError:
+            self._discard_partial(evidence_id)
+            raise
         target.chmod(_READ_ONLY_FILE)
         return digest
 
@@ -187,18 +210,34 @@ class LocalEvidenceStore(policy.RetentionRequests):
                 out.write(data)
         except FileExistsError:
             raise ObjectExistsError(f"{evidence_id}/{name} exists") from None
+        except OSError:
+            self._discard_partial(evidence_id)
+            raise
         target.chmod(_READ_ONLY_FILE)
         return out.close()
 
     def seal(self, evidence_id: str) -> None:
-        """Make the masters directory read-only; requires the signature to be stored."""
-        directory = self.directory_of(evidence_id)
-        if not self.is_sealed(evidence_id):
+        """Make the masters read-only and rename the complete item into its final place.
+
+        Requires the signature to be stored. Nothing can be added afterwards.
+        """
+        partial = self.partial_directory_of(evidence_id)
+        if self.is_sealed(evidence_id):
+            raise ObjectExistsError(f"evidence {evidence_id} is sealed already")
+        if not (partial / SIGNATURE_NAME).exists():
             raise EvidenceError(f"{evidence_id} has no {SIGNATURE_NAME}; sign before sealing")
-        masters = directory / MASTERS_DIR
-        if masters.exists():
-            masters.chmod(_READ_ONLY_DIR)
-        fsync_directory(directory)
+        try:
+            masters = partial / MASTERS_DIR
+            if masters.exists():
+                fsync_directory(masters)
+                masters.chmod(_READ_ONLY_DIR)
+            fsync_directory(partial)
+            # rename(2) within one filesystem: the item appears whole or not at all.
+            partial.rename(self.directory_of(evidence_id))
+            fsync_directory(self.root / "evidence")
+        except OSError:
+            self._discard_partial(evidence_id)
+            raise
 
     # -- access ----------------------------------------------------------------------------
 

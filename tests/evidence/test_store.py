@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import stat
 from datetime import date
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.custody import CustodyEntry, CustodyEvent, verify_chain
 from core.evidence_errors import (
@@ -15,9 +17,12 @@ from core.evidence_errors import (
     ObjectExistsError,
     RetentionError,
 )
+from evidence.hashing import HashingFileWriter
+from evidence.keys import key_id
 from evidence.retention import RetentionAction
-from evidence.seal import SealedStatement
-from evidence.store import MASTERS_DIR, LocalEvidenceStore, is_read_only
+from evidence.seal import SealedStatement, StatementDetails, seal_statement
+from evidence.store import MASTERS_DIR, SIGNATURE_NAME, LocalEvidenceStore, is_read_only
+from evidence.verify import verify_store_entry
 from evidence.writer import SegmentInfo
 from tests.evidence.conftest import EVIDENCE_ID
 
@@ -119,3 +124,55 @@ def test_capacity_reports_the_filesystem(tmp_path: Path) -> None:
     capacity = LocalEvidenceStore(tmp_path).capacity()
     assert 0 < capacity.free_bytes <= capacity.total_bytes
     assert 0.0 <= capacity.used_fraction <= 1.0
+
+
+@pytest.mark.parametrize("failing", ["segment-00002.mp4", SIGNATURE_NAME])
+def test_a_disk_full_mid_copy_leaves_nothing_half_stored(  # noqa: PLR0917 (fixtures)
+    store: LocalEvidenceStore,
+    segments: list[SegmentInfo],
+    signing_key: Ed25519PrivateKey,
+    details: StatementDetails,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    """Signing succeeded; then the disk fills half way through writing ``failing``."""
+    assert failing in {s.path.name for s in segments} | {SIGNATURE_NAME}
+    real_write = HashingFileWriter.write
+
+    def write_until_full(self: HashingFileWriter, data: bytes | bytearray | memoryview) -> int:
+        if self.path.name != failing:
+            return real_write(self, data)
+        real_write(self, memoryview(data)[: max(1, len(data) // 2)])
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    def seal() -> SealedStatement:
+        return seal_statement(
+            store,
+            details=details,
+            segments=segments,
+            signing_key=signing_key,
+            actor="recorder@evr-rec-1",
+            recorder_version="0.1.0",
+        )
+
+    monkeypatch.setattr(HashingFileWriter, "write", write_until_full)
+    with pytest.raises(OSError, match="No space left") as raised:
+        seal()
+    assert raised.value.errno == errno.ENOSPC
+    assert list((store.root / "evidence").iterdir()) == []  # no item, no partial folder
+    assert store.custody.entries_for(details.evidence_id) == []
+
+    # Once there is room again the same recording seals whole and verifies.
+    monkeypatch.setattr(HashingFileWriter, "write", real_write)
+    seal()
+    assert [p.name for p in (store.root / "evidence").iterdir()] == [details.evidence_id]
+    trusted = frozenset({key_id(signing_key.public_key())})
+    assert verify_store_entry(store, details.evidence_id, trusted_key_ids=trusted).ok
+
+
+def test_an_item_is_assembled_aside_and_appears_only_when_sealed(
+    store: LocalEvidenceStore, segments: list[SegmentInfo]
+) -> None:
+    store.put_master("E3", segments[0].path, sha256=segments[0].sha256)
+    assert not store.directory_of("E3").exists()
+    assert (store.partial_directory_of("E3") / MASTERS_DIR / segments[0].path.name).is_file()
