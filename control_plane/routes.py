@@ -565,7 +565,9 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V + "/stills",
         statements.capture_still,
-        "Seal a still from the call (JPEG or PNG body; ?caption=&subject=victim|officer|other)",
+        "Seal a still from the call (JPEG or PNG body; ?caption=&subject=victim|officer|other;"
+        " X-Capture-SHA256: the image's SHA-256 taken in the browser at capture, must match;"
+        " X-Captured-At: ISO 8601)",
         OFFICER,
         response="Exhibit",
         status=201,

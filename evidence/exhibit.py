@@ -9,9 +9,10 @@ so it is covered by the manifest's signature too. Nothing else changes: ``evr ev
 verify`` and ``export_bundle`` treat an exhibit like any other item, and a change to any
 file names that file.
 
-Each file's ``hashed`` in the manifest says when its hash was taken: ``"arrival"`` (as the
-bytes reached the server, for stills and uploads) or ``"signing"`` (when the witness
-signed, for a statement's files).
+Each file's ``hashed`` in the manifest says when its hash was taken: ``"capture"`` (in the
+officer's browser as a still was grabbed, checked again on arrival), ``"arrival"`` (as the
+bytes reached the server, for uploads) or ``"signing"`` (when the witness signed, for a
+statement's files).
 """
 
 from __future__ import annotations

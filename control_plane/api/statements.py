@@ -18,6 +18,8 @@ from control_plane.joining import ParticipantSession
 
 JUSTIFICATION_HEADER = "X-Justification"
 FILE_NAME_HEADER = "X-File-Name"
+CAPTURE_SHA256_HEADER = "X-Capture-SHA256"
+CAPTURED_AT_HEADER = "X-Captured-At"
 
 
 class CreateStatement(Strict):
@@ -116,6 +118,8 @@ async def capture_still(request: web.Request, p: Principal) -> web.StreamRespons
             caption=request.query.get("caption", ""),
             subject=request.query.get("subject", "victim"),
             track=request.query.get("track"),
+            capture_sha256=request.headers.get(CAPTURE_SHA256_HEADER),
+            captured_at=request.headers.get(CAPTURED_AT_HEADER),
         )
     except BodyTooLarge as exc:
         return await _refusing_rest(request, exc)

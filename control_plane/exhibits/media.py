@@ -1,16 +1,20 @@
 """Evidential stills (taken by the officer from the call's video) and the victim's uploads.
 
 Both arrive as a raw request body, streamed into the exhibit's spool folder and hashed as
-it is written ("hashed on arrival": the server's hash is of the bytes it received, which
-for a still are what the officer's browser grabbed from the video element), checked by
-content, then sealed byte for byte. A body over the limit, of the wrong type, or cut short
-is refused with a plain message and leaves nothing behind.
+it is written, checked by content, then sealed byte for byte. A still is hashed at capture:
+the officer's browser takes the SHA-256 of the image bytes it grabbed from the video element
+and sends it with them (with the capture time); the server's hash on arrival must equal it,
+else the still is refused and nothing is kept. An upload is hashed on arrival. A body over
+the limit, of the wrong type, or cut short is refused with a plain message and leaves nothing
+behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
 STILL_SUBJECTS = ("victim", "officer", "other")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BodyTooLarge(PayloadTooLarge):
@@ -68,6 +73,20 @@ async def receive(
     if declared is not None and digest.size != declared:
         raise BadRequest("the file did not arrive in full; please try again")
     return ExhibitFile(target, digest.sha256, digest.size, "arrival")
+
+
+def _capture_time(value: str | None) -> str:
+    """The console's capture time, kept as given (the officer's clock, not the server's)."""
+    text = (value or "").strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or len(text) > 40:
+        raise ValidationFailed(
+            "a still needs the time it was captured: X-Captured-At, ISO 8601 with a time zone"
+        )
+    return text
 
 
 def _check(path: Path, *, image_only: bool) -> Sniffed:
@@ -155,21 +174,52 @@ class Media:
         caption: str,
         subject: str,
         track: str | None,
+        capture_sha256: str | None,
+        captured_at: str | None,
     ) -> dict[str, Any]:
-        """Seal a still the officer grabbed from the call (JPEG or PNG)."""
+        """Seal a still the officer grabbed from the call (JPEG or PNG), hashed at capture.
+
+        ``capture_sha256`` and ``captured_at`` are what the console took when it grabbed
+        the frame; a body whose hash differs is refused (422, reason ``capture_hash``).
+        """
         if subject not in STILL_SUBJECTS:
             raise ValidationFailed(f"subject must be one of {', '.join(STILL_SUBJECTS)}")
         if not caption.strip() or len(caption) > 500:
             raise ValidationFailed("a still needs a caption (at most 500 characters)")
+        expected = (capture_sha256 or "").strip().lower()
+        if not _SHA256_HEX.match(expected):
+            raise ValidationFailed(
+                "a still needs the SHA-256 of its image taken at capture: "
+                "X-Capture-SHA256, 64 hex digits"
+            )
+        taken = _capture_time(captured_at)
         async with self._engine.connect() as conn:
             visit = await visible_visit(conn, principal, visit_id)
         evidence_id, arrived, found = await self._arrive(
             content, declared, limit=self._settings.max_still_bytes, image_only=True
         )
+        if not hmac.compare_digest(arrived.sha256, expected):
+            await asyncio.to_thread(self._sealer.discard, evidence_id)
+            log.warning(
+                "still refused for visit %s: SHA-256 at capture %s, on arrival %s",
+                visit_id,
+                expected,
+                arrived.sha256,
+            )
+            raise ValidationFailed(
+                "the still changed between capture and arrival: its SHA-256 taken in the "
+                f"browser ({expected}) does not match the bytes received ({arrived.sha256}); "
+                "nothing was stored, please take it again",
+                details={
+                    "reason": "capture_hash",
+                    "capture_sha256": expected,
+                    "received_sha256": arrived.sha256,
+                },
+            )
         return await self._seal(
             visit,
             evidence_id,
-            arrived,
+            ExhibitFile(arrived.path, arrived.sha256, arrived.bytes, "capture"),
             found,
             kind=ExhibitKind.STILL,
             name=f"still.{found.extension}",
@@ -181,7 +231,9 @@ class Media:
                 "collar_number": principal.collar_number,
                 "subject": subject,
                 "track": track,
-                "hashed": "on arrival at the server, as sent by the officer's browser",
+                "hashed": "at capture in the officer's browser, and again on arrival (equal)",
+                "capture_sha256": expected,
+                "captured_at": taken,
             },
         )
 

@@ -109,6 +109,18 @@ async def test_a_file_over_the_limit_is_refused_before_it_is_sent(api: Api) -> N
     assert await _exhibit_count(api, vid) == 0
 
 
+CAPTURED_AT = "2026-03-02T14:05:09.123Z"
+
+
+def captured(data: bytes) -> dict[str, str]:
+    """The headers the console sends with a still: its SHA-256 and time at capture."""
+    return {
+        "Content-Type": "image/jpeg",
+        "X-Capture-SHA256": hashlib.sha256(data).hexdigest(),
+        "X-Captured-At": CAPTURED_AT,
+    }
+
+
 async def test_a_still_is_sealed_and_the_phone_is_told(api: Api) -> None:
     vid, session = await api.live_ready_visit()
     data = jpeg()
@@ -117,9 +129,16 @@ async def test_a_still_is_sealed_and_the_phone_is_told(api: Api) -> None:
         f"/api/v1/visits/{vid}/stills?caption=Bruise+on+left+forearm&subject=victim",
         who="alice",
         data=data,
-        headers={"Content-Type": "image/jpeg"},
+        headers=captured(data),
     )
     assert status == 201, body
+    described = json.loads(
+        (master_dir(api, body["evidence_id"]) / MASTERS_DIR / EXHIBIT_NAME).read_bytes()
+    )
+    # Hashed at capture: the console's hash and time are kept as given, and match the bytes.
+    assert described["capture_sha256"] == hashlib.sha256(data).hexdigest()
+    assert described["captured_at"] == CAPTURED_AT
+    assert described["files"][0]["hashed"] == "capture"
     assert (body["kind"], body["caption"], body["created_by"]) == (
         "still",
         "Bruise on left forearm",
@@ -130,13 +149,59 @@ async def test_a_still_is_sealed_and_the_phone_is_told(api: Api) -> None:
     assert [s["evidence_id"] for s in mine["stills"]] == [body["evidence_id"]]
     # Another officer cannot add stills to alice's visit; a video is not a still.
     status, _ = await api.call(
-        "POST", f"/api/v1/visits/{vid}/stills?caption=x", who="bob", data=data
+        "POST",
+        f"/api/v1/visits/{vid}/stills?caption=x",
+        who="bob",
+        data=data,
+        headers=captured(data),
     )
     assert status == 404
+    video = b"\x1a\x45\xdf\xa3"
     status, refused = await api.call(
-        "POST", f"/api/v1/visits/{vid}/stills?caption=x", who="alice", data=b"\x1a\x45\xdf\xa3"
+        "POST",
+        f"/api/v1/visits/{vid}/stills?caption=x",
+        who="alice",
+        data=video,
+        headers=captured(video),
     )
     assert status == 422, refused
+
+
+async def test_a_still_that_changed_after_capture_is_refused(api: Api) -> None:
+    vid, _ = await api.live_ready_visit()
+    taken = jpeg()
+    changed = bytearray(taken)
+    changed[len(changed) // 2] ^= 0x01  # one bit differs on the way; still a whole JPEG
+    sent = bytes(changed)
+    before = sorted(_spool(api).rglob("*"))
+    status, refused = await api.call(
+        "POST",
+        f"/api/v1/visits/{vid}/stills?caption=Bruise&subject=victim",
+        who="alice",
+        data=sent,
+        headers=captured(taken),
+    )
+    assert status == 422, refused
+    assert refused["error"]["details"]["reason"] == "capture_hash"
+    assert "changed between capture and arrival" in refused["error"]["message"]
+    assert refused["error"]["details"]["received_sha256"] == hashlib.sha256(sent).hexdigest()
+    assert await _exhibit_count(api, vid) == 0
+    assert sorted(_spool(api).rglob("*")) == before  # nothing kept
+    # Without the capture hash (or with no time zone on the time) it is refused too.
+    for headers in (
+        {"Content-Type": "image/jpeg"},
+        {**captured(taken), "X-Captured-At": "2026-03-02T14:05:09"},
+    ):
+        status, refused = await api.call(
+            "POST",
+            f"/api/v1/visits/{vid}/stills?caption=x",
+            who="alice",
+            data=taken,
+            headers=headers,
+        )
+        assert status == 422, refused
+        assert "X-Capture" in refused["error"]["message"]
+    assert await _exhibit_count(api, vid) == 0
 
 
 async def test_the_victim_can_still_send_files_for_a_while_after_the_call(api: Api) -> None:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from evidence.exhibit import EXHIBIT_NAME
 from evidence.store import MASTERS_DIR
+from tests.control_plane.test_exhibit_uploads import captured
 from tests.control_plane.test_statements import TEXT, sign_body
 from tests.recorder.statement import consent_and_start, open_call, trusted_of, wait_recording
 from tests.support.recorder import RunningRecorder, start_recorder, stop_recorder
@@ -73,12 +74,13 @@ async def test_a_visit_bundle_with_its_recording_verifies(
         # The exhibits are taken once the synthetic participants (in this process) have left:
         # rendering the PDF holds the interpreter, which a loaded machine turns into a media
         # stall; the statement, still and upload themselves are the same either way.
+        still_jpeg = jpeg((90, 90, 90))
         still = await api.ok(
             "POST",
             f"/api/v1/visits/{vid}/stills?caption=Broken+window&subject=victim",
             who="alice",
-            data=jpeg((90, 90, 90)),
-            headers={"Content-Type": "image/jpeg"},
+            data=still_jpeg,
+            headers=captured(still_jpeg),
             expect=201,
         )
         made = await api.ok("POST", f"/api/v1/visits/{vid}/statements", who="alice", expect=201)

@@ -6,6 +6,7 @@ file; what is sealed is checked; axe at WCAG 2.2 AA on the signing and upload sc
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from playwright.async_api import Browser, Page, expect
 from control_plane.keys import RECORDINGS
 from core.domain import TokenRole, room_name_for
 from core.tokens import identity_for, mint
+from evidence.exhibit import EXHIBIT_NAME
 from evidence.store import MASTERS_DIR
 from evidence.verify import verify_store_entry
 from loadtests.media import SyntheticParticipant
@@ -153,7 +155,13 @@ async def test_a_statement_is_taken_signed_and_sealed_on_a_real_call(
         (still,) = [e for e in exhibits if e["kind"] == "still"]
         assert still["caption"] == "Damage to the back door frame"
         assert still["media_type"] == "image/jpeg"
-        jpeg = (master_dir(api, still["evidence_id"]) / MASTERS_DIR / "still.jpg").read_bytes()
+        sealed_still = master_dir(api, still["evidence_id"]) / MASTERS_DIR
+        jpeg = (sealed_still / "still.jpg").read_bytes()
+        # Hashed at capture: the console's crypto.subtle SHA-256 of these bytes is recorded.
+        described = json.loads((sealed_still / EXHIBIT_NAME).read_bytes())
+        assert described["capture_sha256"] == hashlib.sha256(jpeg).hexdigest() == still["sha256"]
+        assert datetime.fromisoformat(described["captured_at"]).tzinfo is not None
+        assert described["files"][0]["hashed"] == "capture"
         with Image.open(io.BytesIO(jpeg)) as image:
             centre = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
         assert isinstance(centre, tuple)

@@ -901,7 +901,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Seal a still from the call (JPEG or PNG body; ?caption=&subject=victim|officer|other) */
+        /** Seal a still from the call (JPEG or PNG body; ?caption=&subject=victim|officer|other; X-Capture-SHA256: the image's SHA-256 taken in the browser at capture, must match; X-Captured-At: ISO 8601) */
         post: operations["capture_still"];
         delete?: never;
         options?: never;

@@ -1,8 +1,9 @@
 // Evidential stills and the visit's exhibits in the console. "Take a still" grabs the current
-// frame of the victim's (or the officer's own) video element in this browser, as a JPEG, and
-// sends it with its caption; the server hashes it on arrival and seals it (so the hash is of
-// what this browser sent, which is what the officer saw). The list shows every sealed
-// statement, still and upload of the visit with its SHA-256.
+// frame of the victim's (or the officer's own) video element in this browser, as a JPEG,
+// hashes those bytes here at capture (SHA-256, crypto.subtle) and sends image, hash and
+// capture time with its caption; the server re-hashes what arrives, refuses a mismatch and
+// seals it. The list shows every sealed statement, still and upload of the visit with its
+// SHA-256.
 
 import type { Exhibit, ExhibitList } from "../api/types";
 import { ApiError } from "../common/api";
@@ -23,12 +24,32 @@ function frameOf(video: HTMLVideoElement): Promise<Blob> {
   );
 }
 
-async function sendStill(visitId: string, blob: Blob, caption: string, subject: string, track: string): Promise<Exhibit> {
+interface Capture {
+  bytes: ArrayBuffer;
+  sha256: string;
+  at: string;
+}
+
+/** Hash the still's exact bytes at capture; these bytes (not the Blob again) are sent. */
+async function captured(blob: Blob): Promise<Capture> {
+  const at = new Date().toISOString();
+  const bytes = await blob.arrayBuffer();
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return { bytes, sha256, at };
+}
+
+async function sendStill(visitId: string, still: Capture, caption: string, subject: string, track: string): Promise<Exhibit> {
   const query = new URLSearchParams({ caption, subject, track });
   const response = await fetch(`/api/v1/visits/${visitId}/stills?${query}`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${session.token ?? ""}`, "Content-Type": "image/jpeg" },
-    body: blob,
+    headers: {
+      Authorization: `Bearer ${session.token ?? ""}`,
+      "Content-Type": "image/jpeg",
+      "X-Capture-SHA256": still.sha256,
+      "X-Captured-At": still.at,
+    },
+    body: still.bytes,
     cache: "no-store",
   });
   const data = (await response.json().catch(() => null)) as (Exhibit & { error?: { code: string; message: string } }) | null;
@@ -55,7 +76,7 @@ export function stillsSection(visitId: string, videos: HTMLElement): HTMLElement
     );
     const video = candidates.find((v) => v.videoWidth > 0);
     if (!video) throw new Error(mine ? "Your camera is not showing" : "The victim's video is not showing");
-    const still = await sendStill(visitId, await frameOf(video), caption.value.trim(), subject.value, video.dataset.trackSid ?? "");
+    const still = await sendStill(visitId, await captured(await frameOf(video)), caption.value.trim(), subject.value, video.dataset.trackSid ?? "");
     caption.value = "";
     outcome.replaceChildren(alertBox(`Still sealed: ${still.caption ?? ""} · SHA-256 ${still.sha256}`, "ok"));
   });
