@@ -56,6 +56,8 @@ export interface Issued {
   url: string;
   token: string;
   caps: PublishCaps | null;
+  /** Seconds the token is valid for from when it was issued. */
+  expiresIn: number;
 }
 
 /** Ask for a LiveKit token in `mode`; the server enforces what the latest check allows. */
@@ -68,6 +70,7 @@ export async function requestToken(session: string, mode: Mode): Promise<Issued>
   return {
     url: issued.url,
     token: issued.token,
+    expiresIn: issued.expires_in,
     caps:
       mode === "video" && c
         ? {

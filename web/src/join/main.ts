@@ -9,6 +9,7 @@ import "../styles/join.css";
 
 import { initLocale, onLocaleChange, t } from "../i18n";
 import { force } from "./force";
+import { loadRtc } from "./lazy";
 import { open, rerenderProblem } from "./open";
 import { page, registerScreens, render } from "./page";
 import { wireQuickExit } from "./quick-exit";
@@ -55,4 +56,5 @@ onLocaleChange(() => {
 });
 initLocale();
 wireQuickExit();
-void open();
+// The first screen is drawn without livekit-client; fetch it while the victim reads.
+void open().finally(() => void loadRtc().catch(() => undefined));

@@ -4,7 +4,8 @@
 
 import { button, h, show } from "../../common/dom";
 import { t } from "../../i18n";
-import { type CheckOutcome, checkConnection } from "../check";
+import type { CheckOutcome } from "../check";
+import { loadRtc } from "../lazy";
 import { go, main, page, report } from "../page";
 import { save } from "../state";
 import { actions, busyButton, para, stepLabel } from "../ui";
@@ -23,6 +24,7 @@ export function renderCheck(): void {
     status.textContent = t("check.checking");
     let outcome: CheckOutcome;
     try {
+      const { checkConnection } = await loadRtc();
       outcome = await checkConnection(page.state!.session, (fraction) => {
         bar.value = Math.round(fraction * 100);
       });
