@@ -40,6 +40,16 @@ class PlayResult:
     def changed(self) -> int:
         return sum(host["changed"] for host in self.recap.values())
 
+    def changed_tasks(self) -> list[str]:
+        """The tasks that reported a change (what a failed idempotence check should show)."""
+        task, found = "", []
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                task = line.split("]")[0].removeprefix("TASK [")
+            elif line.startswith("changed:"):
+                found.append(f"{task}: {line}")
+        return found
+
     def failed(self) -> int:
         return sum(host["failed"] + host["unreachable"] for host in self.recap.values())
 
