@@ -26,14 +26,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Explicit opt-in, by hand: the ten-host converge does not fit CI's time on 2 cores.
-    if os.environ.get(SPLIT_OPT_IN) == "1":
-        return
-    by_hand = pytest.mark.skip(reason=f"split topology: by hand, with {SPLIT_OPT_IN}=1")
-    for item in items:
-        if item.get_closest_marker("split"):
-            item.add_marker(by_hand)
+# The split topology's ten hosts are run by hand (EVR_INFRA_SPLIT=1), not in CI: the ten-host
+# converge does not fit CI's time on 2 cores, and it has not yet passed a whole run
+# (infra/ansible/README.md). Without the opt-in the module is not collected at all, rather
+# than reported as a skipped test.
+collect_ignore = [] if os.environ.get(SPLIT_OPT_IN) == "1" else ["test_split.py"]
 
 
 @dataclass(frozen=True)
