@@ -132,16 +132,18 @@ async def test_the_verdict_follows_the_loss_rule_under_random_loss(
     assert own is not None, f"the phone sent no sender counters: {result}"
     # The phone's report can only raise the server's figure.
     assert loss == max(x for x in (server, own) if x is not None)
-    # What the phone counted is the link's loss, within what a few hundred packets allow.
-    assert percent / 100 / 3 <= own <= percent / 100 * 2.5 + 0.02, webrtc
+    # What the phone counted is the link's loss, within what the leg's hundred-odd packets
+    # allow: at 2 % it may see none at all (a few percent of runs), so only the upper bound
+    # holds there; at 8 and 20 % seeing under a quarter of the rate is vanishingly unlikely.
+    assert own <= percent / 100 * 2.5 + 0.02, webrtc
+    if percent >= 8:
+        assert own >= percent / 100 / 4, webrtc
     loss_reason = any("packet loss" in r for r in result["reasons"])
     if loss > MAX_LOSS:
         assert result["verdict"] == "audio_only", result
         assert loss_reason, result
     else:
         assert not loss_reason, result
-    if percent == 2:
-        assert result["verdict"] in ("hd", "sd"), result
     if percent == 20:
         assert loss > MAX_LOSS, result
         assert result["verdict"] == "audio_only", result
