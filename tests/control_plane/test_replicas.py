@@ -138,7 +138,9 @@ async def test_a_recorded_visit_across_replicas_survives_kill_9_of_one(
             assert after
             assert all(r[2] == 200 for r in before), before
             assert all(r[2] == 200 for r in after), [r for r in after if r[2] != 200]
-            assert len(in_flight) <= len(pollers), in_flight
+            # (the kill itself takes a moment, so several requests per poller may overlap it)
+            refused = [r for r in results if r[2] != 200]
+            assert all(r in in_flight for r in refused), (refused, killed_at, dead_at)
 
             # The survivor leads now (if it did not already): it runs the periodic jobs.
             survivor = replicas.replicas[1]
