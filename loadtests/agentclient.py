@@ -13,9 +13,7 @@ import contextlib
 import itertools
 import json
 import os
-import sys
 import weakref
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -23,19 +21,7 @@ import gevent.event
 import gevent.lock
 from gevent import subprocess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GO_AGENT = REPO_ROOT / ".tools" / "bin" / "evr-media-agent"
-MEDIA_DIR = REPO_ROOT / ".tools" / "media"
-"""Both built by scripts/setup.sh (loadtests/mediaagent)."""
-
-
-def agent_argv(kind: str) -> list[str]:
-    """The command line of a media agent of `kind` ("python" or "go")."""
-    if kind == "go":
-        return [str(GO_AGENT), "-media", str(MEDIA_DIR)]
-    if kind == "python":
-        return [sys.executable, "-m", "loadtests.agent"]
-    raise ValueError(f"unknown media agent kind {kind!r}")
+from loadtests.agentkinds import REPO_ROOT, agent_argv
 
 
 class AgentError(Exception):

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from loadtests.agentclient import GO_AGENT, MEDIA_DIR, agent_argv
+from loadtests.agentkinds import GO_AGENT, MEDIA_DIR, agent_argv
 
 
 class AsyncAgentError(Exception):
