@@ -250,9 +250,17 @@ class Api:
         await self.ok("POST", f"/api/v1/visits/{vid}/start", who=who)
         return vid, joined["session"]
 
-    async def passed_check(self, session: str) -> dict[str, Any]:
+    async def passed_check(self, session: str, *, tries: int = 3) -> dict[str, Any]:
         """Run the real connection check for this participant session (from the host, over
-        the unshaped veth) so that participant tokens can be issued; return the verdict."""
-        verdict = await run_check(self.session, self.stack.base_url, session)
-        assert verdict["video_capable"], verdict
-        return verdict
+        the unshaped veth) so that participant tokens can be issued; return the verdict.
+
+        Up to `tries` checks: here the check is a step towards what a test is about, and its
+        few-second WebRTC leg is now and then missed on a busy 2-core machine. The verdicts
+        themselves are asserted on single runs (bandwidth/test_shaped.py, test_loss.py).
+        """
+        verdict: dict[str, Any] = {}
+        for _ in range(tries):
+            verdict = await run_check(self.session, self.stack.base_url, session)
+            if verdict["video_capable"]:
+                return verdict
+        raise AssertionError(f"no passing connection check in {tries} tries: {verdict}")
