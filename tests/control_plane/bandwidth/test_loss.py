@@ -16,12 +16,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from pydantic import ValidationError
 
 from control_plane.bandwidth.handlers import FinishCheck
@@ -29,12 +27,9 @@ from control_plane.bandwidth.loss import MIN_PACKETS, SenderReport, phone_loss, 
 from core.settings import BandwidthSettings
 from tests.support.netns import (
     TestNet,
-    create_testnet,
-    destroy_testnet,
-    route_between,
-    unroute_between,
 )
-from tests.support.stack import Api, Stack, bind_socket
+from tests.support.phone import Phone, phone_namespace
+from tests.support.stack import Api, Stack
 
 # The network, not the database, is under test: one backend is enough.
 ONE_BACKEND = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -44,27 +39,10 @@ MAX_LOSS = BandwidthSettings().video_max_loss
 TABLE = "evr_check_loss"
 
 
-@dataclass
-class Phone:
-    net: TestNet
-    base_url: str
-
-
 @pytest.fixture(scope="module")
 async def phone(stack: Stack, testnet: TestNet) -> AsyncIterator[Phone]:
-    net = create_testnet("lossy")
-    try:
-        route_between(net, testnet)
-        sock = bind_socket(net.host_ip)
-        site = web.SockSite(stack.runner, sock)
-        await site.start()
-        try:
-            yield Phone(net, f"http://{net.host_ip}:{sock.getsockname()[1]}")
-        finally:
-            await site.stop()
-    finally:
-        unroute_between(net, testnet)
-        destroy_testnet(net)
+    async with phone_namespace(stack, testnet, "lossy") as p:
+        yield p
 
 
 def _nft(net: TestNet, *args: str, script: str | None = None) -> None:

@@ -12,23 +12,18 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from tests.support.netns import (
     TestNet,
-    create_testnet,
-    destroy_testnet,
-    route_between,
-    unroute_between,
 )
+from tests.support.phone import Phone, phone_namespace
 from tests.support.shaping import block, link_bytes, shape, unblock, unshape
-from tests.support.stack import Api, Stack, bind_socket
+from tests.support.stack import Api, Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DOWN_KBIT = 10_000
@@ -39,27 +34,10 @@ CAPS = {
 }
 
 
-@dataclass
-class Phone:
-    net: TestNet
-    base_url: str
-
-
 @pytest.fixture(scope="module")
 async def phone(stack: Stack, testnet: TestNet) -> AsyncIterator[Phone]:
-    net = create_testnet("phone")
-    try:
-        route_between(net, testnet)
-        sock = bind_socket(net.host_ip)
-        site = web.SockSite(stack.runner, sock)
-        await site.start()
-        try:
-            yield Phone(net, f"http://{net.host_ip}:{sock.getsockname()[1]}")
-        finally:
-            await site.stop()
-    finally:
-        unroute_between(net, testnet)
-        destroy_testnet(net)
+    async with phone_namespace(stack, testnet, "phone") as p:
+        yield p
 
 
 async def _check_from_phone(phone: Phone, session: str) -> dict[str, Any]:
