@@ -74,6 +74,20 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _sqlite_roll_back_before_close(dbapi_conn: object, _record: object) -> None:
+    """Roll back before a connection closes. A task cancelled inside a transaction (the leader
+    stopping a job mid-write) gets its connection closed, not returned: SQLite's close then
+    leaves a "zombie" that keeps the open transaction, and with it the write lock, until the
+    cut-short statement is garbage-collected (seen: every other writer waited 30 s and got
+    503). A rollback first ends the transaction and fails the pending statement. Outside an
+    event loop's greenlet (garbage collection) there is nothing to await with, so it is
+    skipped."""
+    try:
+        dbapi_conn.rollback()  # type: ignore[attr-defined]
+    except Exception as exc:
+        log.debug("no rollback before closing a SQLite connection: %s", exc)
+
+
 class SqliteEngine(AsyncEngine):
     """An engine whose `begin()` transactions are SQLite writers (BEGIN IMMEDIATE).
 
@@ -117,6 +131,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = SqliteEngine(create_async_engine(url, hide_parameters=True).sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine.pool, "close", _sqlite_roll_back_before_close)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)

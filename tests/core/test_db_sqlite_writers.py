@@ -3,10 +3,12 @@ apart): a transaction that reads and then writes queues for the write lock inste
 "database is locked", and never loses the other process's update."""
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from core import db
@@ -107,3 +109,45 @@ async def test_an_up_to_date_database_is_migrated_without_the_write_lock(tmp_pat
     finally:
         await first.dispose()
         await second.dispose()
+
+
+class _Abandoned(Exception):
+    pass
+
+
+async def test_a_connection_dropped_mid_transaction_leaves_no_write_lock_behind(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled inside a write transaction gets its connection invalidated and closed,
+    not returned. SQLite's close then left a "zombie" that kept the transaction, and its write
+    lock, while the cut-short statement lived (the cancellation's traceback holds it): seen as
+    every other writer waiting 30 s for the lock and answering 503 after a control plane
+    stopped. Dropped here by hand, with the statement still held, to be deterministic."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    await _setup(url)
+    engine = db.create_engine(url)
+    held: list[object] = []
+
+    async def drop_mid_transaction() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE counter SET n = n + 1"))
+            held.append(await conn.stream(text("SELECT 1 UNION ALL SELECT 2")))
+            await conn.invalidate()
+            raise _Abandoned
+
+    with pytest.raises(_Abandoned):
+        await drop_mid_transaction()
+    await engine.dispose()
+
+    def write_at_once() -> None:
+        plain = sqlite3.connect(tmp_path / "evr.sqlite3", timeout=2.0, isolation_level=None)
+        try:
+            plain.execute("BEGIN IMMEDIATE")
+            plain.execute("UPDATE counter SET n = n + 10")
+            plain.execute("COMMIT")
+        finally:
+            plain.close()
+
+    await asyncio.to_thread(write_at_once)
+    assert await _count(url) == 10  # the dropped transaction's update was rolled back
+    held.clear()
