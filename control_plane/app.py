@@ -46,8 +46,9 @@ from control_plane.recording_app import WATCH_INTERVAL, recordings_ctx
 from control_plane.recording_watch import RecordingWatch
 from control_plane.room_watch import RoomWatch
 from control_plane.routes import ROUTES, add_routes
-from control_plane.sfu import Sfu, make_livekit_client
+from control_plane.sfu import Sfu, make_sfu_nodes
 from control_plane.sfu_events import SfuEvents
+from control_plane.sfu_nodes import node_probe_ctx
 from control_plane.visits import VisitService
 from core import db
 from core.settings import Settings
@@ -93,8 +94,8 @@ async def _http(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, metrics, engine = app[SETTINGS], app[METRICS], app[ENGINE]
-    client = make_livekit_client(settings.livekit, app[HTTP])
-    sfu = Sfu(client, metrics, tracer=app[TRACER])
+    nodes = make_sfu_nodes(settings.livekit, app[HTTP])
+    sfu = Sfu(nodes, metrics, tracer=app[TRACER])
     app[SFU] = sfu
     app[VISITS] = VisitService(engine, sfu, settings, metrics)
     app[JOINING] = Joining(engine, app[VISITS], settings, metrics, sfu=sfu)
@@ -109,7 +110,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     else:
         app[AUTHENTICATOR] = LocalAuthenticator(engine)
     yield
-    await client.aclose()
+    for node in nodes:
+        await node.client.aclose()
 
 
 def _periodic_jobs(reconcile: bool) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -157,6 +159,7 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http)
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(node_probe_ctx())
     app.cleanup_ctx.append(management_ctx)
     app.cleanup_ctx.append(bandwidth_context)
     app.cleanup_ctx.append(recordings_ctx)

@@ -70,6 +70,25 @@ class Metrics:
         self.sfu_reachable = Gauge(
             "evr_sfu_reachable", "1 when the last SFU call succeeded", registry=r
         )
+        # Labelled by the node's configured API URL (livekit.api_urls): a handful at most.
+        self.sfu_node_failures = Counter(
+            "evr_sfu_node_failures",
+            "LiveKit API calls that could not reach a node (refused, reset, timed out)",
+            ["node"],
+            registry=r,
+        )
+        self.sfu_node_up = Gauge(
+            "evr_sfu_node_up",
+            "1 while the node's HTTP port answers the control plane's probe",
+            ["node"],
+            registry=r,
+        )
+        self.sfu_node_losses = Counter(
+            "evr_sfu_node_losses",
+            "Times a node that had answered stopped answering the probe",
+            ["node"],
+            registry=r,
+        )
         self.audit_checkpoint_time = Gauge(
             "evr_audit_checkpoint_timestamp_seconds",
             "When the leader last wrote a signed checkpoint of the audit and custody chains",

@@ -2,14 +2,14 @@
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import aiohttp
 from livekit import api
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from control_plane.errors import DependencyUnavailable
 from control_plane.metrics import Metrics
@@ -17,6 +17,9 @@ from core.settings import LiveKitSettings, RoomSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds to wait for a LiveKit node to accept a connection before trying the next node."""
 
 
 @dataclass(frozen=True)
@@ -26,17 +29,42 @@ class SfuParticipant:
     metadata: str = ""
 
 
+@dataclass(frozen=True)
+class SfuNode:
+    """One LiveKit node's server API: its URL (the metric label) and a client for it."""
+
+    url: str
+    client: api.LiveKitAPI
+
+
 class Sfu:
-    """Thin typed wrapper that counts every call and maps failures to `DependencyUnavailable`."""
+    """Thin typed wrapper that counts every call and maps failures to `DependencyUnavailable`.
+
+    Given several nodes of a cluster (each routes any call through Redis to the node hosting
+    the room), a call that cannot reach one node (connection refused or reset, timeout) is
+    tried on the next; the node that answered is where the next call starts.
+    """
 
     def __init__(
-        self, client: api.LiveKitAPI, metrics: Metrics, *, tracer: Tracer | None = None
+        self,
+        client: api.LiveKitAPI | Sequence[SfuNode],
+        metrics: Metrics,
+        *,
+        tracer: Tracer | None = None,
     ) -> None:
-        self._client = client
+        self._nodes = [SfuNode("", client)] if isinstance(client, api.LiveKitAPI) else list(client)
+        if not self._nodes:
+            raise ValueError("Sfu needs at least one node")
+        self._current = 0
         self._metrics = metrics
         self._tracer = tracer or trace.NoOpTracer()
 
-    async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+    @property
+    def current_url(self) -> str:
+        """The node the next call goes to first (the last one that answered)."""
+        return self._nodes[self._current].url
+
+    async def _call(self, name: str, call: Callable[[api.LiveKitAPI], Awaitable[T]]) -> T:
         # One client span per Twirp call, named as RPC spans are: service/Method.
         method = "".join(word.capitalize() for word in name.split("_"))
         with self._tracer.start_as_current_span(
@@ -51,7 +79,7 @@ class Sfu:
             set_status_on_exception=False,
         ) as span:
             try:
-                result = await call()
+                result = await self._on_some_node(name, call, span)
             except api.TwirpError as exc:
                 self._metrics.sfu_api_requests.labels(call=name, outcome="error").inc()
                 span.set_attribute("rpc.twirp.error_code", str(exc.code))
@@ -72,6 +100,42 @@ class Sfu:
         self._metrics.sfu_reachable.set(1)
         return result
 
+    async def _on_some_node(
+        self, name: str, call: Callable[[api.LiveKitAPI], Awaitable[T]], span: Span
+    ) -> T:
+        """`call` on the current node, then on each other node in turn while it cannot be
+        reached; the last node's error propagates. Every call the control plane makes is
+        safe to repeat (CreateRoom returns the room if it exists, the rest are idempotent)."""
+        count = len(self._nodes)
+        for step in range(count):
+            index = (self._current + step) % count
+            node = self._nodes[index]
+            try:
+                result = await call(node.client)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self._metrics.sfu_node_failures.labels(node=node.url).inc()
+                if count == 1:
+                    raise
+                span.add_event(
+                    "sfu_node_unreachable", {"node": node.url, "error": type(exc).__name__}
+                )
+                log.warning(
+                    "LiveKit node %s unreachable during %s (%s: %s)%s",
+                    node.url,
+                    name,
+                    type(exc).__name__,
+                    exc,
+                    "; trying the next node" if step < count - 1 else "; no node left to try",
+                )
+                if step == count - 1:
+                    raise
+                continue
+            if index != self._current:
+                log.warning("LiveKit API calls now go to node %s", node.url)
+                self._current = index
+            return result
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     async def create_room(self, name: str, *, visit_id: str, rooms: RoomSettings) -> None:
         request = api.CreateRoomRequest(
             name=name,
@@ -81,30 +145,28 @@ class Sfu:
             # The visit id only: crime references and personal data never reach the SFU.
             metadata=json.dumps({"visit_id": visit_id}),
         )
-        await self._call("create_room", lambda: self._client.room.create_room(request))
+        await self._call("create_room", lambda c: c.room.create_room(request))
 
     async def set_recording_flag(self, name: str, *, visit_id: str, recording: bool) -> None:
         """Tell every participant, through the room metadata, whether recording is on."""
         request = api.UpdateRoomMetadataRequest(
             room=name, metadata=json.dumps({"visit_id": visit_id, "recording": recording})
         )
-        await self._call(
-            "update_room_metadata", lambda: self._client.room.update_room_metadata(request)
-        )
+        await self._call("update_room_metadata", lambda c: c.room.update_room_metadata(request))
 
     async def create_probe_room(self, name: str, *, empty_timeout: int) -> None:
         """A throw-away room for one connection check: the phone and the hidden observer."""
         request = api.CreateRoomRequest(
             name=name, empty_timeout=empty_timeout, departure_timeout=1, max_participants=2
         )
-        await self._call("create_room", lambda: self._client.room.create_room(request))
+        await self._call("create_room", lambda c: c.room.create_room(request))
 
     async def delete_room(self, name: str) -> None:
         """Delete the room, disconnecting everyone. A room already gone is not an error."""
         try:
             await self._call(
                 "delete_room",
-                lambda: self._client.room.delete_room(api.DeleteRoomRequest(room=name)),
+                lambda c: c.room.delete_room(api.DeleteRoomRequest(room=name)),
             )
         except api.TwirpError as exc:
             if exc.code != api.TwirpErrorCode.NOT_FOUND:
@@ -115,9 +177,7 @@ class Sfu:
         False when they were not there (or the room is gone), which is not an error."""
         request = api.RoomParticipantIdentity(room=room, identity=identity)
         try:
-            await self._call(
-                "remove_participant", lambda: self._client.room.remove_participant(request)
-            )
+            await self._call("remove_participant", lambda c: c.room.remove_participant(request))
         except api.TwirpError as exc:
             if exc.code != api.TwirpErrorCode.NOT_FOUND:
                 raise
@@ -125,22 +185,20 @@ class Sfu:
         return True
 
     async def room_names(self) -> set[str]:
-        resp = await self._call(
-            "list_rooms", lambda: self._client.room.list_rooms(api.ListRoomsRequest())
-        )
+        resp = await self._call("list_rooms", lambda c: c.room.list_rooms(api.ListRoomsRequest()))
         return {room.name for room in resp.rooms}
 
     async def participants(self, room: str) -> list[SfuParticipant] | None:
         """Participants in the room, or None when the SFU has no such room."""
         # LiveKit lists an unknown room as empty rather than failing, so ask for the room first.
         rooms = await self._call(
-            "list_rooms", lambda: self._client.room.list_rooms(api.ListRoomsRequest(names=[room]))
+            "list_rooms", lambda c: c.room.list_rooms(api.ListRoomsRequest(names=[room]))
         )
         if not any(r.name == room for r in rooms.rooms):
             return None
         resp = await self._call(
             "list_participants",
-            lambda: self._client.room.list_participants(api.ListParticipantsRequest(room=room)),
+            lambda c: c.room.list_participants(api.ListParticipantsRequest(room=room)),
         )
         return [
             SfuParticipant(identity=p.identity, joined_at=p.joined_at, metadata=p.metadata)
@@ -152,15 +210,22 @@ class Sfu:
 
 
 def make_livekit_client(
-    settings: LiveKitSettings, session: aiohttp.ClientSession
+    settings: LiveKitSettings, session: aiohttp.ClientSession, url: str | None = None
 ) -> api.LiveKitAPI:
     # The session is injected and owned by the app: LiveKitAPI must not close it.
     return api.LiveKitAPI(
-        url=settings.api_url,
+        url=url or settings.api_url,
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         session=session,
-        timeout=aiohttp.ClientTimeout(total=10),
+        # A lost host never answers the SYN: give up connecting soon, so that a cluster's
+        # next node is tried while the officer's request is still waiting.
+        timeout=aiohttp.ClientTimeout(total=10, sock_connect=CONNECT_TIMEOUT),
         # Failover consults LiveKit Cloud's region list: never wanted for a self-hosted SFU.
         failover=False,
     )
+
+
+def make_sfu_nodes(settings: LiveKitSettings, session: aiohttp.ClientSession) -> list[SfuNode]:
+    """A client for every configured node (`livekit.api_urls`, or the one `api_url`)."""
+    return [SfuNode(url, make_livekit_client(settings, session, url)) for url in settings.node_urls]

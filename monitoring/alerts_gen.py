@@ -58,6 +58,9 @@ EVIDENCE_STORE_FILLING_UP_FOR = "1h"
 
 SFU_DOWN_FOR = "1m"
 SFU_UNREACHABLE_FOR = "2m"
+#: A cluster node the control plane's probe no longer reaches (control_plane/sfu_nodes.py,
+#: which already waits for 2 missed probes): long enough to ride out a restart.
+SFU_NODE_DOWN_FOR = "1m"
 #: Packets lost per packet sent or received, per SFU node and direction.
 SFU_PACKET_LOSS_RATIO = 0.05
 SFU_PACKET_LOSS_WINDOW = "5m"
@@ -306,6 +309,19 @@ def _sfu_rules() -> RuleFile:
             description=(
                 "Control plane {{ $labels.instance }} has failed to reach the LiveKit API for "
                 f"{SFU_UNREACHABLE_FOR}. Rooms cannot be created, so new visits cannot start."
+            ),
+        ),
+        Alert(
+            name="EVRSFUNodeDown",
+            expr=f"evr_sfu_node_up{selector(CONTROL_PLANE_JOB)} == 0",
+            for_=SFU_NODE_DOWN_FOR,
+            severity="warning",
+            summary="A LiveKit node does not answer the control plane.",
+            description=(
+                "Control plane {{ $labels.instance }} has had no answer from LiveKit node "
+                "{{ $labels.node }} for "
+                f"{SFU_NODE_DOWN_FOR}. Its visits dropped and rejoin through the other nodes; "
+                "the cluster has less capacity and, with two nodes, no spare."
             ),
         ),
         Alert(

@@ -45,18 +45,37 @@ class LiveKitSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key_file: Path | None = None
-    api_url: StrictStr = "http://127.0.0.1:7880"
+    api_url: StrictStr | None = None
+    """One node (default http://127.0.0.1:7880); for a cluster, `api_urls` instead."""
+    api_urls: list[StrictStr] | None = None
+    """Every node of a cluster, tried in this order when one cannot be reached."""
     client_url: StrictStr | None = None
-    """Default: the API URL with ws in place of http."""
+    """Default: the first API URL with ws in place of http."""
+
+    def _node_urls(self) -> tuple[str, ...]:
+        if self.api_urls is None:
+            return (self.api_url or "http://127.0.0.1:7880",)
+        if self.api_url is not None:
+            raise SettingsError("livekit: give api_url (one node) or api_urls (cluster), not both")
+        if not self.api_urls:
+            raise SettingsError("livekit.api_urls must list at least one node")
+        if len(set(self.api_urls)) != len(self.api_urls):
+            raise SettingsError("livekit.api_urls lists a node twice")
+        for url in self.api_urls:
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"livekit.api_urls: {url!r} is not an http(s) URL")
+        return tuple(self.api_urls)
 
     def read_keys(self) -> LiveKitSettings:
         """The settings with the key pair read from the key file (which must be given)."""
         if self.key_file is None:
             raise SettingsError("livekit.key_file (or EVR_LIVEKIT_KEY_FILE) is required")
+        urls = self._node_urls()
         api_key, api_secret = read_livekit_key_file(self.key_file.resolve())
         return LiveKitSettings(
-            api_url=self.api_url,
-            client_url=self.client_url or self.api_url.replace("http", "ws", 1),
+            api_url=urls[0],
+            api_urls=urls if len(urls) > 1 else (),
+            client_url=self.client_url or urls[0].replace("http", "ws", 1),
             api_key=api_key,
             api_secret=api_secret,
         )

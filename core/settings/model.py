@@ -54,6 +54,14 @@ class LiveKitSettings:
     """The WebSocket URL handed to browsers and SDKs, e.g. wss://sfu.example.police.uk."""
     api_key: str
     api_secret: str = field(repr=False)
+    api_urls: tuple[str, ...] = ()
+    """Every node of a LiveKit cluster, `api_url` first: the control plane's API calls move to
+    the next node when one cannot be reached. Empty: `api_url` is the only node."""
+
+    @property
+    def node_urls(self) -> tuple[str, ...]:
+        """The API URL of every node the control plane may call, in the order it tries them."""
+        return self.api_urls or (self.api_url,)
 
 
 @with_config(SECTION)

@@ -32,7 +32,8 @@ PATHS: tuple[Key, ...] = (
 class Variable:
     name: str
     key: Key
-    kind: Literal["str", "int", "float", "path"] = "str"
+    kind: Literal["str", "int", "float", "path", "list"] = "str"
+    """"list": comma-separated, blanks around each item dropped."""
     blank_is_unset: bool = False
     """Set but empty counts as not set (the LiveKit overrides have always fallen back so)."""
 
@@ -51,6 +52,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("EVR_RECONCILE_INTERVAL", ("reconcile_interval",), "float"),
     Variable("EVR_LIVEKIT_KEY_FILE", ("livekit", "key_file"), "path", blank_is_unset=True),
     Variable("EVR_LIVEKIT_API_URL", ("livekit", "api_url"), blank_is_unset=True),
+    Variable("EVR_LIVEKIT_API_URLS", ("livekit", "api_urls"), "list", blank_is_unset=True),
     Variable("EVR_LIVEKIT_CLIENT_URL", ("livekit", "client_url"), blank_is_unset=True),
     Variable("EVR_PUBLIC_BASE_URL", ("join", "public_base_url")),
     Variable("EVR_QUICK_EXIT_URL", ("web", "quick_exit_url")),
@@ -142,6 +144,8 @@ class EvrEnvironment(_Source):
             return self.base / raw
         if variable.kind == "str":
             return raw
+        if variable.kind == "list":
+            return [item.strip() for item in raw.split(",") if item.strip()]
         kind = int if variable.kind == "int" else float
         try:
             return kind(raw)

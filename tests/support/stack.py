@@ -7,7 +7,7 @@ listens on the host end of the veth so the SFU's webhooks reach it.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -123,10 +123,16 @@ async def start_stack(
 
 
 async def start_control_plane(
-    sfu: RunningSfu, sock: socket.socket, *, database_url: str, workdir: Path
+    sfu: RunningSfu,
+    sock: socket.socket,
+    *,
+    database_url: str,
+    workdir: Path,
+    api_urls: tuple[str, ...] = (),
 ) -> Stack:
     """The control plane on `sock` (bound by `bind_socket`), calling `sfu`, with the test
-    officers and their API tokens. tests/support/cluster.py points it at a cluster's node."""
+    officers and their API tokens. tests/support/cluster.py points it at a cluster's node, or
+    at every node (`api_urls`, `sfu.url` first)."""
     host, port = sock.getsockname()[:2]
     settings = settings_for(
         sfu,
@@ -135,6 +141,8 @@ async def start_control_plane(
         database_url=database_url,
         recording=recording_settings_for(workdir),
     )
+    if api_urls:
+        settings = replace(settings, livekit=replace(settings.livekit, api_urls=api_urls))
     spans = InMemorySpanExporter()
     app = create_app(settings, reconcile=False, span_exporter=spans)
     runner = web.AppRunner(app)
