@@ -12,6 +12,7 @@ Not thread-safe and CPU-bound: run one writer per statement in a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -268,6 +269,18 @@ class StatementWriter:
             self._render_until(math.ceil(round(self._horizon * self.config.fps, 6)))
             self._finish_segment()
         return list(self._done)
+
+    def abort(self) -> None:
+        """Stop writing at once: the open segment's file is closed unfinished (no trailer,
+        no ``on_segment_closed``), as a crash would leave it. For a recorder that found
+        another has taken its statement over (fenced): it must write nothing more."""
+        self._closed = True
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.sink.abort()
+            # Free the muxer; its trailer can no longer reach the file (the fd is closed).
+            with contextlib.suppress(Exception):
+                segment.container.close()
 
     @property
     def bytes_written(self) -> int:

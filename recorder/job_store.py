@@ -1,8 +1,13 @@
 """Every database statement the recorder makes: its job queue and what a job reads and writes.
 
-Each method is one short transaction, so no connection is held while media flows. Writes to
-a job (status, heartbeat, release) only land while this recorder holds its claim; ``finish``
-is the exception, because a failed or sealed statement must be recorded whoever holds it.
+Each method is one short transaction, so no connection is held while media flows. Every
+write about a job (status, heartbeat, segments, gaps, participants, release, finish) is
+fenced: it lands only while this recorder holds the claim *at the generation it claimed*.
+The generation is the row's ``attempts`` counter, which every claim increments, so a
+recorder that was too slow to renew its claim (stopped, starved) and wakes after another
+took the job over cannot write about it any more, even if it is the same worker id that
+claims it again later. Segment, gap and participant writes raise :class:`ClaimLostError`;
+status writes simply do not land (``heartbeat`` returns None, ``finish`` False).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, true, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import schema
 from core.custody import CustodyEvent
@@ -25,13 +30,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class ClaimLostError(Exception):
+    """Another recorder holds the job now: this one must stop writing about it (fenced)."""
+
+
 @dataclass
 class Claim:
-    """A job this recorder just claimed; ``crashed`` if it took it from a silent recorder."""
+    """A job this recorder just claimed; ``crashed`` if it took it from a silent recorder.
+
+    ``generation`` is the claim's fencing token (the row's ``attempts`` after this claim).
+    """
 
     row: dict[str, Any]
     crashed: bool
     previous_holder: str | None
+    generation: int = 0
 
 
 class JobStore:
@@ -44,6 +57,8 @@ class JobStore:
         self.worker_id = worker_id
         self.stale_after = stale_after
         self.retry_backoff = retry_backoff
+        # recording id -> generation of this recorder's latest claim on it (the fence).
+        self.generations: dict[str, int] = {}
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -111,6 +126,7 @@ class JobStore:
 
     async def open_segment(self, recording_id: str, index: int, name: str, start: datetime) -> None:
         async with self.engine.begin() as conn:
+            await self._hold(conn, recording_id)
             await conn.execute(
                 schema.recording_segments.insert().values(
                     recording_id=recording_id,
@@ -125,6 +141,7 @@ class JobStore:
     async def update_segment(self, recording_id: str, index: int, values: dict[str, Any]) -> None:
         s = schema.recording_segments
         async with self.engine.begin() as conn:
+            await self._hold(conn, recording_id)
             await conn.execute(
                 update(s)
                 .where(s.c.recording_id == recording_id, s.c.seg_index == index)
@@ -136,6 +153,7 @@ class JobStore:
     ) -> None:
         r = schema.recordings
         async with self.engine.begin() as conn:
+            await self._hold(conn, recording_id)
             await conn.execute(
                 update(r).where(r.c.id == recording_id).values(participants=participants)
             )
@@ -143,6 +161,7 @@ class JobStore:
     async def add_gap(self, recording_id: str, gap: dict[str, str]) -> None:
         r = schema.recordings
         async with self.engine.begin() as conn:
+            await self._hold(conn, recording_id)
             gaps = (await conn.execute(select(r.c.gaps).where(r.c.id == recording_id))).scalar_one()
             await conn.execute(
                 update(r).where(r.c.id == recording_id).values(gaps=[*(gaps or []), gap])
@@ -150,8 +169,27 @@ class JobStore:
 
     # -- the job's status and this recorder's claim on it ---------------------------------------
 
-    def _mine(self) -> ColumnElement[bool]:
-        return schema.recordings.c.claimed_by == self.worker_id
+    def _mine(self, recording_id: str) -> ColumnElement[bool]:
+        """This recorder holds the job, at the generation it last claimed it with."""
+        r = schema.recordings
+        mine = (r.c.id == recording_id) & (r.c.claimed_by == self.worker_id)
+        generation = self.generations.get(recording_id)
+        if generation is not None:
+            mine = mine & (r.c.attempts == generation)
+        return mine
+
+    async def _hold(self, conn: AsyncConnection, recording_id: str) -> None:
+        """Check the claim inside the caller's write transaction, or raise ClaimLostError.
+
+        On PostgreSQL the row is locked (FOR UPDATE), so a takeover waits for this write to
+        commit and its recovery then sees it; SQLite writers are serialised anyway.
+        """
+        r = schema.recordings
+        query = select(r.c.id).where(self._mine(recording_id))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        if (await conn.execute(query)).first() is None:
+            raise ClaimLostError(f"recording {recording_id} is held by another recorder now")
 
     async def claim(self, *, exclude: Collection[str]) -> Claim | None:
         """Claim one job: new, released for retry, or held by a recorder gone silent.
@@ -191,7 +229,9 @@ class JobStore:
                 )
                 if done.rowcount == 1:
                     crashed = row["claimed_by"] is not None
-                    return Claim(dict(row), crashed, row["claimed_by"])
+                    generation = int(row["attempts"] or 0) + 1
+                    self.generations[str(row["id"])] = generation
+                    return Claim(dict(row), crashed, row["claimed_by"], generation)
         return None
 
     async def mark_recording(self, recording_id: str, *, first_run: bool) -> None:
@@ -203,16 +243,10 @@ class JobStore:
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(r)
-                .where(
-                    r.c.id == recording_id,
-                    self._mine(),
-                    r.c.status == RecordingStatus.REQUESTED.value,
-                )
+                .where(self._mine(recording_id), r.c.status == RecordingStatus.REQUESTED.value)
                 .values(status=RecordingStatus.RECORDING.value)
             )
-            await conn.execute(
-                update(r).where(r.c.id == recording_id, self._mine()).values(**values)
-            )
+            await conn.execute(update(r).where(self._mine(recording_id)).values(**values))
 
     async def heartbeat(
         self, recording_id: str, lag: float, problem: str | None, reason: ProblemReason | None
@@ -222,7 +256,7 @@ class JobStore:
         async with self.engine.begin() as conn:
             done = await conn.execute(
                 update(r)
-                .where(r.c.id == recording_id, self._mine())
+                .where(self._mine(recording_id))
                 .values(
                     heartbeat_at=_now(),
                     lag_seconds=round(lag, 3),
@@ -246,7 +280,7 @@ class JobStore:
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(r)
-                .where(r.c.id == recording_id, self._mine())
+                .where(self._mine(recording_id))
                 .values(status=status.value, heartbeat_at=_now())
             )
 
@@ -259,7 +293,7 @@ class JobStore:
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(r)
-                .where(r.c.id == recording_id, self._mine())
+                .where(self._mine(recording_id))
                 .values(
                     claimed_by=None,
                     heartbeat_at=None,
@@ -277,14 +311,15 @@ class JobStore:
         problem: str | None,
         reason: ProblemReason | None,
         **values: Any,
-    ) -> None:
+    ) -> bool:
+        """Record the outcome; False (nothing written) if another recorder holds the job."""
         r = schema.recordings
         now = _now()
         extra = {"sealed_at": now} if status is RecordingStatus.SEALED else {}
         async with self.engine.begin() as conn:
-            await conn.execute(
+            done = await conn.execute(
                 update(r)
-                .where(r.c.id == recording_id)
+                .where(self._mine(recording_id))
                 .values(
                     status=status.value,
                     problem=problem,
@@ -294,6 +329,7 @@ class JobStore:
                     **values,
                 )
             )
+        return done.rowcount == 1
 
 
 def _value(reason: ProblemReason | None) -> str | None:

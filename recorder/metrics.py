@@ -45,6 +45,12 @@ class RecorderMetrics:
         )
         for reason in FAILURE_REASONS:
             self.failed.labels(reason=reason)
+        self.fenced = Counter(
+            "evr_recorder_fenced",
+            "Statements this recorder stopped writing because another took them over "
+            "(its claim lapsed while it was stopped or starved)",
+            registry=r,
+        )
         self.not_secured = Gauge(
             "evr_recordings_not_secured",
             "Statements this recorder knows are not secured (problem, failure, unsealed)",

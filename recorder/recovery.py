@@ -1,14 +1,20 @@
 """Resuming a statement an earlier run left: its open segments, and the gap before this run.
 
-A recorder that crashed leaves segments registered as open. Their files are hashed now,
-marked as hashed at recovery (not at capture) and checked to decode; a missing file is
-marked lost. The interval until this run starts is written down as a gap, never hidden.
+A recorder that crashed, or stalled long enough to lose its claim, leaves segments
+registered as open. Each such file is first copied to a new file put in place under the
+same name (:func:`take_over_file`): a stalled recorder that wakes still has the old file
+open and may write on, but into a file nobody reads any more, so what is hashed here is
+what is sealed. The copies are hashed now, marked as hashed at recovery (not at capture)
+and checked to decode; a missing file is marked lost. The interval until this run starts
+is written down as a gap, never hidden.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,6 +59,27 @@ def decoded_seconds(path: Path) -> float:
     return end
 
 
+def take_over_file(path: Path) -> None:
+    """Replace ``path`` by a copy of itself (same name, new inode; rename(2) is atomic).
+
+    A previous holder that is only stalled keeps a descriptor on the old inode; whatever it
+    writes when it wakes lands there, unlinked, and never in the file the manifest hashes.
+    """
+    tmp = path.with_name(f".{path.name}.takeover")
+    tmp.unlink(missing_ok=True)  # left by a takeover that itself crashed part way
+    with path.open("rb") as src, tmp.open("xb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    tmp.chmod(path.stat().st_mode & 0o777)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 async def recover_segments(
     jobs: JobStore, recording_id: str, spool: Path, log: JobLog
 ) -> Recovered:
@@ -66,6 +93,7 @@ async def recover_segments(
         path = spool / row["name"]
         values: dict[str, Any]
         if path.is_file():
+            await asyncio.to_thread(take_over_file, path)
             digest = await asyncio.to_thread(hash_file, path)
             seconds = await asyncio.to_thread(decoded_seconds, path)
             values = {
@@ -77,7 +105,7 @@ async def recover_segments(
             recovered.append(row["name"])
             log(
                 logging.WARNING,
-                "recovered a segment left open by a crashed recorder",
+                "recovered a segment left open by a recorder that stopped responding",
                 segment=row["name"],
                 decoded_seconds=round(seconds, 3),
                 sha256=digest.sha256,
@@ -106,7 +134,7 @@ async def record_gap(
     last = max(rows, key=lambda r: r["seg_index"])
     end = max(r["end"] or r["start"] for r in rows)
     cause = (
-        f"recorder {previous_holder} stopped (crash)"
+        f"recorder {previous_holder} stopped responding (crashed or stalled)"
         if previous_holder
         else "recording was interrupted (recorder restart or lost connection)"
     )

@@ -28,7 +28,7 @@ from evidence.hashing import private_directory
 from evidence.seal import StatementDetails
 from evidence.store import EvidenceStore
 from evidence.writer import SegmentInfo, WriterConfig
-from recorder.job_store import Claim, JobStore
+from recorder.job_store import Claim, ClaimLostError, JobStore
 from recorder.metrics import RecorderMetrics
 from recorder.recovery import record_gap, recover_segments
 from recorder.room import RoomSession
@@ -90,6 +90,7 @@ class StatementJob:
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _bytes_reported: int = 0
+    _fenced: bool = False
     spans: RecordingSpans = field(init=False)
     room: RoomSession = field(init=False)
 
@@ -152,6 +153,8 @@ class StatementJob:
         metrics.active.inc()
         try:
             await self._run()
+        except ClaimLostError:
+            self._fence("a write about the statement")
         except Exception as exc:
             self._log(logging.ERROR, "recording job crashed", error=repr(exc))
             metrics.failed.labels(reason=ProblemReason.CRASHED).inc()
@@ -181,10 +184,15 @@ class StatementJob:
             try:
                 with self.spans.start():
                     await self.start(recovered)
+            except ClaimLostError:
+                raise
             except Exception as exc:
                 await self.fail_start(exc)
                 return
             await self.record()
+            if self.thread is not None and self.thread.fenced.is_set():
+                self._fence("a segment write")
+                return
             if self.thread is not None and self.thread.fatal is not None:
                 await self._writer_failed(*self.thread.fatal)
                 return
@@ -295,9 +303,7 @@ class StatementJob:
             problem, reason = self._problem(lag, settings.lag_alarm)
             beat = await worker.job_store.heartbeat(self.recording_id, lag, problem, reason)
             if beat is None:
-                self.stop_reason = StopReason.LOST_CLAIM
-                self._log(logging.ERROR, "another recorder took over this statement; stopping")
-                thread.finish()
+                self._fence("the heartbeat")
                 await asyncio.to_thread(thread.join)
                 return
             status, visit_status = beat
@@ -332,6 +338,24 @@ class StatementJob:
 
     # -- failures -----------------------------------------------------------------------------
 
+    def _fence(self, where: str) -> None:
+        """Another recorder holds the statement now (this one was stopped or starved past
+        the stale limit): stop writing at once, leave the statement to it, and say so."""
+        self.stop_reason = StopReason.LOST_CLAIM
+        if self.thread is not None:
+            self.thread.fence()
+        self.worker.unsecured.discard(self.recording_id)  # the new holder answers for it
+        if self._fenced:
+            return
+        self._fenced = True
+        self.worker.metrics.fenced.inc()
+        self._log(
+            logging.ERROR,
+            "fenced: another recorder took over this statement; stopped writing",
+            generation=self.claim.generation,
+            noticed_at=where,
+        )
+
     async def fail_start(self, exc: BaseException) -> None:
         """The recorder could not join or write: release the job for a retry, loudly."""
         worker = self.worker
@@ -359,14 +383,17 @@ class StatementJob:
 
     async def _fail(self, problem: str, reason: ProblemReason) -> None:
         worker = self.worker
+        landed = await worker.job_store.finish(
+            self.recording_id, status=RecordingStatus.FAILED, problem=problem, reason=reason
+        )
+        if not landed:  # not ours to fail any more: the new holder records it
+            self._fence("recording a failure")
+            return
         worker.metrics.failed.labels(reason=reason).inc()
         self.spans.failed(reason.value)
         worker.unsecured.add(self.recording_id)
         worker.metrics.not_secured.set(len(worker.unsecured))
         self._log(logging.ERROR, "statement recording failed", reason=reason, problem=problem)
-        await worker.job_store.finish(
-            self.recording_id, status=RecordingStatus.FAILED, problem=problem, reason=reason
-        )
 
     async def _set_problem(self, problem: str, reason: ProblemReason) -> None:
         with contextlib.suppress(Exception):
@@ -430,7 +457,7 @@ class StatementJob:
                             self.recording_id, 0.0, problem[0], ProblemReason.SEAL_FAILED
                         )
                 if lost.is_set():
-                    self._log(logging.ERROR, "another recorder took over sealing; stopping")
+                    self._fence("sealing")
                     return None
                 if worker.stopping.is_set():
                     await jobs.release(
@@ -486,7 +513,7 @@ class StatementJob:
             return
         if sealed is None:
             return
-        await jobs.finish(
+        landed = await jobs.finish(
             self.recording_id,
             status=RecordingStatus.SEALED,
             problem=None,
@@ -495,6 +522,9 @@ class StatementJob:
             key_id=sealed[1],
             ended_at=max(r["end"] for r in rows),
         )
+        if not landed:
+            self._fence("recording the seal")
+            return
         worker.metrics.sealed.inc()
         worker.unsecured.discard(self.recording_id)
         self._log(logging.INFO, "statement sealed", manifest_sha256=sealed[0], segments=len(rows))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.writer import Pcm, Pixels, SegmentInfo, StatementWriter, WriterConfig
+from recorder.job_store import ClaimLostError
 from recorder.states import ProblemReason, is_disk_full
 
 
@@ -41,7 +42,10 @@ class WriterThread(threading.Thread):
     """Owns the StatementWriter of one job: every push happens here, in arrival order.
 
     ``lag`` is how far behind real time the item being written was captured. A fatal error
-    (full disk) stops the thread and is kept in ``fatal`` for the job to report.
+    (full disk) stops the thread and is kept in ``fatal`` for the job to report. Once
+    ``fenced`` is set (the job lost its claim, or a segment callback found it lost), the
+    thread writes nothing more: the open segment is dropped unfinished, so no trailer, no
+    close and no database write follow; the new holder works from its own copy.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class WriterThread(threading.Thread):
         self.items: queue.Queue[_Item | None] = queue.Queue()
         self.lag = 0.0
         self.fatal: tuple[ProblemReason, str] | None = None
+        self.fenced = threading.Event()
         self.bytes_before = 0
         self._writer: StatementWriter | None = None
         self._t0 = 0.0
@@ -83,6 +88,11 @@ class WriterThread(threading.Thread):
 
     def tick(self) -> None:
         self.items.put(_Item(_Kind.TICK, time.monotonic()))
+
+    def fence(self) -> None:
+        """Stop at once, writing nothing more (another recorder holds the statement now)."""
+        self.fenced.set()
+        self.items.put(None)
 
     def finish(self) -> None:
         """Write what is queued, close the writer (and its segment), then end the thread."""
@@ -104,11 +114,17 @@ class WriterThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            while (item := self.items.get()) is not None:
+            while (item := self.items.get()) is not None and not self.fenced.is_set():
                 self._busy_since = item.at
                 self._handle(item)
                 self._busy_since = None
+            if self.fenced.is_set():
+                self._abandon_writer()
+                return
             self._close_writer()
+        except ClaimLostError:
+            self.fenced.set()
+            self._abandon_writer()
         except Exception as exc:
             reason = ProblemReason.DISK_FULL if is_disk_full(exc) else ProblemReason.CRASHED
             self.fatal = (reason, f"{type(exc).__name__}: {exc}")
@@ -156,3 +172,4 @@ class WriterThread(threading.Thread):
         writer, self._writer = self._writer, None
         if writer is not None:
             self.bytes_before += writer.bytes_written
+            writer.abort()

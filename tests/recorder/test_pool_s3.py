@@ -2,6 +2,8 @@
 
 * two recorders share the jobs; `kill -9` of the one holding a statement mid-statement: the
   other takes it over within seconds and the manifest records the gap;
+* the holder stopped (SIGSTOP) past the stale limit and then woken: the other took over, the
+  woken one is fenced (writes nothing more, logs and counts it) and the seal verifies;
 * the sealed statement is object-locked in MinIO, and the control plane views, verifies and
   exports it from there;
 * MinIO down while a statement is sealed: the seal is retried, the visit shows it as not
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -229,3 +232,70 @@ async def test_minio_down_while_sealing_is_retried_and_not_secured_until_sealed(
             json=export,
             expect=201,
         )
+
+
+async def test_a_stalled_holder_that_wakes_is_fenced_and_the_seal_verifies(
+    pool: ReplicaSet, recorders: list[RunningRecorder]
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, as_stack(pool))
+        call = await open_call(api)
+        try:
+            await consent_and_start(api, call)
+            vid = call.visit_id
+            rec = await wait_recording(api, vid, status="recording", secured=True)
+            holder = next(r for r in recorders if r.name == rec["recorder"])
+            other = next(r for r in recorders if r is not holder)
+            await eventually(lambda: _segments(api, vid, at_least=2), timeout=20, interval=0.5)
+            # Alive but stalled (as if starved) past the stale limit, mid-segment.
+            holder.process.send_signal(signal.SIGSTOP)
+            try:
+                # Until the other has recovered the open segment and is recording itself.
+                async def taken_over() -> bool:
+                    return any(
+                        line.get("msg") == "recorder joined the room" and line["visit_id"] == vid
+                        for line in other.log_lines()
+                    )
+
+                await eventually(taken_over, timeout=TAKEOVER_WITHIN)
+            finally:
+                holder.process.send_signal(signal.SIGCONT)
+
+            # Woken, its writer has seconds of media queued (a tick jumps past the segment's
+            # end): it must notice it was fenced and write nothing more about the statement.
+            async def fenced() -> bool:
+                return (metric(await scrape(http, holder), "evr_recorder_fenced_total") or 0) >= 1
+
+            await eventually(fenced, timeout=20)
+            await asyncio.sleep(2.0)
+            still = await recording_of(api, vid)
+            assert (still["recorder"], still["status"]) == (other.name, "recording"), still
+            await api.ok("POST", f"/api/v1/visits/{vid}/recording/stop", who="alice", expect=202)
+            sealed = await wait_recording(api, vid, status="sealed", secured=True, timeout=60)
+        finally:
+            await call.close()
+        eid = sealed["evidence_id"]
+        viewed = await api.ok("GET", f"/api/v1/evidence/{eid}", who="alice", headers=WHY)
+        manifest = viewed["manifest"]
+        [gap] = manifest["gaps"]
+        assert holder.name in gap["reason"], gap
+        # The segment open at the stall is sealed as the new holder hashed it at recovery:
+        # nothing the woken recorder wrote or said afterwards changed it.
+        [recovered] = [s for s in manifest["segments"] if s["hashed"] == "recovery"]
+        hashed_at_takeover = [
+            line["sha256"]
+            for line in other.log_lines()
+            if line.get("msg", "").startswith("recovered a segment") and line.get("visit_id") == vid
+        ]
+        assert hashed_at_takeover == [recovered["sha256"]], manifest
+        # Export verifies the stored item first (signature, every Master re-hashed against
+        # the manifest, custody) and refuses with an error if anything does not match.
+        export = {"justification": "disclosure to the CPS", "recipient": "CPS Wessex"}
+        await api.ok("POST", f"/api/v1/evidence/{eid}/export", who="sarge", json=export, expect=201)
+    fence_lines = [
+        line
+        for line in holder.log_lines()
+        if line.get("msg", "").startswith("fenced") and line.get("visit_id") == vid
+    ]
+    assert fence_lines, holder.log_path.read_text()[-3000:]
+    assert fence_lines[0]["level"] == "error"
