@@ -7,7 +7,7 @@ import { ApiError, call } from "../common/api";
 import { button, h, show } from "../common/dom";
 import { type MessageKey, t } from "../i18n";
 import { nextSteps } from "./force";
-import { main, page, render, setTitle } from "./page";
+import { main, page, render, resendPending, setTitle } from "./page";
 import { type JoinState, clearAll, load, save } from "./state";
 import { actions } from "./ui";
 
@@ -51,6 +51,7 @@ export async function open(): Promise<void> {
     // Drop the spent code from the address bar and history.
     if (match) window.history.replaceState(null, "", "/join");
     render();
+    resendPending();
     return;
   }
   if (!match) {

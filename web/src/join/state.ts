@@ -6,6 +6,7 @@
 // officer's name and the crime reference the victim was sent.
 
 import type { TokenMode } from "../api/types";
+import type { Answer } from "./outbox";
 
 export type Screen =
   | "choose"
@@ -45,6 +46,8 @@ export interface JoinState {
   notNowReason?: "under_18" | "offender_present" | "not_safe";
   /** The last connection verdict class, shown again after a reload. */
   verdict?: string;
+  /** Answers given but not yet recorded by the server, sent again after a reload. */
+  pending?: Answer[];
 }
 
 const KEY = "evr.join";

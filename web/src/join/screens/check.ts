@@ -6,7 +6,7 @@ import { button, h, show } from "../../common/dom";
 import { t } from "../../i18n";
 import type { CheckOutcome } from "../check";
 import { loadRtc } from "../lazy";
-import { go, main, page, report } from "../page";
+import { go, main, outbox, page, report } from "../page";
 import { save } from "../state";
 import { actions, busyButton, para, stepLabel } from "../ui";
 import { inPersonButton } from "./in-person";
@@ -17,6 +17,8 @@ export function renderCheck(): void {
   // A live region from the start, so the verdict put into it later is read out.
   const result = h("div", { "aria-live": "polite" });
   const startButton = busyButton(t("check.start"), async () => {
+    // The answers before the check must be recorded first (a refusal takes the victim back).
+    await outbox.flush();
     report("check", "started");
     result.replaceChildren();
     startButton.hidden = true;

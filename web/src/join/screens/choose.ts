@@ -4,7 +4,7 @@
 import type { RecordChoice } from "../../api/types";
 import { h, show } from "../../common/dom";
 import { LOCALES, locale, setLocale, t } from "../../i18n";
-import { api, go, main, page, report } from "../page";
+import { answer, go, main, page, report } from "../page";
 import { actions, busyButton, para, stepLabel, trustCard } from "../ui";
 import { inPersonButton } from "./in-person";
 
@@ -44,8 +44,11 @@ export function renderChoose(): void {
     ...para(t("choose.intro"), t("choose.options")),
     actions(
       busyButton(t("choose.video"), async () => {
-        await api("/api/v1/participant/choice", { choice: "video" } satisfies RecordChoice);
-        report("choice", "done", "video");
+        // Recorded in the background: the first question shows at once.
+        const body: RecordChoice = { choice: "video" };
+        void answer({ path: "/api/v1/participant/choice", body, from: "choose" }, "choice", "video").catch(
+          () => undefined,
+        );
         page.state!.question = 0;
         go("eligibility");
       }),

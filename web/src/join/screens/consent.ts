@@ -4,7 +4,7 @@
 import type { GiveConsent } from "../../api/types";
 import { h, show } from "../../common/dom";
 import { t } from "../../i18n";
-import { api, go, main, report } from "../page";
+import { answer, go, main, outbox, report } from "../page";
 import { actions, busyButton, stepLabel } from "../ui";
 import { chooseInPerson } from "./in-person";
 
@@ -27,20 +27,19 @@ export function renderConsent(): void {
     h("p", {}, t("consent.question")),
     actions(
       busyButton(t("consent.yes"), async () => {
-        await api("/api/v1/participant/consent", {
-          consented: true,
-          notice_version: NOTICE_VERSION,
-        } satisfies GiveConsent);
-        report("consent", "done");
+        // Recorded in the background (before the check, which waits for it): the camera
+        // screen shows at once. Nothing is sent from the phone's camera before the call.
+        const body: GiveConsent = { consented: true, notice_version: NOTICE_VERSION };
+        void answer({ path: "/api/v1/participant/consent", body, from: "consent" }, "consent").catch(
+          () => undefined,
+        );
         go("preview");
       }),
       busyButton(
         t("consent.no"),
         async () => {
-          await api("/api/v1/participant/consent", {
-            consented: false,
-            notice_version: NOTICE_VERSION,
-          } satisfies GiveConsent);
+          const body: GiveConsent = { consented: false, notice_version: NOTICE_VERSION };
+          await outbox.send({ path: "/api/v1/participant/consent", body, from: "consent" });
           report("consent", "declined");
           await chooseInPerson();
         },

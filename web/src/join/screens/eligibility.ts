@@ -4,7 +4,9 @@
 
 import { h, show } from "../../common/dom";
 import { type MessageKey, t } from "../../i18n";
-import { api, go, main, page, report, setTitle } from "../page";
+import { answer, go, main, outbox, page, report, setTitle } from "../page";
+import type { SelfDeclaration } from "../../api/types";
+import type { Answer } from "../outbox";
 import { actions, errorBox, errorSummary, errorText, stepLabel } from "../ui";
 
 interface Question {
@@ -113,24 +115,34 @@ async function submit(form: HTMLFormElement): Promise<void> {
   const answers = state.answers ?? {};
   const submitButton = form.querySelector<HTMLButtonElement>("button[type=submit]")!;
   submitButton.disabled = true;
-  try {
-    await api("/api/v1/participant/eligibility", {
+  const declaration: Answer = {
+    path: "/api/v1/participant/eligibility",
+    body: {
       adult_or_guardian: answers.adult,
       offender_not_present: answers.offender_away,
       smartphone_with_video: await hasCamera(),
       safe_to_talk: answers.safe,
-    });
+    } satisfies SelfDeclaration,
+    from: "eligibility",
+    question: QUESTIONS.length - 1,
+  };
+  if (answers.adult && answers.offender_away && answers.safe) {
+    // All yes: recorded in the background, consent shows at once (a refusal comes back here).
+    state.question = 0;
+    void answer(declaration, "eligibility").catch(() => undefined);
+    go("consent");
+    return;
+  }
+  // A "no" stops the journey: as before, the victim moves on only once it is recorded (the
+  // server raises the safeguarding alert with it).
+  try {
+    await outbox.send(declaration);
   } catch (err) {
     submitButton.disabled = false;
     form.before(errorBox(errorText(err)));
     return;
   }
   state.question = 0;
-  if (answers.adult && answers.offender_away && answers.safe) {
-    report("eligibility", "done");
-    go("consent");
-    return;
-  }
   state.notNowReason = !answers.adult
     ? "under_18"
     : !answers.offender_away

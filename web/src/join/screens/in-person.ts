@@ -5,11 +5,13 @@ import type { RecordChoice } from "../../api/types";
 import { h, show } from "../../common/dom";
 import { t } from "../../i18n";
 import { nextSteps } from "../force";
-import { api, go, main, page, report, stopPreview } from "../page";
+import { go, main, outbox, page, report, stopPreview } from "../page";
 import { busyButton, emergency, para } from "../ui";
 
 export async function chooseInPerson(): Promise<void> {
-  await api("/api/v1/participant/choice", { choice: "in_person" } satisfies RecordChoice);
+  // Awaited, but behind any answer still being sent, so the server sees them in order.
+  const body: RecordChoice = { choice: "in_person" };
+  await outbox.send({ path: "/api/v1/participant/choice", body, from: page.state!.screen });
   report("choice", "done", "in person");
   stopPreview();
   go("in-person");
