@@ -1,5 +1,6 @@
 """The control plane's client of LiveKit's server API (rooms and participants)."""
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,8 +19,11 @@ from core.settings import LiveKitSettings, RoomSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CONNECT_TIMEOUT = 2.0
-"""Seconds to wait for a LiveKit node to accept a connection before trying the next node."""
+CALL_TIMEOUT = 5.0
+"""Seconds one API call may take on one node (connecting included) before the next node is
+tried. LiveKit's client sets no timeout of its own on an injected session (it passes
+`timeout=None` to aiohttp, which means none at all), so without this a lost host that never
+answers the SYN, or a wedged node, would hold the officer's request indefinitely."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class Sfu:
         metrics: Metrics,
         *,
         tracer: Tracer | None = None,
+        call_timeout: float = CALL_TIMEOUT,
     ) -> None:
+        self._call_timeout = call_timeout
         self._nodes = [SfuNode("", client)] if isinstance(client, api.LiveKitAPI) else list(client)
         if not self._nodes:
             raise ValueError("Sfu needs at least one node")
@@ -111,7 +117,8 @@ class Sfu:
             index = (self._current + step) % count
             node = self._nodes[index]
             try:
-                result = await call(node.client)
+                async with asyncio.timeout(self._call_timeout):
+                    result = await call(node.client)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._metrics.sfu_node_failures.labels(node=node.url).inc()
                 if count == 1:
@@ -218,9 +225,6 @@ def make_livekit_client(
         api_key=settings.api_key,
         api_secret=settings.api_secret,
         session=session,
-        # A lost host never answers the SYN: give up connecting soon, so that a cluster's
-        # next node is tried while the officer's request is still waiting.
-        timeout=aiohttp.ClientTimeout(total=10, sock_connect=CONNECT_TIMEOUT),
         # Failover consults LiveKit Cloud's region list: never wanted for a self-hosted SFU.
         failover=False,
     )
