@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.exhibit_settings import ExhibitSettings
@@ -39,6 +48,21 @@ def read_livekit_key_file(path: Path) -> tuple[str, str]:
     return str(key), str(secret)
 
 
+def _node_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"livekit.api_urls: {url!r} is not an http(s) URL")
+    return url
+
+
+def _distinct(urls: list[str]) -> list[str]:
+    if len(set(urls)) != len(urls):
+        raise SettingsError("livekit.api_urls lists a node twice")
+    return urls
+
+
+NodeUrl = Annotated[StrictStr, AfterValidator(_node_url)]
+
+
 class LiveKitSection(BaseModel):
     """`[livekit]`: secrets are never inline, only in LiveKit's own 0600 key file."""
 
@@ -47,23 +71,22 @@ class LiveKitSection(BaseModel):
     key_file: Path | None = None
     api_url: StrictStr | None = None
     """One node (default http://127.0.0.1:7880); for a cluster, `api_urls` instead."""
-    api_urls: list[StrictStr] | None = None
+    api_urls: Annotated[list[NodeUrl], Field(min_length=1), AfterValidator(_distinct)] | None = None
     """Every node of a cluster, tried in this order when one cannot be reached."""
     client_url: StrictStr | None = None
     """Default: the first API URL with ws in place of http."""
 
+    @model_validator(mode="after")
+    def _one_form(self) -> "LiveKitSection":
+        if self.api_url is not None and self.api_urls is not None:
+            raise SettingsError(
+                "livekit: give api_url (one node) or api_urls (a cluster), not both"
+            )
+        return self
+
     def _node_urls(self) -> tuple[str, ...]:
         if self.api_urls is None:
             return (self.api_url or "http://127.0.0.1:7880",)
-        if self.api_url is not None:
-            raise SettingsError("livekit: give api_url (one node) or api_urls (cluster), not both")
-        if not self.api_urls:
-            raise SettingsError("livekit.api_urls must list at least one node")
-        if len(set(self.api_urls)) != len(self.api_urls):
-            raise SettingsError("livekit.api_urls lists a node twice")
-        for url in self.api_urls:
-            if not url.startswith(("http://", "https://")):
-                raise SettingsError(f"livekit.api_urls: {url!r} is not an http(s) URL")
         return tuple(self.api_urls)
 
     def read_keys(self) -> LiveKitSettings:
