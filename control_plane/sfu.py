@@ -111,7 +111,8 @@ class Sfu:
     ) -> T:
         """`call` on the current node, then on each other node in turn while it cannot be
         reached; the last node's error propagates. Every call the control plane makes is
-        safe to repeat (CreateRoom returns the room if it exists, the rest are idempotent)."""
+        safe to repeat when a first try may have landed: CreateRoom returns the room if it
+        exists, deletes and removals repeated answer not-found (taken as "already gone")."""
         count = len(self._nodes)
         for step in range(count):
             index = (self._current + step) % count
