@@ -1,6 +1,7 @@
 """A next release of the project for the upgrade test: the controller's artifacts, with the
 wheel re-issued under another version (its dist-info renamed, METADATA and RECORD rewritten),
-as `build_artifacts.py` would produce after a version bump. The wheelhouse is shared."""
+as `build_artifacts.py` would produce after a version bump, and optionally files added to it
+(a new migration). The wheelhouse is shared."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import hashlib
 import shutil
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["next_release"]
@@ -18,8 +20,11 @@ def _digest(data: bytes) -> str:
     return f"sha256={raw}"
 
 
-def next_release(artifacts: Path, out: Path, version: str) -> Path:
-    """Copy `artifacts` into `out` with the evr wheel re-versioned to `version`; return `out`."""
+def next_release(
+    artifacts: Path, out: Path, version: str, add: Mapping[str, bytes] | None = None
+) -> Path:
+    """Copy `artifacts` into `out` with the evr wheel re-versioned to `version` and the files
+    in `add` (path inside the wheel -> content) added to it; return `out`."""
     out.mkdir(parents=True)
     for name in ("runtime.lock", "wheelhouse.tar"):
         shutil.copy2(artifacts / name, out / name)
@@ -36,6 +41,7 @@ def next_release(artifacts: Path, out: Path, version: str) -> Path:
                     f"\nVersion: {old}\n".encode(), f"\nVersion: {version}\n".encode()
                 )
             files[name] = data
+    files.update(add or {})
     record = new_info + "RECORD"
     files[record] = (
         "".join(

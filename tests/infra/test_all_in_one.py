@@ -7,6 +7,7 @@ only exists inside it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import ssl
@@ -20,7 +21,18 @@ from typing import Any
 import yaml
 
 from tests.infra.conftest import Deployment
-from tests.infra.deploy import REPO, run_playbook
+from tests.infra.deploy import REPO, PlayResult, run_playbook
+from tests.infra.hosts import TestHost
+from tests.infra.release import next_release
+from tests.infra.upgrade import (
+    PROBE_REVISION,
+    PROBE_TABLE,
+    UPGRADE_VERSION,
+    Answer,
+    probe_migration,
+    psql,
+    upgrade_while_polling,
+)
 from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
 
 SERVICES = (
@@ -81,10 +93,14 @@ def test_readyz_answers_through_the_load_balancer_from_outside(all_in_one: Deplo
     assert json.loads(body)["checks"] == {"database": "ok", "sfu": "ok"}
 
 
+def _serve_starts(host: TestHost) -> list[dict[str, Any]]:
+    journal = host.run("journalctl", "-u", "evr-serve", "-o", "cat", "--no-pager")
+    return [json.loads(line) for line in journal.stdout.splitlines() if "serve.started" in line]
+
+
 def test_serve_logs_its_start_line(all_in_one: Deployment) -> None:
-    journal = all_in_one.host.run("journalctl", "-u", "evr-serve", "-o", "cat", "--no-pager")
-    starts = [json.loads(line) for line in journal.stdout.splitlines() if "serve.started" in line]
-    assert starts, journal.stdout[-2000:]
+    starts = _serve_starts(all_in_one.host)
+    assert starts
     assert starts[-1]["database"] == "postgresql"
     assert starts[-1]["listen"] == "0.0.0.0:8080"
     assert starts[-1]["sfu_url"] == "http://127.0.0.1:7880"
@@ -314,3 +330,100 @@ def test_services_come_back_after_a_reboot(all_in_one: Deployment) -> None:
     for unit in SERVICES:
         state = all_in_one.host.run("systemctl", "is-active", unit, check=False).stdout.strip()
         assert state == "active", unit
+
+
+# HAProxy's own answer when no replica may take a request (its built-in 503 page).
+_NO_REPLICA = "No server is available to handle this request"
+
+
+async def test_a_rolling_upgrade_with_a_visit_live(all_in_one: Deployment, tmp_path: Path) -> None:
+    """upgrade.yml on the all-in-one host, run while a visit's call is live and its API polled.
+
+    The one replica cannot keep answering while it restarts; what one host can show is the
+    rest of the rolling behaviour: the replica is drained in HAProxy before it stops, so every
+    poll got a clean answer (the visit, or HAProxy's own 503 while drained; never a request
+    sent to a replica that was stopping), in one window that ends when the play puts it back.
+    """
+    host = all_in_one.host
+    token = officer_api_token(host)
+    (deployed_head,) = psql(host, "SELECT version_num FROM alembic_version")
+    visits_before = set(psql(host, "SELECT id FROM visits"))
+    sealed_before = psql(host, "SELECT id FROM recordings WHERE status = 'sealed'")
+    old_release = host.run("readlink", "-f", "/opt/evr/current").stdout.strip()
+    starts_before = len(_serve_starts(host))
+    release = next_release(
+        REPO / ".tools" / "artifacts",
+        tmp_path / "artifacts",
+        UPGRADE_VERSION,
+        add=probe_migration(deployed_head),
+    )
+    base = f"https://{host.address}"
+    upgraded: list[tuple[PlayResult, list[Answer]]] = []
+
+    async def upgrade_during_the_call(vid: str) -> None:
+        upgraded.append(
+            await upgrade_while_polling(
+                all_in_one.inventory,
+                release,
+                f"{base}/api/v1/visits/{vid}",
+                {"Authorization": f"Bearer {token}"},
+                all_in_one.tls.ca,
+            )
+        )
+
+    with phone_namespace([host]) as phone:
+        visit = await play_visit(
+            base_url=base,
+            ca=all_in_one.tls.ca,
+            api_token=token,
+            phone=phone,
+            reference="CR/2026/0413",
+            during_call=upgrade_during_the_call,
+        )
+    ((play, answers),) = upgraded
+    assert play.returncode == 0, play.output[-8000:]
+
+    # The new release is what runs: a new venv beside the old one (kept to roll back to), and
+    # evr serve started again from it, saying so.
+    new_release = host.run("readlink", "-f", "/opt/evr/current").stdout.strip()
+    assert new_release != old_release
+    assert host.run("test", "-x", f"{old_release}/bin/evr", check=False).returncode == 0
+    installed = host.run(
+        f"{new_release}/bin/python", "-c", "import importlib.metadata as m; print(m.version('evr'))"
+    )
+    assert installed.stdout.strip() == UPGRADE_VERSION
+    starts = _serve_starts(host)
+    assert len(starts) > starts_before
+    assert starts[-1]["version"] == UPGRADE_VERSION, starts[-1]
+
+    # `evr migrate` of the new release ran: the schema is at the release's own new revision.
+    assert psql(host, "SELECT version_num FROM alembic_version") == [PROBE_REVISION]
+    assert psql(host, f"SELECT to_regclass('{PROBE_TABLE}')") == [PROBE_TABLE]
+
+    # Back and ready, both services on the host that run the release.
+    status, body = _https_get(all_in_one, "/readyz")
+    assert status == 200
+    assert json.loads(body)["checks"] == {"database": "ok", "sfu": "ok"}
+    for unit in ("evr-serve", "evr-recorder"):
+        assert host.run("systemctl", "is-active", unit, check=False).stdout.strip() == "active"
+
+    # Drained before it stopped: HAProxy answered 503 itself while the replica was out, every
+    # other answer was the live visit, and the window closed once the play had put it back
+    # (the last poll is after the play ended).
+    statuses = [a.status for a in answers]
+    assert [key for key, _ in itertools.groupby(statuses)] == [200, 503, 200], statuses
+    assert [a.body for a in answers if a.status == 503 and _NO_REPLICA not in a.body] == []
+    assert {a.visit_status for a in answers if a.status == 200} == {"live"}
+
+    # The call carried on through it: media kept flowing, the statement recorded after the
+    # upgrade was sealed (play_visit waits for it), and the visit ended through the new release.
+    assert visit.left["officer_video"] > visit.phone["officer_got"]["video"] + 100, visit.left
+    assert visit.left["victim_video"] > visit.phone["victim_got"]["video"] + 100, visit.left
+    assert [s for s in visit.api_statuses if not 200 <= s < 300] == []
+
+    # What was there before is still there: every visit, and every sealed recording still
+    # verifies (signature, segments, custody chain) with the new release.
+    assert visits_before <= set(psql(host, "SELECT id FROM visits"))
+    for evidence_id in sealed_before:
+        verified = evr_on_host(host, "evidence", "verify", evidence_id, check=False)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
