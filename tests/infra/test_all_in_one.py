@@ -411,6 +411,11 @@ async def test_a_rolling_upgrade_with_a_visit_live(all_in_one: Deployment, tmp_p
     # other answer was the live visit, and the window closed once the play had put it back
     # (the last poll is after the play ended).
     statuses = [a.status for a in answers]
+    out = [a.at for a in answers if a.status != 200]
+    print(
+        f"upgrade.yml took {answers[-1].at - answers[0].at:.1f} s; the API through HAProxy "
+        f"answered 503 for {out[-1] - out[0] if out else 0:.1f} s ({len(answers)} polls)"
+    )
     assert [key for key, _ in itertools.groupby(statuses)] == [200, 503, 200], statuses
     assert [a.body for a in answers if a.status == 503 and _NO_REPLICA not in a.body] == []
     assert {a.visit_status for a in answers if a.status == 200} == {"live"}
@@ -424,6 +429,8 @@ async def test_a_rolling_upgrade_with_a_visit_live(all_in_one: Deployment, tmp_p
     # What was there before is still there: every visit, and every sealed recording still
     # verifies (signature, segments, custody chain) with the new release.
     assert visits_before <= set(psql(host, "SELECT id FROM visits"))
+    sealed_after = psql(host, "SELECT id FROM recordings WHERE status = 'sealed'")
+    assert {*sealed_before, visit.evidence_id} <= set(sealed_after)
     for evidence_id in sealed_before:
         verified = evr_on_host(host, "evidence", "verify", evidence_id, check=False)
         assert verified.returncode == 0, verified.stdout + verified.stderr
