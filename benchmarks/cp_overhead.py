@@ -13,8 +13,9 @@ process (so its CPU time can be read from /proc/<pid>/stat), on SQLite and on Po
 
     sudo .venv/bin/python -m benchmarks.cp_overhead --db sqlite,postgres --visits 300
 
-Needs root for the network namespace. `--profile DIR` records the exchange phase with
-py-spy (collapsed stacks, one file per database). Prints a JSON summary.
+Needs root for the network namespace. `--profile DIR` records the exchange and the start
+phases with py-spy (collapsed stacks, one file per phase and database). Prints a JSON
+summary.
 """
 
 from __future__ import annotations
@@ -279,13 +280,23 @@ async def exchange_phase(
 
 
 async def start_phase(
-    officer: Officer, sfu: RunningSfu, livekit: LiveKitSettings, ready: list[str], times: Times
+    cp: ControlPlane,
+    officer: Officer,
+    sfu: RunningSfu,
+    livekit: LiveKitSettings,
+    *,
+    ready: list[str],
+    times: Times,
+    out: Path | None,
 ) -> dict[str, Any]:
     """`start` and a direct CreateRoom + two mints, interleaved one for one; then the
-    officer's token for the started visit (a step of the setup)."""
+    officer's token for the started visit (a step of the setup). `out`: py-spy the phase."""
     lk = api.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret)
     starts: list[float] = []
     directs: list[float] = []
+    spy = Spy(cp.process.pid, out)
+    if out is not None:
+        await asyncio.sleep(1)  # py-spy attaches
     try:
         for _ in range(5):
             await direct_start(lk, livekit)
@@ -299,6 +310,7 @@ async def start_phase(
             await officer.call("POST", f"/api/v1/visits/{vid}/token")
             times.setdefault("token", []).append(time.perf_counter() - t0)
     finally:
+        spy.stop()
         await lk.aclose()
     s, d = ms_summary(starts), ms_summary(directs)
     return {
@@ -346,7 +358,10 @@ async def run_database(
             codes = [await officer.link(vid, times) for vid in ready]
             out = None if profile is None else profile / f"exchange-{name}.txt"
             result["exchange"] = await exchange_phase(cp, officer, codes, livekit, out)
-            result["start"] = await start_phase(officer, sfu, livekit, ready, times)
+            out = None if profile is None else profile / f"start-{name}.txt"
+            result["start"] = await start_phase(
+                cp, officer, sfu, livekit, ready=ready, times=times, out=out
+            )
             steps = {step: ms_summary(v) for step, v in times.items()}
             total_p50 = sum(v["p50_ms"] for v in steps.values())
             result["setup"] = {**steps, "sum_of_p50_ms": round(total_p50, 2)}

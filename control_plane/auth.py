@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import jwt
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
@@ -65,6 +65,15 @@ class Authenticator(Protocol):
     async def authenticate(self, token: str) -> Principal: ...
 
 
+_o, _t = schema.officers, schema.api_tokens
+_TOKEN_OFFICER = (
+    select(_o, _t.c.expires_at)
+    .join(_t, _t.c.officer_id == _o.c.id)
+    .where(_t.c.token_hash == bindparam("token_hash"), _t.c.revoked_at.is_(None))
+)
+"""Built once: every officer request runs it (issue 14)."""
+
+
 class LocalAuthenticator:
     """Officer accounts and API tokens kept in the database (tokens stored hashed)."""
 
@@ -74,14 +83,9 @@ class LocalAuthenticator:
     async def authenticate(self, token: str) -> Principal:
         """The token's officer. Looked up on every request, so a revocation or expiry takes
         effect on the next one."""
-        o, t = schema.officers, schema.api_tokens
-        query = (
-            select(o, t.c.expires_at)
-            .join(t, t.c.officer_id == o.c.id)
-            .where(t.c.token_hash == hash_secret(token), t.c.revoked_at.is_(None))
-        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            params = {"token_hash": hash_secret(token)}
+            row = (await conn.execute(_TOKEN_OFFICER, params)).mappings().first()
         if row is None:
             raise Unauthenticated("unknown or revoked API token")
         if row["expires_at"] <= datetime.now(UTC):

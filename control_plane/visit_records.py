@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.bandwidth import records as bandwidth_records
@@ -134,10 +134,17 @@ class Visit:
         return body
 
 
+# Built once, with bound parameters: these run in nearly every request, and building a
+# statement (and its cache key) per call cost more CPU than executing it (issue 14).
+_e = schema.eligibility_records
+_ELIGIBILITY = select(_e).where(_e.c.visit_id == bindparam("visit_id")).order_by(_e.c.id)
+_VISIT = select(schema.visits).where(schema.visits.c.id == bindparam("visit_id"))
+_EVENT = insert(schema.visit_events)
+
+
 async def load_eligibility(conn: AsyncConnection, visit_id: str) -> list[EligibilityEntry]:
     """The latest record per item: a later record (e.g. the victim withdrawing) wins."""
-    e = schema.eligibility_records
-    rows = await conn.execute(select(e).where(e.c.visit_id == visit_id).order_by(e.c.id))
+    rows = await conn.execute(_ELIGIBILITY, {"visit_id": visit_id})
     latest: dict[EligibilityItem, EligibilityEntry] = {}
     for r in rows.mappings():
         item = EligibilityItem(r["item"])
@@ -152,11 +159,7 @@ async def load_eligibility(conn: AsyncConnection, visit_id: str) -> list[Eligibi
 
 
 async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
-    row = (
-        (await conn.execute(select(schema.visits).where(schema.visits.c.id == visit_id)))
-        .mappings()
-        .first()
-    )
+    row = (await conn.execute(_VISIT, {"visit_id": visit_id})).mappings().first()
     if row is None:
         return None
     visit = Visit.from_row(
@@ -170,9 +173,14 @@ async def append_event(
     conn: AsyncConnection, visit_id: str, kind: str, actor: str, detail: dict[str, Any]
 ) -> None:
     await conn.execute(
-        insert(schema.visit_events).values(
-            visit_id=visit_id, at=datetime.now(UTC), kind=kind, actor=actor, detail=detail
-        )
+        _EVENT,
+        {
+            "visit_id": visit_id,
+            "at": datetime.now(UTC),
+            "kind": kind,
+            "actor": actor,
+            "detail": detail,
+        },
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import schema
@@ -68,6 +68,19 @@ def link(**fields: Any) -> AuditEntry:
     return AuditEntry(**{**fields, "hash": entry_hash(draft.body())})
 
 
+_head = schema.audit_chain_head
+# Built once, with bound parameters: building a statement per call (and its cache key) cost
+# more CPU than executing it (issue 14).
+_NEXT_SEQ = (
+    update(_head)
+    .where(_head.c.id == 1)
+    .values(seq=_head.c.seq + 1)
+    .returning(_head.c.seq, _head.c.hash)
+)
+_SET_HEAD_HASH = update(_head).where(_head.c.id == 1).values(hash=bindparam("head_hash"))
+_APPEND = insert(schema.audit_log)
+
+
 async def record(
     conn: AsyncConnection,
     *,
@@ -80,17 +93,9 @@ async def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit entry. Callers pass their open transaction so both commit or neither."""
-    head = schema.audit_chain_head
     # Updating the head row first is the serialisation point: another transaction appending
     # waits for this one to commit, then sees its seq and hash.
-    last = (
-        await conn.execute(
-            update(head)
-            .where(head.c.id == 1)
-            .values(seq=head.c.seq + 1)
-            .returning(head.c.seq, head.c.hash)
-        )
-    ).one()
+    last = (await conn.execute(_NEXT_SEQ)).one()
     entry = link(
         seq=int(last.seq),
         at=datetime.now(UTC),
@@ -103,21 +108,22 @@ async def record(
         detail=detail or {},
         prev_hash=str(last.hash),
     )
-    await conn.execute(update(head).where(head.c.id == 1).values(hash=entry.hash))
+    await conn.execute(_SET_HEAD_HASH, {"head_hash": entry.hash})
     await conn.execute(
-        insert(schema.audit_log).values(
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            visit_id=entry.visit_id,
-            subject=entry.subject,
-            justification=entry.justification,
-            recipients=entry.recipients,
-            detail=dict(entry.detail),
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+        _APPEND,
+        {
+            "at": entry.at,
+            "actor": entry.actor,
+            "action": entry.action,
+            "visit_id": entry.visit_id,
+            "subject": entry.subject,
+            "justification": entry.justification,
+            "recipients": entry.recipients,
+            "detail": dict(entry.detail),
+            "seq": entry.seq,
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+        },
     )
 
 

@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from core.pg_driver import OneTripPingDbapi
+from core.sqlite_driver import OneHopDbapi
+
 log = logging.getLogger(__name__)
 
 # How long a SQLite writer waits for another's write lock before "database is locked". Write
@@ -128,13 +131,18 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_sqlite_file(Path(parsed.database))
-        engine = SqliteEngine(create_async_engine(url, hide_parameters=True).sync_engine)
+        # One hand-off to aiosqlite's thread per statement instead of four (core.sqlite_driver).
+        async_engine = create_async_engine(url, hide_parameters=True, module=OneHopDbapi())
+        engine = SqliteEngine(async_engine.sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         event.listen(engine.sync_engine.pool, "close", _sqlite_roll_back_before_close)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+        # The pre-ping is one round trip, not SQLAlchemy's three (core.pg_driver).
+        return create_async_engine(
+            url, pool_pre_ping=True, hide_parameters=True, module=OneTripPingDbapi()
+        )
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
