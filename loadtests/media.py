@@ -155,6 +155,12 @@ class SyntheticParticipant:
                 ).astype(np.int16)
             t += samples
             await source.capture_frame(af)
+            # capture_frame paces us only while its queue is full; once the room is gone it
+            # returns at once without suspending, and this loop would hold the event loop
+            # forever (a stalled test process, and a cancel() that never lands). Yield, and
+            # stay no further ahead of real time than the source's queue (1 s) would keep us.
+            ahead = started + t / SAMPLE_RATE - time.perf_counter()
+            await asyncio.sleep(max(0.0, ahead - 1.0))
 
     def _on_track(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
