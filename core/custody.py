@@ -211,6 +211,11 @@ def to_jsonl(entries: Iterable[CustodyEntry]) -> bytes:
     return b"".join(canonical_json(e.to_json()) + b"\n" for e in entries)
 
 
+def first_of(entries: Iterable[CustodyEntry], event: CustodyEvent) -> CustodyEntry | None:
+    """The first ``event`` entry among ``entries``, if any."""
+    return next((e for e in entries if e.event is event), None)
+
+
 class CustodyLog(Protocol):
     """Where custody entries are kept. Implementations must serialise appends per item."""
 
@@ -223,8 +228,13 @@ class CustodyLog(Protocol):
         reason: str = "",
         details: Mapping[str, JsonValue] | None = None,
         at: datetime | None = None,
+        once: bool = False,
     ) -> CustodyEntry:
-        """Link a new entry after the item's last one, persist it and return it."""
+        """Link a new entry after the item's last one, persist it and return it.
+
+        With ``once``, an item that already has an ``event`` entry gets no second one: that
+        entry is returned instead (checked under the same lock or transaction as the append),
+        so a retried step such as sealing is logged once."""
         ...
 
     def entries_for(self, evidence_id: str) -> list[CustodyEntry]:
@@ -256,6 +266,7 @@ class JsonlCustodyLog:
         reason: str = "",
         details: Mapping[str, JsonValue] | None = None,
         at: datetime | None = None,
+        once: bool = False,
     ) -> CustodyEntry:
         """See :meth:`CustodyLog.append`."""
         path = self.path_for(evidence_id)
@@ -264,6 +275,8 @@ class JsonlCustodyLog:
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.seek(0)
             existing = parse_jsonl(fh.read().splitlines())
+            if once and (done := first_of(existing, event)) is not None:
+                return done
             entry = make_entry(
                 existing[-1] if existing else None,
                 evidence_id=evidence_id,

@@ -80,9 +80,12 @@ class DbCustodyLog:
         details: Mapping[str, JsonValue] | None = None,
         at: datetime | None = None,
         conn: AsyncConnection | None = None,
+        once: bool = False,
     ) -> CustodyEntry:
         """Link and insert one entry. With ``conn``, it commits with the caller's transaction
-        (which then must retry as a whole on a seq collision)."""
+        (which then must retry as a whole on a seq collision). ``once``: see
+        :meth:`core.custody.CustodyLog.append`; a racing writer of the same step loses on
+        ``seq``, retries, and then finds the entry the winner wrote."""
         if conn is not None:
             return await self._insert(
                 conn,
@@ -92,6 +95,7 @@ class DbCustodyLog:
                 reason=reason,
                 details=details,
                 at=at,
+                once=once,
             )
         for attempt in range(_APPEND_ATTEMPTS):
             try:
@@ -104,6 +108,7 @@ class DbCustodyLog:
                         reason=reason,
                         details=details,
                         at=at,
+                        once=once,
                     )
             except DbIntegrityError:
                 if attempt == _APPEND_ATTEMPTS - 1:
@@ -121,20 +126,21 @@ class DbCustodyLog:
         reason: str,
         details: Mapping[str, JsonValue] | None,
         at: datetime | None,
+        once: bool = False,
     ) -> CustodyEntry:
         c = schema.custody_log
-        last = (
-            (
-                await conn.execute(
-                    select(c)
-                    .where(c.c.evidence_id == evidence_id)
-                    .order_by(c.c.seq.desc())
-                    .limit(1)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        item = select(c).where(c.c.evidence_id == evidence_id)
+        if once:
+            # One statement, one snapshot: the step's earlier entry and the head it would link
+            # to. A racing writer's entry is either seen here or collides with ours on seq.
+            rows = (await conn.execute(item.order_by(c.c.seq))).mappings().all()
+            done = next((r for r in rows if r["event"] == event.value), None)
+            if done is not None:
+                return _entry(done)
+            last = rows[-1] if rows else None
+        else:
+            query = item.order_by(c.c.seq.desc()).limit(1)
+            last = (await conn.execute(query)).mappings().first()
         entry = make_entry(
             _entry(last) if last is not None else None,
             evidence_id=evidence_id,
@@ -176,6 +182,7 @@ class DbCustodyLog:
         reason: str = "",
         details: Mapping[str, JsonValue] | None = None,
         at: datetime | None = None,
+        once: bool = False,
     ) -> CustodyEntry:
         """See :meth:`core.custody.CustodyLog.append`."""
         entry: CustodyEntry = self._run(
@@ -186,6 +193,7 @@ class DbCustodyLog:
                 reason=reason,
                 details=details,
                 at=at,
+                once=once,
             )
         )
         return entry

@@ -14,6 +14,8 @@ Custody goes to the injected :class:`core.custody.CustodyLog` (the database chai
 
 * a name that exists is never written again (checked before upload; Object Lock makes an
   overwrite a new version at most, and verification reads the version it sealed against);
+  putting the identical content again (by its recorded SHA-256) is accepted as already done,
+  sealed or not, so a retried seal finishes;
 * Masters are re-hashed before upload and again whenever they are fetched;
 * a review date later than the lock extends the lock (it can never be shortened);
 * a legal hold sets the S3 legal hold on every object of the item;
@@ -161,18 +163,19 @@ class S3EvidenceStore(policy.RetentionRequests):
         return str(meta.get("x-amz-meta-sha256", ""))
 
     def _writable(self, evidence_id: str, key: str, sha256: str) -> bool:
-        """False if ``key`` may be written; True if the unsealed item holds exactly this
-        content there already (a seal retried after the store went away part way: that write
-        is done). Raises ObjectExistsError for anything else."""
+        """False if ``key`` may be written; True if the item holds exactly this content there
+        already (a seal retried after the store went away part way, even after the signature
+        was stored: that write is done, and nothing changes). Raises ObjectExistsError for
+        anything else: other content under the name, or a new name once sealed."""
         if not self._keys(evidence_id) and self._custody.entries_for(evidence_id):
             raise ObjectExistsError(f"evidence id {evidence_id} was used before; not reusing it")
+        stored = self._stored_sha256(key)
+        if stored is not None and hmac.compare_digest(stored, sha256):
+            return True
         if self.is_sealed(evidence_id):
             raise ObjectExistsError(f"evidence {evidence_id} is sealed; nothing can be added")
-        stored = self._stored_sha256(key)
         if stored is None:
             return False
-        if hmac.compare_digest(stored, sha256):
-            return True
         raise ObjectExistsError(f"{key} exists")
 
     # -- writing -------------------------------------------------------------------------------

@@ -68,6 +68,9 @@ def seal_statement(
     Custody gets ``created`` (segment hashes) then ``sealed`` (manifest hash, key id and
     per-field digests, which let a verifier name a tampered manifest field). ``acquired``
     is the ``created`` entry's reason (exhibits other than recordings say what they are).
+
+    A retry after a failure part way (the store or database went away) is idempotent: the
+    store accepts objects it already holds identical, and each custody step is logged once.
     """
     public = signing_key.public_key()
     kid = key_id(public)
@@ -107,6 +110,7 @@ def seal_statement(
             ]
         },
         at=at,
+        once=True,
     )
     manifest_sha256 = sha256_hex(data)
     sealed = store.custody.append(
@@ -120,5 +124,6 @@ def seal_statement(
             "manifest_fields": manifest.field_digests(),
         },
         at=at,
+        once=True,
     )
     return SealedStatement(manifest, manifest_sha256, kid, (created, sealed))

@@ -1,5 +1,6 @@
 """The custody chain in the database: concurrent appends never fork it, on both backends;
-the table refuses updates and deletes; the sync protocol is refused on the loop thread."""
+a step appended ``once`` is written once even by racing retries; the table refuses updates
+and deletes; the sync protocol is refused on the loop thread."""
 
 from __future__ import annotations
 
@@ -45,6 +46,35 @@ async def test_concurrent_appends_form_one_chain(stack: Stack) -> None:
     assert {e.actor for e in entries} == {f"u-{n}" for n in range(12)} | {
         f"t-{n}" for n in range(4)
     }
+
+
+async def test_a_step_appended_once_is_written_once(stack: Stack) -> None:
+    log = DbCustodyLog(stack.app[ENGINE])
+    evidence_id = f"once-{stack.settings.database_url[:6]}"
+
+    async def sealed(n: int) -> int:
+        entry = await log.append_async(
+            evidence_id=evidence_id,
+            event=CustodyEvent.SEALED,
+            actor=f"recorder-{n}",
+            reason="manifest signed and masters sealed",
+            once=True,
+        )
+        return entry.seq
+
+    # Retries racing each other (two recorders, or a retry after a lost answer).
+    seqs = await asyncio.gather(*(sealed(n) for n in range(6)))
+    entries = await log.entries_for_async(evidence_id)
+    assert [e.event for e in entries] == [CustodyEvent.SEALED]
+    assert set(seqs) == {1}
+    # Other events, and appends without ``once``, are not affected.
+    await log.append_async(
+        evidence_id=evidence_id, event=CustodyEvent.VIEWED, actor="u-1", reason="review"
+    )
+    await log.append_async(
+        evidence_id=evidence_id, event=CustodyEvent.VIEWED, actor="u-1", reason="review"
+    )
+    assert len(await log.entries_for_async(evidence_id)) == 3
 
 
 async def test_the_table_is_append_only(stack: Stack) -> None:

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
@@ -27,6 +28,7 @@ from core.recording_settings import S3Settings
 from evidence.retention import RetentionAction
 from evidence.s3store import S3EvidenceStore
 from evidence.seal import SealedStatement, StatementDetails, seal_statement
+from evidence.store import MANIFEST_NAME
 from evidence.verify import verify_store_entry
 from evidence.writer import SegmentInfo
 from tests.evidence.conftest import EVIDENCE_ID
@@ -95,8 +97,16 @@ def test_sealed_item_is_object_locked_and_verifies(
     [version] = list(s3.client.list_objects(s3.bucket, prefix=key, include_version=True))
     with pytest.raises(S3Error):
         s3.client.remove_object(s3.bucket, key, version_id=version.version_id)
+    # Putting the identical Master again is already done (a retried seal); nothing changes.
+    s3.put_master(EVIDENCE_ID, segments[0].path, sha256=segments[0].sha256)
+    assert len(list(s3.client.list_objects(s3.bucket, prefix=key, include_version=True))) == 1
+    other = segments[0].path.parent / "other-sealed" / segments[0].name
+    other.parent.mkdir(exist_ok=True)
+    other.write_bytes(b"not the recorded master")
     with pytest.raises(ObjectExistsError):
-        s3.put_master(EVIDENCE_ID, segments[0].path, sha256=segments[0].sha256)
+        s3.put_master(EVIDENCE_ID, other, sha256=sha256_hex(other.read_bytes()))
+    with pytest.raises(ObjectExistsError, match="sealed"):
+        s3.put_object(EVIDENCE_ID, "extra.txt", b"added after sealing")
 
 
 def test_a_tampered_new_version_is_found_and_the_original_survives(
@@ -207,3 +217,77 @@ def test_an_unreachable_store_is_told_apart_from_a_refusal(
     )
     with pytest.raises(StoreUnavailableError):
         store.put_master(EVIDENCE_ID, segments[0].path, sha256=segments[0].sha256)
+
+
+class _LostOnce:
+    """Delegates to the real store or custody log; the first call of ``method`` fails as the
+    store going away would (the fault injected where a real outage cannot be timed)."""
+
+    def __init__(self, real: Any, method: str) -> None:
+        self.real, self.method, self.failed = real, method, False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if name != self.method or self.failed:
+            return attr
+
+        def fail(*_args: Any, **kwargs: Any) -> Any:
+            if self.method == "append" and kwargs.get("event") is not CustodyEvent.SEALED:
+                return attr(**kwargs)
+            self.failed = True
+            raise StoreUnavailableError(f"{name}: connection lost")
+
+        return fail
+
+
+def _seal(store: Any, segments: list[SegmentInfo], key: Ed25519PrivateKey, d: Any) -> Any:
+    return seal_statement(
+        store,
+        details=d,
+        segments=segments,
+        signing_key=key,
+        actor="recorder@evr-rec-1",
+        recorder_version="0.1.0",
+        host="evr-rec-1",
+    )
+
+
+def test_a_seal_retried_after_the_signature_was_stored_finishes(
+    s3: S3EvidenceStore,
+    segments: list[SegmentInfo],
+    signing_key: Ed25519PrivateKey,
+    details: StatementDetails,
+) -> None:
+    # Everything stored, signature last; then the store went away before custody.
+    with pytest.raises(StoreUnavailableError):
+        _seal(_LostOnce(s3, "seal"), segments, signing_key, details)
+    assert s3.is_sealed(EVIDENCE_ID)
+    assert s3.custody.entries_for(EVIDENCE_ID) == []
+    sealed = _seal(s3, segments, signing_key, details)
+    report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed.key_id})
+    assert report.ok, report.failures
+    events = [e.event for e in s3.custody.entries_for(EVIDENCE_ID)]
+    assert events == [CustodyEvent.CREATED, CustodyEvent.SEALED]
+    # A different object under a stored name stays an error.
+    with pytest.raises(ObjectExistsError):
+        s3.put_object(EVIDENCE_ID, MANIFEST_NAME, b'{"not": "the sealed manifest"}')
+
+
+def test_a_seal_retried_after_created_was_logged_logs_each_step_once(
+    s3: S3EvidenceStore,
+    segments: list[SegmentInfo],
+    signing_key: Ed25519PrivateKey,
+    details: StatementDetails,
+) -> None:
+    custody = s3.custody
+    s3._custody = _LostOnce(custody, "append")  # the log goes away between the two steps
+    with pytest.raises(StoreUnavailableError):
+        _seal(s3, segments, signing_key, details)
+    assert [e.event for e in custody.entries_for(EVIDENCE_ID)] == [CustodyEvent.CREATED]
+    s3._custody = custody
+    sealed = _seal(s3, segments, signing_key, details)
+    entries = custody.entries_for(EVIDENCE_ID)
+    assert [e.event for e in entries] == [CustodyEvent.CREATED, CustodyEvent.SEALED]
+    assert sealed.custody == tuple(entries)  # the retry returns the entries as logged
+    report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed.key_id})
+    assert report.ok, report.failures
