@@ -1,6 +1,6 @@
 """Soak: concurrent recorded visits for a long time on the scaled layout (issue 11, item 7).
 
-The layout of the fault suite (benchmarks/fault_suite.py): a two-node LiveKit cluster
+The layout of the fault suite (tests/faults/test_faults.py): a two-node LiveKit cluster
 sharing Redis, two `evr serve` replicas behind HAProxy on PostgreSQL, MinIO with Object Lock
 as the evidence store, and two recorders. `--visits` visits run at once, each with a
 synthetic officer and victim publishing video and audio. Each visit records statements of
