@@ -50,7 +50,7 @@ def _run(conn: aiosqlite.Connection, operation: str, parameters: Any, many: bool
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement runs in one hand-off; its results are kept here."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
     # Nothing to close on aiosqlite's side: the sqlite3 cursor is closed on its thread.
     _awaitable_cursor_close = False
 
@@ -64,6 +64,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Any = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self._arraysize = 1  # the DB-API default, which sqlite3's cursor has too
 
     @property
     def description(self) -> Any:
@@ -76,6 +77,14 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def lastrowid(self) -> int:
         return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:

@@ -66,6 +66,10 @@ async def test_rows_rowcount_lastrowid_and_returning(engine: AsyncEngine) -> Non
         ]
         none = await conn.execute(text("UPDATE t SET name = 'y' WHERE id = 99"))
         assert none.rowcount == 0
+        # Fetching in batches reads the buffered rows (DB-API arraysize defaults to 1).
+        batches = await conn.execute(text("SELECT id FROM t ORDER BY id"))
+        assert batches.fetchmany() == [(1,)]
+        assert batches.fetchmany(5) == [(2,), (3,)]
 
 
 async def test_errors_are_the_dbapi_errors(engine: AsyncEngine) -> None:
