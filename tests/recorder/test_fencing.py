@@ -1,15 +1,17 @@
 """Fencing a recorder whose claim lapsed (issue 11): once another recorder has claimed the
 statement, every write the old holder makes about it is refused, by claim generation and not
-only by worker id; and a takeover's copy of an open segment is out of reach of the old
-holder's open file. Real databases, both backends; the end-to-end case (SIGSTOP of a real
+only by worker id; a takeover's copy of an open segment is out of reach of the old holder's
+open file; and a fenced writer thread stops without creating, finishing or reporting a
+segment. Real databases, both backends; the end-to-end case (SIGSTOP of a real
 recorder) is in test_pool_s3."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import db, schema
 from core.recording_status import RecordingStatus
 from evidence.hashing import hash_file
+from evidence.writer import SegmentInfo, WriterConfig
 from recorder.job_store import ClaimLostError, JobStore
 from recorder.recovery import take_over_file
 from recorder.states import SegmentState
+from recorder.writer_thread import WriterThread
 from tests.support.postgres import RunningPostgres, create_database
 
 STALE = 0.3
@@ -130,3 +134,58 @@ def test_a_taken_over_file_is_out_of_reach_of_its_old_writer(tmp_path: Path) -> 
     assert hash_file(path).sha256 == hashed.sha256
     assert oct(path.stat().st_mode & 0o777) == oct(0o640)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _writer(
+    spool: Path, on_open: Callable[[int, str, datetime], None], closed: list[SegmentInfo]
+) -> WriterThread:
+    return WriterThread(
+        "fence-test",
+        spool=spool,
+        config=WriterConfig(width=160, height=96, segment_seconds=0.4, keyframe_seconds=0.2),
+        first_index=1,
+        on_segment_open=on_open,
+        on_segment_closed=closed.append,
+    )
+
+
+def test_a_writer_whose_segment_open_is_fenced_stops_without_a_file(tmp_path: Path) -> None:
+    opened: list[int] = []
+
+    def refuse(index: int, _name: str, _start: datetime) -> None:
+        opened.append(index)
+        raise ClaimLostError("held by another recorder now")
+
+    closed: list[SegmentInfo] = []
+    thread = _writer(tmp_path, refuse, closed)
+    thread.start()
+    thread.roll(["officer:local:1001"], datetime.now(UTC))
+    time.sleep(0.5)
+    thread.tick()  # time passes: the first segment is due
+    thread.join(10)
+    assert not thread.is_alive()
+    assert thread.fenced.is_set()
+    assert thread.fatal is None  # fenced, not failed
+    assert opened == [1]
+    assert list(tmp_path.iterdir()) == []  # the callback runs before the file is created
+    assert closed == []
+
+
+def test_a_fenced_writer_drops_its_open_segment_unfinished(tmp_path: Path) -> None:
+    closed: list[SegmentInfo] = []
+    thread = _writer(tmp_path, lambda *_: None, closed)
+    thread.start()
+    thread.roll(["officer:local:1001"], datetime.now(UTC))
+    time.sleep(0.5)
+    thread.tick()
+    deadline = time.monotonic() + 10
+    while not closed and time.monotonic() < deadline:  # one segment done, the next open
+        thread.tick()
+        time.sleep(0.1)
+    assert closed
+    thread.fence()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert thread.fatal is None
+    # Nothing was closed or reported after the fence: the open segment was left as is.
+    assert [c.index for c in closed] == [1]
