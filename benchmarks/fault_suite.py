@@ -98,7 +98,8 @@ async def test_the_sfu_node_hosting_the_visit_killed(env: Env, visit: Visit) -> 
         victim, victim_id = await _rejoin(victim_token, VICTIM_RGB)
         v.victim, v.victim_id = victim, victim_id
         await recovered(env, v, t0, "sfu-node")
-    poller.visit_never_ended()
+    # While both participants are out of the room the visit is "waiting" (still open).
+    poller.visit_never_ended(frozenset({"live", "waiting"}))
     await seal(env, v, gap=True)
     await nothing_lost(env, v)
     no_5xx_outside(env, "sfu-node", since=since, fault=w0, back=w0)
