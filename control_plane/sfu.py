@@ -160,7 +160,17 @@ class Sfu:
         request = api.UpdateRoomMetadataRequest(
             room=name, metadata=json.dumps({"visit_id": visit_id, "recording": recording})
         )
-        await self._call("update_room_metadata", lambda c: c.room.update_room_metadata(request))
+        try:
+            await self._call("update_room_metadata", lambda c: c.room.update_room_metadata(request))
+        except api.TwirpError as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+            # The room is gone from the SFU (a lost node, or Redis restarted empty) until the
+            # room watch creates it again, and sets the flag then if a statement is on.
+            raise DependencyUnavailable(
+                "the call's room is not on the media server at the moment (it is being set up "
+                "again); try again in a few seconds"
+            ) from exc
 
     async def create_probe_room(self, name: str, *, empty_timeout: int) -> None:
         """A throw-away room for one connection check: the phone and the hidden observer."""
