@@ -8,16 +8,9 @@
 // safety "no", consent refused, an in-person visit) are still awaited by their screens.
 
 import { ApiError } from "../common/api";
-import type { Screen } from "./state";
+import type { Answer } from "./state";
 
-export interface Answer {
-  path: string;
-  body: unknown;
-  /** The screen that gave the answer: where a refusal takes the victim back to. */
-  from: Screen;
-  /** For the safety questions: which question to show again. */
-  question?: number;
-}
+export type { Answer };
 
 /** Waits between tries of an answer the server could not take: about 7.5 s in all. */
 export const RETRY_MS: readonly number[] = [500, 1000, 2000, 4000];

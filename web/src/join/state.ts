@@ -6,7 +6,6 @@
 // officer's name and the crime reference the victim was sent.
 
 import type { TokenMode } from "../api/types";
-import type { Answer } from "./outbox";
 
 export type Screen =
   | "choose"
@@ -19,6 +18,16 @@ export type Screen =
   | "in-person"
   | "interpreter"
   | "ended";
+
+/** An answer given and sent in the background (outbox.ts); kept until the server records it. */
+export interface Answer {
+  path: string;
+  body: unknown;
+  /** The screen that gave the answer: where a refusal takes the victim back to. */
+  from: Screen;
+  /** For the safety questions: which question to show again. */
+  question?: number;
+}
 
 /** What the victim will publish, as the token endpoint names it. */
 export type Mode = TokenMode;
