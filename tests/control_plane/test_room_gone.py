@@ -7,18 +7,6 @@ from livekit import api as lk
 from tests.support.stack import Api
 
 
-async def _consented_live_visit(api: Api) -> str:
-    vid, session = await api.live_ready_visit()
-    await api.ok(
-        "POST",
-        "/api/v1/participant/recording/consent",
-        bearer=session,
-        json={"consent": True},
-        expect=201,
-    )
-    return vid
-
-
 async def _drop_room(api: Api, vid: str) -> None:
     sfu = api.stack.sfu
     client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
@@ -28,7 +16,7 @@ async def _drop_room(api: Api, vid: str) -> None:
 async def test_starting_a_statement_while_the_room_is_gone_is_a_503_that_says_why(
     api: Api,
 ) -> None:
-    vid = await _consented_live_visit(api)
+    vid, _ = await api.consented_live_visit()
     await _drop_room(api, vid)
 
     status, body = await api.call("POST", f"/api/v1/visits/{vid}/recording/start", who="alice")
@@ -41,7 +29,7 @@ async def test_starting_a_statement_while_the_room_is_gone_is_a_503_that_says_wh
 
 
 async def test_stopping_a_statement_while_the_room_is_gone_still_stops_it(api: Api) -> None:
-    vid = await _consented_live_visit(api)
+    vid, _ = await api.consented_live_visit()
     await api.ok("POST", f"/api/v1/visits/{vid}/recording/start", who="alice", expect=202)
     await _drop_room(api, vid)
 

@@ -383,14 +383,7 @@ async def test_one_bundle_holds_the_visits_exhibits_and_verifies_offline(api: Ap
 
 
 async def test_the_signed_statement_names_the_visits_recording(api: Api) -> None:
-    vid, session = await api.live_ready_visit()
-    await api.ok(
-        "POST",
-        "/api/v1/participant/recording/consent",
-        bearer=session,
-        json={"consent": True},
-        expect=201,
-    )
+    vid, session = await api.consented_live_visit()
     started = await api.ok("POST", f"/api/v1/visits/{vid}/recording/start", who="alice", expect=202)
     made = await api.ok("POST", f"/api/v1/visits/{vid}/statements", who="alice", expect=201)
     saved = await api.ok(

@@ -258,6 +258,18 @@ class Api:
         await self.ok("POST", f"/api/v1/visits/{vid}/start", who=who)
         return vid, joined["session"]
 
+    async def consented_live_visit(self, who: str = "alice") -> tuple[str, str]:
+        """A started visit whose victim has consented to recording: (visit_id, session)."""
+        vid, session = await self.live_ready_visit(who)
+        await self.ok(
+            "POST",
+            "/api/v1/participant/recording/consent",
+            bearer=session,
+            json={"consent": True},
+            expect=201,
+        )
+        return vid, session
+
     async def passed_check(self, session: str, *, tries: int = 3) -> dict[str, Any]:
         """Run the real connection check for this participant session (from the host, over
         the unshaped veth) so that participant tokens can be issued; return the verdict.
