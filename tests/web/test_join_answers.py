@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import Browser, Request, Route, expect
+from playwright.async_api import Browser, Locator, Page, Request, Route, expect
 
 from tests.support.stack import Api
 from tests.web.test_join_page import _link, _phone, _progress
@@ -36,6 +36,20 @@ async def _until(api: Api, vid: str, check: Any, timeout: float = 15) -> dict[st
         if check(progress) or asyncio.get_running_loop().time() > deadline:
             return progress
         await asyncio.sleep(0.1)
+
+
+async def _video_yes_to_all_and_agree(page: Page) -> Locator:
+    """Choose video, answer every safety question yes and agree; return the camera screen's
+    heading once it shows (no answer needs to have reached the server by then)."""
+    await page.get_by_role("button", name="Video call on this phone").click()
+    for question in QUESTIONS:
+        group = page.get_by_role("group", name=question)
+        await group.get_by_label("Yes", exact=True).check()
+        await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("button", name="Yes, I agree to the call").click()
+    preview = page.get_by_role("heading", name="Check your camera and microphone")
+    await expect(preview).to_be_visible()
+    return preview
 
 
 async def test_answers_go_in_the_background_in_order_and_a_dropped_one_is_sent_again(
@@ -79,17 +93,9 @@ async def test_answers_go_in_the_background_in_order_and_a_dropped_one_is_sent_a
     await page.route("**/api/v1/participant/eligibility", cut_first_declaration)
     try:
         await page.goto(await _link(api, vid))
-        await page.get_by_role("button", name="Video call on this phone").click()
         # The choice is still on its way, and the questions, consent and camera screens follow
         # one another without waiting for it.
-        for question in QUESTIONS:
-            group = page.get_by_role("group", name=question)
-            await group.get_by_label("Yes", exact=True).check()
-            await page.get_by_role("button", name="Continue").click()
-        await page.get_by_role("button", name="Yes, I agree to the call").click()
-        await expect(
-            page.get_by_role("heading", name="Check your camera and microphone")
-        ).to_be_visible()
+        await _video_yes_to_all_and_agree(page)
         # Nothing after the choice left the phone while the choice was unanswered.
         assert log == [("sent", "choice")], log
         progress = await _progress(api, vid)
@@ -140,14 +146,7 @@ async def test_a_refused_answer_takes_the_victim_back_with_the_reason(
     await page.route("**/api/v1/participant/consent", hold_consent)
     try:
         await page.goto(await _link(api, vid))
-        await page.get_by_role("button", name="Video call on this phone").click()
-        for question in QUESTIONS:
-            group = page.get_by_role("group", name=question)
-            await group.get_by_label("Yes", exact=True).check()
-            await page.get_by_role("button", name="Continue").click()
-        await page.get_by_role("button", name="Yes, I agree to the call").click()
-        preview = page.get_by_role("heading", name="Check your camera and microphone")
-        await expect(preview).to_be_visible()
+        preview = await _video_yes_to_all_and_agree(page)
         # The officer cancels the visit while the consent is on its way: the server refuses it.
         await api.ok("POST", f"/api/v1/visits/{vid}/cancel", who="alice", json={"reason": "test"})
         release.set()
