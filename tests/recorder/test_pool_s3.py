@@ -118,6 +118,18 @@ def _bucket(minio: RunningMinio) -> Minio:
     )
 
 
+async def _holder_two_segments_in(
+    api: Api, vid: str, recorders: list[RunningRecorder]
+) -> tuple[RunningRecorder, RunningRecorder]:
+    """The recorder holding the visit's statement and the other one, once the statement is
+    secured and two segments in."""
+    rec = await wait_recording(api, vid, status="recording", secured=True)
+    holder = next(r for r in recorders if r.name == rec["recorder"])
+    other = next(r for r in recorders if r is not holder)
+    await eventually(lambda: _segments(api, vid, at_least=2), timeout=20, interval=0.5)
+    return holder, other
+
+
 async def test_kill_9_of_the_holder_the_other_recorder_continues_and_minio_holds_it_locked(
     pool: ReplicaSet, minio: list[RunningMinio], recorders: list[RunningRecorder]
 ) -> None:
@@ -127,11 +139,8 @@ async def test_kill_9_of_the_holder_the_other_recorder_continues_and_minio_holds
         try:
             await consent_and_start(api, call)
             vid = call.visit_id
-            rec = await wait_recording(api, vid, status="recording", secured=True)
-            holder = next(r for r in recorders if r.name == rec["recorder"])
-            other = next(r for r in recorders if r is not holder)
             # Two segments in, kill -9 the holder mid-statement.
-            await eventually(lambda: _segments(api, vid, at_least=2), timeout=20, interval=0.5)
+            holder, other = await _holder_two_segments_in(api, vid, recorders)
             killed = time.monotonic()
             stop_recorder(holder, kill=True)
 
@@ -243,10 +252,7 @@ async def test_a_stalled_holder_that_wakes_is_fenced_and_the_seal_verifies(
         try:
             await consent_and_start(api, call)
             vid = call.visit_id
-            rec = await wait_recording(api, vid, status="recording", secured=True)
-            holder = next(r for r in recorders if r.name == rec["recorder"])
-            other = next(r for r in recorders if r is not holder)
-            await eventually(lambda: _segments(api, vid, at_least=2), timeout=20, interval=0.5)
+            holder, other = await _holder_two_segments_in(api, vid, recorders)
             # Alive but stalled (as if starved) past the stale limit, mid-segment.
             holder.process.send_signal(signal.SIGSTOP)
             try:
