@@ -12,10 +12,10 @@ Heavy for CI's 2 cores, so it runs by hand only:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.infra.conftest import Controller
@@ -32,6 +31,15 @@ from tests.infra.hosts import TestHost, boot_host, destroy_host
 from tests.infra.mesh import route_mesh, unroute_mesh
 from tests.infra.release import next_release
 from tests.infra.tls import TestTls, make_tls
+from tests.infra.upgrade import (
+    PROBE_REVISION,
+    PROBE_TABLE,
+    UPGRADE_VERSION,
+    Answer,
+    probe_migration,
+    psql,
+    upgrade_while_polling,
+)
 from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
 
 pytestmark = pytest.mark.split
@@ -150,6 +158,52 @@ def test_readyz_answers_through_the_load_balancer(split: Split) -> None:
     assert _readyz(split, timeout=30)["checks"] == {"database": "ok", "sfu": "ok"}
 
 
+def _sfu_urls(d: Split) -> list[str]:
+    return [f"http://{d.hosts[name].address}:7880" for name in GROUPS["sfu"]]
+
+
+def _get_inside(host: TestHost, url: str) -> str:
+    """GET `url` from inside the host (its firewall leaves the management ports internal)."""
+    out = host.run(
+        "python3",
+        "-c",
+        "import sys,urllib.request;"
+        f"sys.stdout.write(urllib.request.urlopen('{url}').read().decode())",
+    )
+    return out.stdout
+
+
+def test_each_replica_is_configured_with_every_sfu_node_and_probes_them(split: Split) -> None:
+    for name in GROUPS["control_plane"]:
+        host = split.hosts[name]
+        toml = tomllib.loads(host.run("cat", "/etc/evr/evr.toml").stdout)
+        assert toml["livekit"]["api_urls"] == _sfu_urls(split), name
+        # The replica's node probe reaches each of them (evr_sfu_node_up, one per node).
+        deadline = time.monotonic() + 30
+        up: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            metrics = _get_inside(host, "http://127.0.0.1:9464/metrics")
+            up = {
+                line.split('node="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("evr_sfu_node_up{")
+            }
+            if up and set(up.values()) == {1.0}:
+                break
+            time.sleep(1)
+        assert up == dict.fromkeys(_sfu_urls(split), 1.0), (name, up)
+
+
+def test_preflight_names_an_sfu_url_that_is_not_http(split: Split) -> None:
+    bad = json.dumps({"evr_app_livekit_api_urls": [_sfu_urls(split)[0], "evr-sfu-2:7880"]})
+    result = run_playbook(
+        split.inventory, "site.yml", "--tags", "preflight", "--limit", "evr-cp-1", "-e", bad
+    )
+    assert result.returncode != 0
+    assert "evr_app_livekit_api_urls must list" in result.output, result.output[-4000:]
+    assert result.changed() == 0, result.output[-4000:]
+
+
 def _fingerprint(host: TestHost) -> str:
     out = host.run(
         "runuser",
@@ -208,38 +262,42 @@ async def test_a_whole_visit_through_the_split_deployment(split: Split) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def _serve_versions(host: TestHost) -> list[str]:
+    """The version of each `evr serve` start on the host, oldest first (its start line)."""
+    journal = host.run("journalctl", "-u", "evr-serve", "-o", "cat")
+    return [json.loads(x)["version"] for x in journal.stdout.splitlines() if "serve.started" in x]
+
+
 async def test_a_rolling_upgrade_keeps_the_call_and_the_api(split: Split, tmp_path: Path) -> None:
-    cp = split.hosts["evr-cp-1"]
+    """upgrade.yml over the two replicas while a visit's call is live and its API is polled
+    through HAProxy every 0.2 s: one replica is drained while the other answers, so every
+    poll must get the live visit (no 503, no error), and the call must carry on."""
+    cp, db = split.hosts["evr-cp-1"], split.hosts["evr-db"]
     token = officer_api_token(cp)
-    release = next_release(REPO / ".tools" / "artifacts", tmp_path / "artifacts", "0.1.1")
-    statuses: list[int | str] = []
-    upgraded: list[PlayResult] = []
-    context = ssl.create_default_context(cafile=str(split.tls.ca))
+    (deployed_head,) = psql(db, "SELECT version_num FROM alembic_version")
+    releases_before = {
+        name: split.hosts[name].run("readlink", "-f", "/opt/evr/current").stdout.strip()
+        for name in GROUPS["control_plane"]
+    }
+    release = next_release(
+        REPO / ".tools" / "artifacts",
+        tmp_path / "artifacts",
+        UPGRADE_VERSION,
+        add=probe_migration(deployed_head),
+    )
     base = f"https://{split.lb.address}"
+    upgraded: list[tuple[PlayResult, list[Answer]]] = []
 
     async def upgrade_during_the_call(vid: str) -> None:
-        play = asyncio.create_task(
-            asyncio.to_thread(
-                run_playbook,
+        upgraded.append(
+            await upgrade_while_polling(
                 split.inventory,
-                "upgrade.yml",
-                "-e",
-                f"evr_app_artifacts_local_dir={release}",
+                release,
+                f"{base}/api/v1/visits/{vid}",
+                {"Authorization": f"Bearer {token}"},
+                split.tls.ca,
             )
         )
-        headers = {"Authorization": f"Bearer {token}"}
-        connector = aiohttp.TCPConnector(ssl=context, force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            while not play.done():
-                try:
-                    async with http.get(f"{base}/api/v1/visits/{vid}", headers=headers) as r:
-                        statuses.append(r.status)
-                        if r.status == 200:
-                            assert (await r.json())["status"] == "live"
-                except aiohttp.ClientError as exc:
-                    statuses.append(type(exc).__name__)
-                await asyncio.sleep(0.2)
-        upgraded.append(await play)
 
     # Joined to the hosts' mesh (their firewalls leave the phone only the public ports).
     with phone_namespace(list(split.hosts.values())) as phone:
@@ -251,44 +309,55 @@ async def test_a_rolling_upgrade_keeps_the_call_and_the_api(split: Split, tmp_pa
             reference="CR/2026/0412",
             during_call=upgrade_during_the_call,
         )
-    (play,) = upgraded
+    ((play, answers),) = upgraded
     assert play.returncode == 0, play.output[-8000:]
-    # Both replicas run the new release, and said so when they started.
+    # Both replicas run the new release from a new venv, and said so when they started.
     for name in GROUPS["control_plane"]:
-        journal = split.hosts[name].run("journalctl", "-u", "evr-serve", "-o", "cat")
-        starts = [json.loads(x) for x in journal.stdout.splitlines() if "serve.started" in x]
-        assert starts[-1]["version"] == "0.1.1", (name, starts[-1])
-    # The API answered every poll through the upgrade, and the call carried on throughout:
-    # the statement recorded after it has both parties (play_visit checks it sealed).
-    assert len(statuses) > 20, statuses
-    assert [s for s in statuses if s != 200] == []
+        host = split.hosts[name]
+        assert (
+            host.run("readlink", "-f", "/opt/evr/current").stdout.strip() != (releases_before[name])
+        )
+        assert _serve_versions(host)[-1] == UPGRADE_VERSION, (name, _serve_versions(host))
+    # `evr migrate` of the new release ran once against the shared database.
+    assert psql(db, "SELECT version_num FROM alembic_version") == [PROBE_REVISION]
+    assert psql(db, f"SELECT to_regclass('{PROBE_TABLE}')") == [PROBE_TABLE]
+    # The API answered every poll with the live visit while each replica in turn was out.
+    print(f"upgrade.yml took {answers[-1].at - answers[0].at:.1f} s, {len(answers)} polls")
+    assert len(answers) > 20, answers
+    assert [(a.status, a.body) for a in answers if a.status != 200] == []
+    assert {a.visit_status for a in answers} == {"live"}
+    # The call carried on throughout: media kept flowing, and the statement recorded after
+    # the upgrade sealed (play_visit waits for it).
     assert visit.left["officer_video"] > visit.phone["officer_got"]["video"] + 100, visit.left
     assert visit.left["victim_video"] > visit.phone["victim_got"]["video"] + 100, visit.left
+    assert [s for s in visit.api_statuses if not 200 <= s < 300] == []
 
 
-def test_prometheus_has_every_target_up(split: Split) -> None:
+def test_prometheus_has_every_target_up_and_every_rule_loaded(split: Split) -> None:
     mon = split.hosts["evr-mon"]
 
     def api(path: str) -> Any:
-        out = mon.run(
-            "python3",
-            "-c",
-            "import sys,urllib.request;"
-            f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:9090{path}').read().decode())",
-        )
-        return json.loads(out.stdout)
+        return json.loads(_get_inside(mon, f"http://127.0.0.1:9090{path}"))
 
     deadline = time.monotonic() + 90
     targets: list[Any] = []
+    groups: list[Any] = []
     while time.monotonic() < deadline:
         targets = api("/api/v1/targets")["data"]["activeTargets"]
-        rules = [r for g in api("/api/v1/rules")["data"]["groups"] for r in g["rules"]]
-        if all(t["health"] == "up" for t in targets) and all(r["health"] == "ok" for r in rules):
+        groups = api("/api/v1/rules")["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        if (
+            targets
+            and all(t["health"] == "up" for t in targets)
+            and rules
+            and all(r["health"] == "ok" for r in rules)
+        ):
             break
         time.sleep(2)
     per_job: dict[str, int] = {}
     for t in targets:
         per_job[t["labels"]["job"]] = per_job.get(t["labels"]["job"], 0) + 1
+    # Every host of the inventory, each service where the inventory puts it.
     assert per_job == {
         "prometheus": 1,
         "evr-control-plane": 2,
@@ -297,6 +366,10 @@ def test_prometheus_has_every_target_up(split: Split) -> None:
         "node": len(NAMES),
     }
     assert [t["scrapeUrl"] for t in targets if t["health"] != "up"] == []
+    # The repo's alert rules, every file of them, each rule evaluating.
+    loaded = {g["file"].rsplit("/", 1)[-1] for g in groups}
+    assert loaded == {p.name for p in (REPO / "monitoring" / "alerts").glob("*.rules.yml")}
+    rules = [r for g in groups for r in g["rules"]]
     assert rules
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
 
