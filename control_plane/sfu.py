@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from control_plane.errors import DependencyUnavailable
 from control_plane.metrics import Metrics
+from core.livekit_nodes import NodeList
 from core.settings import LiveKitSettings, RoomSettings
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,24 @@ class Sfu:
         call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         self._call_timeout = call_timeout
-        self._nodes = [SfuNode("", client)] if isinstance(client, api.LiveKitAPI) else list(client)
-        if not self._nodes:
+        nodes = [SfuNode("", client)] if isinstance(client, api.LiveKitAPI) else list(client)
+        if not nodes:
             raise ValueError("Sfu needs at least one node")
-        self._current = 0
+        self._clients = {node.url: node.client for node in nodes}
+        self._nodes = NodeList([node.url for node in nodes])
         self._metrics = metrics
         self._tracer = tracer or trace.NoOpTracer()
 
     @property
     def current_url(self) -> str:
         """The node the next call goes to first (the last one that answered)."""
-        return self._nodes[self._current].url
+        return self._nodes.current
+
+    @property
+    def nodes(self) -> NodeList:
+        """The node list these calls move along; the connection check's observer joins
+        through it too, so it starts at the node that just answered (core.livekit_nodes)."""
+        return self._nodes
 
     async def _call(self, name: str, call: Callable[[api.LiveKitAPI], Awaitable[T]]) -> T:
         # One client span per Twirp call, named as RPC spans are: service/Method.
@@ -110,39 +118,37 @@ class Sfu:
         self, name: str, call: Callable[[api.LiveKitAPI], Awaitable[T]], span: Span
     ) -> T:
         """`call` on the current node, then on each other node in turn while it cannot be
-        reached; the last node's error propagates. Every call the control plane makes is
-        safe to repeat when a first try may have landed: CreateRoom returns the room if it
-        exists, deletes and removals repeated answer not-found (taken as "already gone")."""
-        count = len(self._nodes)
-        for step in range(count):
-            index = (self._current + step) % count
-            node = self._nodes[index]
-            try:
-                async with asyncio.timeout(self._call_timeout):
-                    result = await call(node.client)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self._metrics.sfu_node_failures.labels(node=node.url).inc()
-                if count == 1:
-                    raise
-                span.add_event(
-                    "sfu_node_unreachable", {"node": node.url, "error": type(exc).__name__}
-                )
-                log.warning(
-                    "LiveKit node %s unreachable during %s (%s: %s)%s",
-                    node.url,
-                    name,
-                    type(exc).__name__,
-                    exc,
-                    "; trying the next node" if step < count - 1 else "; no node left to try",
-                )
-                if step == count - 1:
-                    raise
-                continue
-            if index != self._current:
-                log.warning("LiveKit API calls now go to node %s", node.url)
-                self._current = index
-            return result
-        raise AssertionError("unreachable")  # the loop returns or raises
+        reached (core.livekit_nodes); the last node's error propagates. Every call the
+        control plane makes is safe to repeat when a first try may have landed: CreateRoom
+        returns the room if it exists, deletes and removals repeated answer not-found (taken
+        as "already gone")."""
+        count = len(self._nodes.urls)
+        before = self._nodes.current
+
+        async def attempt(url: str) -> T:
+            async with asyncio.timeout(self._call_timeout):
+                return await call(self._clients[url])
+
+        def unreachable(url: str, exc: BaseException, last: bool) -> None:
+            self._metrics.sfu_node_failures.labels(node=url).inc()
+            if count == 1:
+                return
+            span.add_event("sfu_node_unreachable", {"node": url, "error": type(exc).__name__})
+            log.warning(
+                "LiveKit node %s unreachable during %s (%s: %s)%s",
+                url,
+                name,
+                type(exc).__name__,
+                exc,
+                "; no node left to try" if last else "; trying the next node",
+            )
+
+        result = await self._nodes.first_answer(
+            attempt, unreachable=(aiohttp.ClientError, TimeoutError), on_unreachable=unreachable
+        )
+        if self._nodes.current != before:
+            log.warning("LiveKit API calls now go to node %s", self._nodes.current)
+        return result
 
     async def create_room(self, name: str, *, visit_id: str, rooms: RoomSettings) -> None:
         request = api.CreateRoomRequest(
