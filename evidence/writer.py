@@ -128,6 +128,9 @@ class _Participant:
     shown_ts: float | None = None
     planes: tuple[Pixels, Pixels, Pixels, int, int] | None = None
     next_audio_sample: int | None = None
+    painted: bool = False  # the canvas's tile has been drawn at least once
+    drawn: tuple[Pixels, Pixels, Pixels, int, int] | None = None
+    """What the canvas's tile shows once painted: ``planes`` as drawn, None: the placeholder."""
 
 
 @dataclass
@@ -223,6 +226,15 @@ class StatementWriter:
         self._next_frame = 0  # output frame counter since started_at
         self._mix = np.zeros(0, np.float32)  # audio not yet encoded, from _mix_base
         self._mix_base = 0
+        # The composite, kept between output frames: a tile is redrawn only when what it
+        # shows changes (at most the participant's frame rate), not on every output frame.
+        cfg = self.config
+        luma, chroma = cfg.width * cfg.height, (cfg.width // 2) * (cfg.height // 2)
+        self._canvas = np.empty(luma + 2 * chroma, np.uint8)
+        self._canvas[:luma], self._canvas[luma:] = _BLACK_Y, _NEUTRAL_UV
+        self._canvas_y = self._canvas[:luma].reshape(cfg.height, cfg.width)
+        self._canvas_u = self._canvas[luma : luma + chroma].reshape(cfg.height // 2, cfg.width // 2)
+        self._canvas_v = self._canvas[luma + chroma :].reshape(cfg.height // 2, cfg.width // 2)
         self._segment: _Segment | None = None
         self._done: list[SegmentInfo] = []
         self._closed = False
@@ -343,22 +355,34 @@ class StatementWriter:
 
     def _compose(self, at: float) -> Pixels:
         cfg = self.config
-        y = np.full((cfg.height, cfg.width), _BLACK_Y, np.uint8)
-        u = np.full((cfg.height // 2, cfg.width // 2), _NEUTRAL_UV, np.uint8)
-        v = np.full((cfg.height // 2, cfg.width // 2), _NEUTRAL_UV, np.uint8)
         for state in self._participants.values():
             self._select_frame(state, at)
-            tile = state.tile
             stale = state.shown_ts is None or at - state.shown_ts > cfg.video_hold_seconds
-            if stale or state.planes is None:
-                y[tile.y : tile.y + tile.height, tile.x : tile.x + tile.width] = _PLACEHOLDER_Y
-                continue
-            py, pu, pv, ox, oy = state.planes
-            h, w = py.shape
-            y[oy : oy + h, ox : ox + w] = py
-            u[oy // 2 : (oy + h) // 2, ox // 2 : (ox + w) // 2] = pu
-            v[oy // 2 : (oy + h) // 2, ox // 2 : (ox + w) // 2] = pv
-        return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, cfg.width)
+            shown = None if stale else state.planes
+            if not state.painted or shown is not state.drawn:
+                self._draw(state.tile, shown)
+                state.painted, state.drawn = True, shown
+        # from_ndarray copies: the encoder never sees the canvas change under it.
+        return self._canvas.reshape(-1, cfg.width)
+
+    def _draw(self, tile: _Tile, planes: tuple[Pixels, Pixels, Pixels, int, int] | None) -> None:
+        """Paint ``tile``: the placeholder (None), or a frame centred on black."""
+        x, y, w, h = tile.x, tile.y, tile.width, tile.height
+        cy, cu, cv = self._canvas_y, self._canvas_u, self._canvas_v
+        if planes is None:
+            cy[y : y + h, x : x + w] = _PLACEHOLDER_Y
+            cu[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
+            cv[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
+            return
+        py, pu, pv, ox, oy = planes
+        ph, pw = py.shape
+        if (pw, ph) != (w, h):  # the frame does not fill the tile: black bars around it
+            cy[y : y + h, x : x + w] = _BLACK_Y
+            cu[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
+            cv[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = _NEUTRAL_UV
+        cy[oy : oy + ph, ox : ox + pw] = py
+        cu[oy // 2 : (oy + ph) // 2, ox // 2 : (ox + pw) // 2] = pu
+        cv[oy // 2 : (oy + ph) // 2, ox // 2 : (ox + pw) // 2] = pv
 
     def _select_frame(self, state: _Participant, at: float) -> None:
         # Latest frame due by ``at``; a frame arriving after its instant was rendered is
@@ -377,7 +401,20 @@ class StatementWriter:
         w, h = max(2, int(iw * scale) & ~1), max(2, int(ih * scale) & ~1)
         ox = tile.x + ((tile.width - w) // 2 & ~1)
         oy = tile.y + ((tile.height - h) // 2 & ~1)
-        state.planes = (*_to_i420(frame, w, h), ox, oy)
+        if frame.ndim == 2 and (w, h) == (iw, ih):
+            # Already I420 at the tile's size (the SFU sends the layer that fills it, see
+            # recorder/media.py): the planes are views of the frame, with no scaling or copy.
+            flat = frame.reshape(-1)
+            luma, chroma = w * h, (w // 2) * (h // 2)
+            state.planes = (
+                flat[:luma].reshape(h, w),
+                flat[luma : luma + chroma].reshape(h // 2, w // 2),
+                flat[luma + chroma : luma + 2 * chroma].reshape(h // 2, w // 2),
+                ox,
+                oy,
+            )
+        else:
+            state.planes = (*_to_i420(frame, w, h), ox, oy)
         state.shown_ts = ts
 
     def _open_segment(self, first_frame: int) -> _Segment:

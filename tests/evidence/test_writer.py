@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -198,3 +199,60 @@ def test_killed_writer_leaves_completed_fragments_playable(tmp_path: Path) -> No
         tmp_path, participants=["officer"], started_at=STARTED_AT, config=FAST
     )
     assert resumed.first_index == 2
+
+
+def i420(width: int, height: int, y: int, u: int = 128, v: int = 128) -> np.ndarray[Any, Any]:
+    """A packed I420 frame (as the recorder gets it from the SFU) of one colour."""
+    luma = np.full((height, width), y, np.uint8)
+    chroma = np.concatenate(
+        [np.full((height // 4, width), u, np.uint8), np.full((height // 4, width), v, np.uint8)]
+    )
+    return np.concatenate([luma, chroma])
+
+
+def test_each_tile_shows_its_frame_scaled_or_not_and_follows_changes(tmp_path: Path) -> None:
+    """A frame already at the tile's size (640x360: the layer the recorder asks the SFU for)
+    is placed as it is, a 720p one is scaled to fill the tile, a 4:3 one that follows it has
+    black bars beside it (none of the 720p picture left there), and a feed that stops becomes
+    the placeholder until it resumes."""
+    one_segment = dataclasses.replace(FAST, segment_seconds=5.0)
+    writer = StatementWriter(
+        tmp_path, participants=["officer", "victim"], started_at=STARTED_AT, config=one_segment
+    )
+    officer = i420(640, 360, 200, u=60, v=200)
+    officer[:360, :320] = 60  # left half dark: where its edge lands shows it was not scaled
+    for i in range(100):  # 4 s at 25 fps; the officer's feed stops from 1.0 s to 3.6 s
+        t = i / 25
+        if t < 1.0 or t >= 3.6:
+            writer.push_video("officer", officer, t)
+        victim = i420(1280, 720, 100) if t < 1.0 else grey_frame(180, 320, 240)
+        writer.push_video("victim", victim, t)
+    [segment] = writer.close()
+    frames = {}
+    with av.open(str(segment.path)) as container:
+        for frame in container.decode(video=0):
+            frames[round(frame.time * 25)] = frame.to_ndarray(format="yuv420p")
+
+    def luma(n: int, x: int) -> float:
+        return float(frames[n][:360, x].mean())
+
+    def chroma(n: int, x: int) -> tuple[float, float]:
+        u, v = frames[n][360:450].reshape(180, 640), frames[n][450:].reshape(180, 640)
+        return float(u[:, x // 2].mean()), float(v[:, x // 2].mean())
+
+    # 0.5 s: the officer unscaled (edge at x=320); the victim's 720p frame fills its tile.
+    assert abs(luma(12, 300) - 60) < 6
+    assert abs(luma(12, 340) - 200) < 6
+    assert chroma(12, 500) == pytest.approx((60, 200), abs=6)
+    assert all(abs(luma(12, x) - 100) < 6 for x in (650, 960, 1270))
+    # 2.0 s: the victim's 4:3 frame, 480 wide, with black bars; the officer's frame held.
+    assert abs(luma(50, 660) - 16) < 6
+    assert abs(luma(50, 1270) - 16) < 6
+    assert abs(luma(50, 960) - 171) < 6  # RGB grey 180 is Y 171 in video range
+    assert abs(luma(50, 340) - 200) < 6
+    # 3.4 s: the officer's last frame is 2.4 s old (held 2 s at most): the placeholder.
+    assert all(abs(luma(85, x) - 48) < 6 for x in (10, 300, 340, 630))
+    assert chroma(85, 340) == pytest.approx((128, 128), abs=6)
+    # 3.9 s: the officer is back, as before.
+    assert abs(luma(97, 300) - 60) < 6
+    assert abs(luma(97, 340) - 200) < 6
