@@ -8,20 +8,58 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from livekit import rtc
 
-from evidence.writer import Pcm, Pixels
+from evidence.writer import Pcm, Pixels, WriterConfig
 
 _MAX_CLOCK_SKEW = 2.0  # a frame timestamp further than this from now is not trusted
 # Audio this much later than its sample count says is late, and late for this long means
 # the stream really paused (the receiver conceals losses, so this is rare): re-anchor then.
 _AUDIO_STALL = 1.0
 _AUDIO_PAUSE = 5.0
+_TILE_HEIGHT = WriterConfig().height  # a tile is never taller than the composite
 
 VideoSink = Callable[[str, float, Pixels], None]  # (identity, monotonic capture time, pixels)
 AudioSink = Callable[[str, float, Pcm, int], None]  # (identity, capture time, pcm, rate)
+
+
+class Publication(Protocol):
+    """What :func:`request_tile_layer` reads of an ``rtc.RemoteTrackPublication``."""
+
+    @property
+    def kind(self) -> rtc.TrackKind.ValueType: ...
+    @property
+    def simulcasted(self) -> bool: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    def set_video_quality(self, quality: rtc.VideoQuality.ValueType) -> None: ...
+
+
+def request_tile_layer(publication: Publication, *, tile_height: int = _TILE_HEIGHT) -> bool:
+    """Ask the SFU for the simulcast layer that fills a tile of the composite, not the top one.
+
+    The composite shows each participant at most ``tile_height`` px tall (all 360 px of the
+    1280x360 composite for two people). A camera at 720p (the join page's and the officer
+    console's) is published with LiveKit's 360p and 180p layers under it; the SFU forwards
+    the top one unless asked, and the recorder would decode four times the pixels only to
+    scale them down by two. LiveKit's middle layer is 360p under any top taller than that,
+    so asking for it loses no pixel of the recording; it runs at 20 fps where the top runs
+    at up to 30 (the composite is 25 fps), still the 20 fps lip-reading needs. A phone that
+    steps down sends less and is recorded at what it sends, as before. True if asked.
+    """
+    if (
+        publication.kind != rtc.TrackKind.KIND_VIDEO
+        or not publication.simulcasted
+        or min(publication.width, publication.height) <= tile_height
+    ):
+        return False
+    publication.set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_MEDIUM)
+    return True
 
 
 async def read_video(track: rtc.Track, identity: str, deliver: VideoSink) -> None:
@@ -42,8 +80,10 @@ async def read_video(track: rtc.Track, identity: str, deliver: VideoSink) -> Non
                 rgb = frame.convert(rtc.VideoBufferType.RGB24)
                 pixels = np.frombuffer(rgb.data, np.uint8).reshape(h, w, 3).copy()
             else:
+                # No copy: the SDK already copied the frame into a bytearray of its own,
+                # which this view keeps alive.
                 flat = np.frombuffer(frame.data, np.uint8)[: w * h * 3 // 2]
-                pixels = flat.reshape(h * 3 // 2, w).copy()
+                pixels = flat.reshape(h * 3 // 2, w)
             deliver(identity, at, pixels)
     finally:
         await stream.aclose()
