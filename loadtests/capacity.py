@@ -50,11 +50,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
+import yaml
 from livekit import api as lk_api
 
 from loadtests.asyncagent import AsyncAgent, AsyncAgentError
+from loadtests.cpuquota import PERIOD_US, cpu_quota
 from loadtests.localstack import LocalStack, local_stack, run_cancellable
 from loadtests.names import FIRST_FRAME, JOIN, LOSS_BP, MEDIA, VIDEO_FPS, VIDEO_KBPS
 
@@ -633,21 +636,21 @@ async def run(args: argparse.Namespace) -> str:
             work.mkdir()
             try:
                 async with local_stack(
-                    work, tag="capacity", recorder=mode.record, postgres=args.postgres
+                    work,
+                    tag="capacity",
+                    recorder=mode.record,
+                    postgres=args.postgres,
+                    sfu_options={"log_level": args.sfu_log_level, "config_patch": args.sfu_set},
                 ) as ls:
                     if args.pin:
                         pin(ls.sfu_pid, SFU_CORE)
                         if ls.recorder_pid is not None:
                             pin(ls.recorder_pid, GENERATOR_CORE)
-                    for n in levels:
-                        if args.direct:
-                            level = await run_level_direct(ls, n, args, mode=mode)
-                        else:
-                            level = await run_level(ls, n, args, work, mode=mode)
-                        out.append(level)
-                        print(level.row(), file=sys.stderr)
-                        if not level.passed and not args.keep_going:
-                            break
+                    quota = contextlib.ExitStack()
+                    if args.sfu_cores is not None:
+                        quota.enter_context(cpu_quota(ls.sfu_pid, args.sfu_cores))
+                    with quota:
+                        await _levels(ls, levels, args=args, work=work, mode=mode, out=out)
                     if i == 0 and not args.no_lk:
                         lk_report = await lk_load_test(ls, args)
             except RuntimeError as exc:  # e.g. the recorder would not start
@@ -655,6 +658,26 @@ async def run(args: argparse.Namespace) -> str:
     if args.plot:
         plot(out, args.plot)
     return render(out, notes, lk_report, args, ncpu)
+
+
+async def _levels(
+    ls: LocalStack,
+    levels: list[int],
+    *,
+    args: argparse.Namespace,
+    work: Path,
+    mode: Mode,
+    out: list[Level],
+) -> None:
+    for n in levels:
+        if args.direct:
+            level = await run_level_direct(ls, n, args, mode=mode)
+        else:
+            level = await run_level(ls, n, args, work, mode=mode)
+        out.append(level)
+        print(level.row(), file=sys.stderr)
+        if not level.passed and not args.keep_going:
+            break
 
 
 def plot(out: list[Level], path: Path) -> None:
@@ -711,6 +734,17 @@ def render(
             if args.pin
             else "Not pinned: every process may run on any core."
         ),
+        f"livekit-server log level {args.sfu_log_level}"
+        + "".join(f"; `{k}: {json.dumps(v)}`" for k, v in args.sfu_set.items())
+        + ".",
+        *(
+            [
+                f"livekit-server held to {args.sfu_cores:g} of a core by a CFS quota "
+                f"({args.sfu_cores * PERIOD_US / 1000:g} ms of CPU every {PERIOD_US / 1000:g} ms)."
+            ]
+            if args.sfu_cores is not None
+            else []
+        ),
         "",
         HEADER,
         *(level.row() for level in out),
@@ -724,7 +758,19 @@ def render(
         carried = passed[-1].visits if passed else 0
         limiting = next((lv for lv in ran if not lv.passed), ran[-1])
         lines.append(f"- **{mode}: {carried} concurrent visits** within the limit.")
-        lines.append(f"  - At {limiting.visits} visits: {bottleneck(limiting, ncpu)}")
+        if args.sfu_cores is not None and carried:
+            lines.append(
+                f"  - With the SFU held to {args.sfu_cores:g} of a core: "
+                f"**{carried / args.sfu_cores:.0f} visits per SFU core** at saturation "
+                f"({carried} carried, {limiting.visits} not)."
+                if not limiting.passed
+                else f"  - With the SFU held to {args.sfu_cores:g} of a core every level "
+                f"passed: at least {carried / args.sfu_cores:.0f} visits per SFU core."
+            )
+        if limiting.passed:
+            lines.append(f"  - Every level passed, up to {limiting.visits} visits.")
+        else:
+            lines.append(f"  - At {limiting.visits} visits: {bottleneck(limiting, ncpu)}")
         if limiting.errors:
             top = sorted(limiting.errors.items(), key=lambda kv: -kv[1])[:4]
             lines.append("  - Failures there: " + "; ".join(f"`{e}` x{n}" for e, n in top))
@@ -754,6 +800,13 @@ def render(
     if lk_report:
         lines += ["", "livekit-cli `lk load-test` on the same SFU:", "", lk_report]
     return "\n".join(lines)
+
+
+def _yaml_setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a dotted key, got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def main() -> None:
@@ -792,8 +845,33 @@ def main() -> None:
         action="store_true",
         help="run the control plane (and recorder) on PostgreSQL instead of SQLite",
     )
+    parser.add_argument(
+        "--sfu-cores",
+        type=float,
+        help="hold livekit-server to this fraction of a core (a CFS quota) so that it, not the "
+        "generator, saturates first; visits per SFU core = visits carried / this",
+    )
+    parser.add_argument(
+        "--sfu-log-level",
+        choices=("debug", "info", "warn"),
+        default="info",
+        help="livekit-server's log level (info, as the production profiles; the test suite "
+        "runs it at debug)",
+    )
+    parser.add_argument(
+        "--sfu-set",
+        type=_yaml_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a key of livekit-server's YAML config (dotted, value as YAML), e.g. "
+        "rtc.congestion_control.enabled=false; repeatable",
+    )
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
+    args.sfu_set = dict(args.sfu_set)
+    if args.sfu_cores is not None and not 0 < args.sfu_cores <= 64:
+        parser.error("--sfu-cores: a fraction of a core above 0, e.g. 0.25")
     if any(m not in MODES for m in args.modes.split(",")):
         parser.error(f"--modes: choose from {', '.join(MODES)}")
     if args.pin and (psutil.cpu_count() or 1) < 2:

@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import signal
 import tempfile
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ async def local_stack(
     http_port: int = 17980,
     recorder: bool = False,
     postgres: bool = False,
+    sfu_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[LocalStack]:
     """Start a namespace, the SFU, the control plane (on SQLite, or a throw-away PostgreSQL
     with `postgres`) and, with `recorder`, the recorder worker (`evr recorder`); tear all of
@@ -77,13 +78,21 @@ async def local_stack(
             database_pid = pg.pid
         else:
             database_url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
-        async with _stack(workdir, tag, http_port, database_url, recorder=recorder) as ls:
+        async with _stack(
+            workdir, tag, http_port, database_url, recorder=recorder, sfu_options=sfu_options
+        ) as ls:
             yield dataclasses.replace(ls, database_pid=database_pid)
 
 
 @contextlib.asynccontextmanager
 async def _stack(
-    workdir: Path, tag: str, http_port: int, database_url: str, *, recorder: bool
+    workdir: Path,
+    tag: str,
+    http_port: int,
+    database_url: str,
+    *,
+    recorder: bool,
+    sfu_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[LocalStack]:
     net = create_testnet(tag)
     try:
@@ -92,6 +101,7 @@ async def _stack(
             database_url=database_url,
             workdir=workdir / "sfu",
             http_port=http_port,
+            sfu_options=sfu_options,
         )
         try:
             rec = start_recorder(stack, workdir / "recorder", name="load") if recorder else None

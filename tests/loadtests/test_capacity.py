@@ -1,11 +1,15 @@
-"""The capacity report's CPU accounting: what the run started is never "other processes"."""
+"""The capacity report's CPU accounting (what the run started is never "other processes") and
+its LiveKit settings."""
 
+import argparse
 from pathlib import Path
 
 import pytest
+import yaml
 
-from loadtests.capacity import HEADER, Level, plot
+from loadtests.capacity import HEADER, Level, _yaml_setting, plot
 from tests.support.postgres import RunningPostgres
+from tests.support.sfu import _patched
 
 
 def _cells(line: str) -> list[str]:
@@ -62,3 +66,29 @@ def test_the_curves_are_drawn_as_a_png(tmp_path: Path) -> None:
     plot(levels, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_a_livekit_setting_is_a_dotted_key_and_a_yaml_value() -> None:
+    assert _yaml_setting("rtc.congestion_control.enabled=false") == (
+        "rtc.congestion_control.enabled",
+        False,
+    )
+    assert _yaml_setting("rtc.packet_buffer_size_video=1000") == (
+        "rtc.packet_buffer_size_video",
+        1000,
+    )
+    for bad in ("rtc.congestion_control.enabled", "=1", "rtc..x=1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+            _yaml_setting(bad)
+
+
+def test_the_patch_sets_nested_keys_and_keeps_the_rest() -> None:
+    config = "port: 7880\nrtc:\n  udp_port: 7882\n"
+    patched = yaml.safe_load(
+        _patched(config, {"rtc.congestion_control.enabled": False, "logging.level": "info"})
+    )
+    assert patched == {
+        "port": 7880,
+        "rtc": {"udp_port": 7882, "congestion_control": {"enabled": False}},
+        "logging": {"level": "info"},
+    }

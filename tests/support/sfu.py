@@ -13,9 +13,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sfu_config import Profile, SfuSettings, generate_credentials, render, write_key_file
 from tests.support.netns import TestNet
@@ -75,13 +78,17 @@ def start_sfu(
     workdir: Path,
     profile: Profile = Profile.DEV,
     credentials: tuple[str, str] | None = None,
+    config_patch: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> RunningSfu:
     """Render `profile` for the namespace, write a fresh 0600 key file and run livekit-server
     in `net` until its HTTP endpoint answers. `credentials` (key, secret) replace the fresh
     ones: the nodes of one cluster share them (tests/support/cluster.py).
 
-    `overrides` replace SfuSettings fields (e.g. turn_domain=..., redis_address=...). Raises
+    `overrides` replace SfuSettings fields (e.g. turn_domain=..., redis_address=...);
+    `config_patch` sets dotted keys of the rendered YAML that SfuSettings does not carry (a
+    benchmark varying LiveKit's own settings, e.g. {"rtc.congestion_control.enabled": False}).
+    Raises
     SfuStartError with the server log tail if it exits or does not answer within ~20 s.
     """
     if not LIVEKIT_SERVER.is_file():
@@ -100,7 +107,10 @@ def start_sfu(
     )
     settings = dataclasses.replace(settings, **overrides)
     config_path = workdir / f"livekit-{profile.value}.yaml"
-    config_path.write_text(render(profile, settings), encoding="utf-8")
+    config = render(profile, settings)
+    if config_patch:
+        config = _patched(config, config_patch)
+    config_path.write_text(config, encoding="utf-8")
     log_path = workdir / "livekit-server.log"
     process = _spawn(net, [str(LIVEKIT_SERVER), "--config", str(config_path)], log_path)
     sfu = RunningSfu(
@@ -235,3 +245,15 @@ def _tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _patched(config: str, patch: Mapping[str, Any]) -> str:
+    """`config` with each dotted key of `patch` set (intermediate mappings created)."""
+    doc: dict[str, Any] = yaml.safe_load(config)
+    for dotted, value in patch.items():
+        *parents, leaf = dotted.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return yaml.safe_dump(doc, sort_keys=False)

@@ -7,6 +7,7 @@ listens on the host end of the veth so the SFU's webhooks reach it.
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -100,9 +101,11 @@ async def start_stack(
     workdir: Path,
     http_port: int,
     webhook_url: str | None = None,
+    sfu_options: Mapping[str, Any] | None = None,
 ) -> Stack:
     """Start the SFU and the control plane. The SFU's webhooks go to this control plane
-    unless `webhook_url` sends them elsewhere (a closed port loses every one)."""
+    unless `webhook_url` sends them elsewhere (a closed port loses every one).
+    `sfu_options` go to `start_sfu` (SfuSettings fields, `config_patch`)."""
     sock = bind_socket(net.host_ip)
     port = sock.getsockname()[1]
     sfu = start_sfu(
@@ -114,6 +117,7 @@ async def start_stack(
         rtc_udp_port=http_port + 2,
         prometheus_port=http_port + 3,
         turn_udp_port=http_port + 4,
+        **(sfu_options or {}),
     )
     try:
         return await start_control_plane(sfu, sock, database_url=database_url, workdir=workdir)
@@ -129,10 +133,12 @@ async def start_control_plane(
     database_url: str,
     workdir: Path,
     api_urls: tuple[str, ...] = (),
+    client_url: str | None = None,
 ) -> Stack:
     """The control plane on `sock` (bound by `bind_socket`), calling `sfu`, with the test
     officers and their API tokens. tests/support/cluster.py points it at a cluster's node, or
-    at every node (`api_urls`, `sfu.url` first)."""
+    at every node (`api_urls`, `sfu.url` first). Participants are told `client_url` (default
+    `sfu`'s)."""
     host, port = sock.getsockname()[:2]
     settings = settings_for(
         sfu,
@@ -143,6 +149,8 @@ async def start_control_plane(
     )
     if api_urls:
         settings = replace(settings, livekit=replace(settings.livekit, api_urls=api_urls))
+    if client_url is not None:
+        settings = replace(settings, livekit=replace(settings.livekit, client_url=client_url))
     spans = InMemorySpanExporter()
     app = create_app(settings, reconcile=False, span_exporter=spans)
     runner = web.AppRunner(app)
