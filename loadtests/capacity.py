@@ -656,7 +656,7 @@ async def run(args: argparse.Namespace) -> str:
             except RuntimeError as exc:  # e.g. the recorder would not start
                 notes.append(f"{mode.name}: not run: {exc}")
     if args.plot:
-        plot(out, args.plot)
+        plot(out, args.plot, sfu_cores=args.sfu_cores)
     return render(out, notes, lk_report, args, ncpu)
 
 
@@ -680,7 +680,7 @@ async def _levels(
             break
 
 
-def plot(out: list[Level], path: Path) -> None:
+def plot(out: list[Level], path: Path, *, sfu_cores: float | None = None) -> None:
     """Visits against SFU cores, p95 join and loss, one line per mode, into a PNG."""
     import matplotlib  # noqa: PLC0415 - only a run that plots needs it
 
@@ -711,7 +711,8 @@ def plot(out: list[Level], path: Path) -> None:
         ax.set_xlabel("concurrent 1:1 visits")
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle("EVR capacity: livekit-server on one core (red x: level over the limit)")
+    held = "on one core" if sfu_cores is None else f"held to {sfu_cores:g} of a core"
+    fig.suptitle(f"EVR capacity: livekit-server {held} (red x: level over the limit)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
