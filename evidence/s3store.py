@@ -114,7 +114,13 @@ class S3EvidenceStore(policy.RetentionRequests):
             region=settings.region,
         )
         if not self.client.bucket_exists(self.bucket):
-            self.client.make_bucket(self.bucket, location=settings.region, object_lock=True)
+            try:
+                self.client.make_bucket(self.bucket, location=settings.region, object_lock=True)
+            except S3Error as exc:
+                # Two recorders or replicas starting at once both see no bucket; the one that
+                # loses the race finds it made, and the Object Lock check below still holds.
+                if exc.code != "BucketAlreadyOwnedByYou":
+                    raise
         if self.client.get_object_lock_config(self.bucket) is None:
             raise EvidenceError(f"bucket {self.bucket} has no Object Lock; evidence needs it")
 

@@ -291,3 +291,31 @@ def test_a_seal_retried_after_created_was_logged_logs_each_step_once(
     assert sealed.custody == tuple(entries)  # the retry returns the entries as logged
     report = verify_store_entry(s3, EVIDENCE_ID, trusted_key_ids={sealed.key_id})
     assert report.ok, report.failures
+
+
+class _RaceLostClient(Minio):
+    """A real MinIO client whose existence check answers as it did a moment before another
+    replica created the bucket: the window two stores starting at once both fall into."""
+
+    def bucket_exists(self, bucket_name: str) -> bool:
+        return False
+
+
+def test_a_store_that_loses_the_bucket_creation_race_still_starts(
+    s3: S3EvidenceStore, tmp_path: Path
+) -> None:
+    settings = s3.settings
+    late = _RaceLostClient(
+        settings.endpoint,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        secure=settings.secure,
+        region=settings.region,
+    )
+    second = S3EvidenceStore(
+        settings,
+        cache_dir=tmp_path / "cache2",
+        custody=JsonlCustodyLog(tmp_path / "custody2"),
+        client=late,
+    )
+    assert second.client.get_object_lock_config(second.bucket) is not None
