@@ -47,6 +47,8 @@ class NodeProbe:
         self._missed = dict.fromkeys(self._urls, 0)
         self._up: dict[str, bool | None] = dict.fromkeys(self._urls)
         """None until the first verdict: a node never seen up is down, but was not lost."""
+        for url in self._urls:  # exported at 0, so the first loss is an increase
+            metrics.sfu_node_losses.labels(node=url)
 
     async def _answers(self, url: str) -> bool:
         try:

@@ -6,7 +6,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from monitoring import alerts_gen
 from monitoring.dashboards.defaults import CONTROL_PLANE, RATE, RECORDER, SFU, Row, build_dashboard
-from monitoring.dashboards.panels import THIRD, bar_gauge, single_stat, time_series
+from monitoring.dashboards.panels import HALF, THIRD, bar_gauge, single_stat, time_series
 
 UID = "evr-service-overview"
 
@@ -122,6 +122,24 @@ def _sfu() -> Row:
                 ],
                 unit="ms",
                 width=THIRD,
+            ),
+            time_series(
+                "SFU nodes answering (each control-plane replica's probe)",
+                [
+                    (
+                        f"min by (node) (evr_sfu_node_up{CONTROL_PLANE})",
+                        "{{node}}",
+                    )
+                ],
+                width=HALF,
+            ),
+            single_stat(
+                "SFU nodes lost (selected range)",
+                f"max by (node) (increase(evr_sfu_node_losses_total{CONTROL_PLANE}[$__range]))",
+                legend="{{node}}",
+                width=HALF,
+                red_at=1,
+                decimals=0,
             ),
         ],
     )

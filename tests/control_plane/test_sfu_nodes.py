@@ -205,13 +205,13 @@ async def test_the_probe_counts_a_loss_after_consecutive_misses_only(
 
     assert await probe.check_once() == {a.url: True, b.url: True, dead: False}
     # A node never seen up is down from the first probe, but it was not lost.
-    assert _probe_values(metrics, dead) == (0, None)
-    assert _probe_values(metrics, a.url) == (1, None)
+    assert _probe_values(metrics, dead) == (0, 0)
+    assert _probe_values(metrics, a.url) == (1, 0)
 
     a.status = 503
     for _ in range(DOWN_AFTER - 1):  # one slow or failed answer is not a lost node
         assert (await probe.check_once())[a.url] is True
-    assert _probe_values(metrics, a.url) == (1, None)
+    assert _probe_values(metrics, a.url) == (1, 0)
     assert (await probe.check_once())[a.url] is False
     assert _probe_values(metrics, a.url) == (0, 1)
     await probe.check_once()
@@ -220,4 +220,4 @@ async def test_the_probe_counts_a_loss_after_consecutive_misses_only(
     a.status = 200
     assert (await probe.check_once())[a.url] is True
     assert _probe_values(metrics, a.url) == (1, 1)
-    assert _probe_values(metrics, b.url) == (1, None)
+    assert _probe_values(metrics, b.url) == (1, 0)

@@ -29,7 +29,6 @@ from aiohttp import web
 
 from control_plane.app import create_app
 from control_plane.keys import MANAGEMENT_URL
-from loadtests.check_client import run_check
 from loadtests.media import SyntheticParticipant
 from monitoring import alerts_gen, dashboards
 from monitoring.dashboards import hosts, programme_outcomes
@@ -197,7 +196,9 @@ async def test_every_panel_has_data_and_every_alert_evaluates(
 
     # A real visit: the victim checks their connection, then both join with the API's tokens.
     vid, session = await api.live_ready_visit()
-    verdict = await run_check(http, d.stack.base_url, session)
+    # (retried like every test whose subject is not the check: its WebRTC leg is now and then
+    # missed on a busy 2-core machine; the verdicts are asserted in tests/control_plane/bandwidth)
+    verdict = await api.passed_check(session)
     assert verdict["verdict"] in ("sd", "hd"), verdict
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
     victim_tok = await api.ok("POST", "/api/v1/participant/token", bearer=session)
