@@ -1,13 +1,13 @@
 """Recovery time of each fault in the fault suite (issue 11, item 6).
 
 Runs tests/faults/test_faults.py (the real cluster, replicas behind HAProxy, PostgreSQL,
-MinIO and recorders; also part of `make test`) and benchmarks/fault_suite.py (Redis and the
-SFU node, by hand only) `--rounds` times and collects the
+Redis, MinIO and recorders; also part of `make test`) `--rounds` times and collects the
 "fault-recovery <name> <seconds>" line each test prints: from the kill (or, for a restarted
 component, from its being back) to the API answering, media flowing both ways and the
-statement secured with a segment closed after the fault (for MinIO: to the statement sealed;
-for the spool disk: from its being freed to the next statement secured). The tests assert
-behaviour; the times are reported here.
+statement held with a segment closed after the fault (for MinIO: to the statement sealed;
+for the spool disk: from its being freed to the next statement held; for the SFU node: from
+the kill, both participants rejoining with fresh tokens). The tests assert behaviour; the
+times are reported here.
 
     sudo .venv/bin/python -m benchmarks.faults --rounds 1
 
@@ -34,8 +34,7 @@ def run_once(basetemp: Path) -> tuple[dict[str, float], int]:
     """One run of the suite: ({fault: seconds}, pytest's exit code)."""
     out = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "tests/faults/test_faults.py",
-            "benchmarks/fault_suite.py", "-q", "-s",
+            sys.executable, "-m", "pytest", "tests/faults/test_faults.py", "-q", "-s",
             f"--basetemp={basetemp}", "-p", "no:cacheprovider",
         ],
         cwd=REPO,
