@@ -1,14 +1,19 @@
-"""The officer's console on a LiveKit cluster when the node hosting the call dies (issue 11).
+"""The officer's console and the victim's page on a LiveKit cluster when the node hosting the
+call dies (issue 11).
 
-Real Chromium runs the console; the control plane knows both nodes (`livekit.api_urls`). The
-visit's room is placed on node1 while the console connects through node0 (its
-`client_url`), which relays its signalling to node1. `kill -9` of node1: the console's call
-status says "Connection lost, reconnecting…", then "Reconnected." once it is in the room
-again, now on node0, and the visit is still live. Its own cluster and browser; SQLite.
+Real Chromium runs the page; the control plane knows both nodes (`livekit.api_urls`). The
+visit's room is placed on node1 while browsers connect through node0 (its `client_url`),
+which relays their signalling to node1. `kill -9` of node1: the console's call status says
+"Connection lost, reconnecting…", then "Reconnected." once it is in the room again, now on
+node0, and the visit is still live; the victim's page does the same by itself (no new link,
+no tap) and shows the officer's video again. Each test has its own cluster and browser;
+SQLite.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,7 +25,8 @@ import pytest
 from livekit import api as lk
 from playwright.async_api import Browser, async_playwright, expect
 
-from tests.support.browser import launch_chromium
+from loadtests.media import SyntheticParticipant
+from tests.support.browser import PHONE, launch_chromium
 from tests.support.cluster import (
     SfuCluster,
     kill_node,
@@ -29,8 +35,9 @@ from tests.support.cluster import (
     stop_cluster_stack,
 )
 from tests.support.stack import Api, Stack
-from tests.web.test_in_call import _officer_console
+from tests.web.test_in_call import _officer_console, _phone_in_call
 from tests.web.test_statement_flow import ELIGIBILITY
+from tests.web.test_victim_rejoin import CATALOGUE, _checked, _officer_rejoins
 
 BACK_WITHIN = 45.0
 """Seconds from the kill to "Reconnected." that the test tolerates on a loaded machine."""
@@ -74,6 +81,15 @@ async def cluster_browser(
 
 async def _started_on(api: Api, cluster: SfuCluster, node_index: int) -> str:
     """A started visit scheduled now, its room placed on `cluster.nodes[node_index]`."""
+    vid, _ = await _started_with_victim_on(api, cluster, node_index, link=False)
+    return vid
+
+
+async def _started_with_victim_on(
+    api: Api, cluster: SfuCluster, node_index: int, *, link: bool = True
+) -> tuple[str, str]:
+    """As `_started_on`; with `link`, the victim's link is also issued and opened: returns
+    the visit and the victim's session ("" without)."""
     visit = await api.ok(
         "POST",
         "/api/v1/visits",
@@ -91,6 +107,13 @@ async def _started_on(api: Api, cluster: SfuCluster, node_index: int) -> str:
         await api.ok(
             "PUT", f"/api/v1/visits/{vid}/eligibility/{item}", who="alice", json={"value": True}
         )
+    session = ""
+    if link:
+        issued = await api.ok(
+            "POST", f"/api/v1/visits/{vid}/links", who="alice", json={}, expect=201
+        )
+        code = issued["url"].rsplit("/", 1)[1]
+        session = (await api.ok("POST", "/api/v1/join/" + code, expect=201))["session"]
     node = cluster.nodes[node_index]
     # The control plane's own CreateRoom keeps a room where it already is.
     admin = lk.LiveKitAPI(
@@ -108,7 +131,7 @@ async def _started_on(api: Api, cluster: SfuCluster, node_index: int) -> str:
     )
     await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
     assert node_hosting(cluster, f"evr-{vid}") is node
-    return vid
+    return vid, session
 
 
 async def test_the_console_says_reconnecting_then_reconnected_when_the_hosting_node_dies(
@@ -144,3 +167,61 @@ async def test_the_console_says_reconnecting_then_reconnected_when_the_hosting_n
     assert visit["status"] in ("waiting", "live"), visit  # never ended by the fault
     assert took < BACK_WITHIN
     await api.call("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "test"})
+
+
+async def test_the_victims_page_reconnects_by_itself_when_the_hosting_node_dies(
+    http: aiohttp.ClientSession,
+    cluster_stack: tuple[Stack, SfuCluster],
+    cluster_browser: Browser,
+) -> None:
+    stack, cluster = cluster_stack
+    api = Api(http, stack)
+    cat = json.loads((CATALOGUE / "en.json").read_text(encoding="utf-8"))
+    vid, session = await _started_with_victim_on(api, cluster, 1)
+    await _checked(api, session)
+    tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
+    officer = SyntheticParticipant(rgb=(200, 40, 40))
+    context = await cluster_browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        await officer.connect(tok["url"], tok["token"])
+        await officer.publish()
+        page = await _phone_in_call(context, api, vid, session, "en")
+        await page.evaluate(
+            """() => {
+                const el = document.querySelector('.call-connection');
+                window.seenStatus = [];
+                new MutationObserver(() => window.seenStatus.push(el.textContent))
+                    .observe(el, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
+
+        kill_node(cluster.nodes[1])
+        await officer.close()
+        t0 = time.monotonic()
+        status = page.locator(".call-connection")
+        await expect(status).to_have_text(cat["call.reconnected"], timeout=BACK_WITHIN * 1000)
+        took = time.monotonic() - t0
+        seen = await page.evaluate("() => window.seenStatus")
+        reconnecting, reconnected = cat["call.reconnecting"], cat["call.reconnected"]
+        assert reconnecting in seen, seen
+        assert seen.index(reconnecting) < seen.index(reconnected), seen
+        assert took < BACK_WITHIN
+        # Still the call screen, never "ended"; the room moved to the survivor, with the
+        # victim in it; the officer comes back with a fresh token and is seen again.
+        await expect(page.locator("#main h1")).to_have_text(cat["call.title"])
+        assert node_hosting(cluster, f"evr-{vid}") is cluster.nodes[0]
+        officer = await asyncio.wait_for(_officer_rejoins(api, vid), timeout=60)
+        await page.wait_for_function(
+            "() => document.querySelector('.officer-video video')?.videoWidth > 0",
+            timeout=30_000,
+        )
+        admin = lk.LiveKitAPI(
+            cluster.nodes[0].sfu.url, cluster.api_key, cluster.api_secret, session=http
+        )
+        resp = await admin.room.list_participants(lk.ListParticipantsRequest(room=f"evr-{vid}"))
+        assert f"victim:{vid}" in {p.identity for p in resp.participants}
+        visit = await api.ok("GET", f"/api/v1/visits/{vid}", who="alice")
+        assert visit["status"] == "live", visit
+    finally:
+        await context.close()
+        await officer.close()
