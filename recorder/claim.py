@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.livekit_nodes import NodeList
 from core.settings import Settings
 from evidence.store import EvidenceStore
 from recorder.job_store import JobStore
@@ -43,6 +44,8 @@ class RecorderWorker:
         tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
+        # One place per process: a lost node costs the first join after it, not every join.
+        self.sfu_nodes = NodeList(settings.livekit.node_urls)
         self.tracer = tracer or trace.NoOpTracer()
         self.store = store
         self.signing_key = signing_key

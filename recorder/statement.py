@@ -20,10 +20,12 @@ from opentelemetry.trace import Tracer
 
 from core.domain import TERMINAL_STATES, TokenRole, VisitState
 from core.evidence_errors import EvidenceError, StoreUnavailableError
+from core.livekit_nodes import NodeList
 from core.recording_status import RecordingStatus
 from core.settings import Settings
 from core.telemetry import RecordingSpans
 from core.tokens import RECORDER_IDENTITY, mint
+from core.utc import utc_iso
 from evidence.hashing import private_directory
 from evidence.seal import StatementDetails
 from evidence.store import EvidenceStore
@@ -44,6 +46,7 @@ class Worker(Protocol):
     """
 
     settings: Settings
+    sfu_nodes: NodeList
     tracer: Tracer
     store: EvidenceStore
     signing_key: Ed25519PrivateKey
@@ -58,6 +61,7 @@ class Worker(Protocol):
 log = logging.getLogger("evr.recorder")
 
 _JOIN_TIMEOUT = 10.0
+"""Seconds a join may take through one LiveKit node before the next is tried."""
 
 
 def _now() -> datetime:
@@ -70,11 +74,6 @@ def private_spool(spool: Path) -> None:
     evidence store."""
     private_directory(spool.parent)
     private_directory(spool)
-
-
-def _signal_url(api_url: str) -> str:
-    """The SFU's signalling URL on the internal network (the API URL, as ws/wss)."""
-    return api_url.replace("http", "ws", 1)
 
 
 @dataclass
@@ -223,8 +222,7 @@ class StatementJob:
             display_name="Evidential recorder",
             ttl=timedelta(minutes=5),
         )
-        url = _signal_url(worker.settings.livekit.api_url)
-        await self.room.join(url, issued.token, timeout=_JOIN_TIMEOUT)
+        await self.room.join(worker.sfu_nodes, issued.token, timeout=_JOIN_TIMEOUT)
         self.run_started_at = _now()
         await record_gap(
             worker.job_store,
@@ -329,6 +327,9 @@ class StatementJob:
                 return
 
     def _problem(self, lag: float, alarm: float) -> tuple[str | None, ProblemReason | None]:
+        if self.room.paused is not None:
+            since, why = self.room.paused
+            return f"nothing recorded since {utc_iso(since)}: {why}", ProblemReason.TRACK_LOST
         if self.room.lost_tracks:
             lost = ", ".join(f"{kind} of {who}" for who, kind in sorted(self.room.lost_tracks))
             return f"recorder lost a track: {lost}", ProblemReason.TRACK_LOST
@@ -488,6 +489,10 @@ class StatementJob:
             return
         if self.room.participants:
             await self.room.save_participants()
+        if self.stop_reason is StopReason.OFFICER:
+            # Stopped while nothing could be recorded: the gap runs to the stop. (A visit
+            # that ended took its participants out first; that is no gap.)
+            await self.room.end_pause()
         await self.room.leave()
         await jobs.set_status(self.recording_id, RecordingStatus.SEALING)
         rows = [r for r in await jobs.segments(self.recording_id) if r["state"] in SEALABLE]

@@ -27,6 +27,7 @@ class _Kind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
     ROLL = "roll"  # a new writer (so a new segment) for a new set of participants
+    PAUSE = "pause"  # close the writer: no media until the next roll (a gap)
     TICK = "tick"  # let the writer advance time while no media arrives
 
 
@@ -85,6 +86,10 @@ class WriterThread(threading.Thread):
     def roll(self, participants: list[str], started_at: datetime) -> None:
         """Close the current writer and start one for ``participants`` from now."""
         self.items.put(_Item(_Kind.ROLL, time.monotonic(), data=(participants, started_at)))
+
+    def pause(self) -> None:
+        """Close the current writer (ending its segment) and write nothing until `roll`."""
+        self.items.put(_Item(_Kind.PAUSE, time.monotonic()))
 
     def tick(self) -> None:
         self.items.put(_Item(_Kind.TICK, time.monotonic()))
@@ -146,6 +151,9 @@ class WriterThread(threading.Thread):
                 on_segment_open=self.on_segment_open,
                 on_segment_closed=self.on_segment_closed,
             )
+            return
+        if item.kind is _Kind.PAUSE:
+            self._close_writer()
             return
         writer = self._writer
         if writer is None:

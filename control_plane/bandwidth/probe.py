@@ -19,6 +19,7 @@ from livekit import api, rtc
 
 from control_plane.bandwidth.loss import SenderReport, phone_loss, worse_loss
 from control_plane.bandwidth.verdict import ProbeFigures
+from core.livekit_nodes import NodeList, signalling_url
 from core.settings import LiveKitSettings
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,6 @@ def _observer_token(livekit: LiveKitSettings, check_id: str, ttl: timedelta) -> 
     )
 
 
-def signalling_url(livekit: LiveKitSettings) -> str:
-    """The observer signals over the API address the control plane already reaches."""
-    return livekit.api_url.replace("http", "ws", 1)
-
-
 @dataclass(frozen=True)
 class InboundSample:
     at: float
@@ -95,7 +91,12 @@ class InboundSample:
 
 @dataclass
 class ProbeObserver:
+    """The hidden subscriber of one probe room. It signals over the API addresses the
+    control plane already reaches (`nodes`, shared with its API calls): from the node that
+    last answered, on to the next while one cannot be reached, `connect_timeout` each."""
+
     livekit: LiveKitSettings
+    nodes: NodeList
     check_id: str
     ttl: timedelta
     connect_timeout: float = 5.0
@@ -117,7 +118,8 @@ class ProbeObserver:
         self.room.on("connection_quality_changed", self._on_quality)
         self._connecting = asyncio.create_task(self._connect(), name="probe-observer")
         # asyncio.wait, not wait_for: the join must not be cancelled (see _connect).
-        await asyncio.wait({self._connecting}, timeout=self.connect_timeout)
+        budget = self.connect_timeout * len(self.nodes.urls)
+        await asyncio.wait({self._connecting}, timeout=budget)
         return self._connecting.done() and self.error is None
 
     async def _connect(self) -> None:
@@ -125,8 +127,24 @@ class ProbeObserver:
         # Never cancel Room.connect from outside: the SDK's FFI side panics if it completes
         # after the Python side gave up. Its own timeout bounds it instead.
         options = rtc.RoomOptions(connect_timeout=self.connect_timeout)
+
+        async def connect(url: str) -> None:
+            # A failed connect leaves the Room as it was before: the next node reuses it.
+            await self.room.connect(signalling_url(url), token, options)
+
+        def unreachable(url: str, exc: BaseException, last: bool) -> None:
+            log.warning(
+                "probe observer could not join through LiveKit node %s (%s)%s",
+                url,
+                exc,
+                "" if last else "; trying the next node",
+                extra={"check_id": self.check_id},
+            )
+
         try:
-            await self.room.connect(signalling_url(self.livekit), token, options)
+            await self.nodes.first_answer(
+                connect, unreachable=(rtc.ConnectError,), on_unreachable=unreachable
+            )
         except rtc.ConnectError as exc:
             self.error = f"observer could not join the probe room: {exc}"
             log.warning("probe observer failed", extra={"check_id": self.check_id})

@@ -115,8 +115,12 @@ class BandwidthChecks:
         ttl = self._bw.check_ttl_seconds
         room = probe_room_name(check_id)
         await self._sfu.create_probe_room(room, empty_timeout=int(ttl) + 1)
+        # The observer joins through the node that just created the room (sfu.nodes).
         probe = ProbeObserver(
-            livekit=self._settings.livekit, check_id=check_id, ttl=timedelta(seconds=ttl)
+            livekit=self._settings.livekit,
+            nodes=self._sfu.nodes,
+            check_id=check_id,
+            ttl=timedelta(seconds=ttl),
         )
         check = ActiveCheck(
             id=check_id,

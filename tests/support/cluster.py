@@ -295,13 +295,19 @@ def stop_cluster(cluster: SfuCluster, *, destroy_nets: bool = True) -> None:
 
 
 async def start_cluster_stack(
-    workdir: Path, *, database_url: str, size: int = 2, all_nodes: bool = False
+    workdir: Path,
+    *,
+    database_url: str,
+    size: int = 2,
+    all_nodes: bool = False,
+    client_node: int = 0,
 ) -> tuple[Stack, SfuCluster]:
     """The control plane (as `start_stack` runs it) pointed at a fresh cluster: its API calls
     go to the first node, which routes them through Redis to whichever node hosts a room
     (with `all_nodes`, every node is configured, `livekit.api_urls`, and calls move on when
-    one is lost); participants are told the first node's URL, and a test may connect them to
-    any node. Every node's webhooks come to this control plane."""
+    one is lost); participants are told node `client_node`'s URL (as a name resolving to a
+    live node would be), and a test may connect them to any node. Every node's webhooks come
+    to this control plane."""
     nets = [create_testnet(f"node{i}") for i in range(size)]
     try:
         sock = bind_socket(nets[0].host_ip)
@@ -322,6 +328,7 @@ async def start_cluster_stack(
             database_url=database_url,
             workdir=workdir,
             api_urls=tuple(n.sfu.url for n in cluster.nodes) if all_nodes else (),
+            client_url=cluster.nodes[client_node].sfu.ws_url,
         )
     except BaseException:
         stop_cluster(cluster)

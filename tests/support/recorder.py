@@ -103,7 +103,8 @@ def start_recorder(
                 'log_level = "INFO"',
                 "[livekit]",
                 f'key_file = "{_key_file(stack, workdir, bad_secret=bad_secret)}"',
-                f'api_url = "{stack.settings.livekit.api_url}"',
+                # Every node of a cluster, as the control plane has them.
+                f"api_urls = {json.dumps(list(stack.settings.livekit.node_urls))}",
                 f'client_url = "{stack.settings.livekit.client_url}"',
                 "[recording]",
                 f'store_dir = "{rs.store_dir}"',
