@@ -292,6 +292,10 @@ class Run:
 
 JOIN_PATIENCE = 60.0
 """Seconds a participant keeps trying to join, with fresh tokens, as the pages do."""
+JOIN_TIMEOUT = 40.0
+STAGGER = 20.0
+"""Seconds between the visits' starts: six participants joining at once on the loaded
+machine starved this process's event loop, and LiveKit's SDK aborted it."""
 
 
 async def join(
@@ -306,7 +310,10 @@ async def join(
             rgb=rgb, tone_hz=tone, width=160, height=120, fps=10, inspect_pixels=False
         )
         try:
-            await part.connect(tok["url"], tok["token"])
+            # The SDK's own timeout must fire first: a connect cancelled from outside (the
+            # backstop 10 s later) makes its FFI side abort the process when the join completes
+            # (seen at load 32: "timed out waiting for ReadyForRoomEventRequest").
+            await part.connect(tok["url"], tok["token"], timeout=JOIN_TIMEOUT)
             await part.publish()
         except Exception as exc:
             with contextlib.suppress(Exception):
@@ -323,6 +330,7 @@ async def join(
 async def one_visit(run: Run, index: int, *, cluster: SfuCluster) -> None:
     """A visit recording statements back to back until the run's end; outcomes appended."""
     api = run.api
+    await asyncio.sleep(index * STAGGER)
     visit = await api.eligible_visit()
     vid = visit["id"]
     link = await api.ok("POST", f"/api/v1/visits/{vid}/links", who="alice", json={}, expect=201)
