@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +249,25 @@ def _person(rgb: tuple[int, int, int], tone: float) -> SyntheticParticipant:
     return SyntheticParticipant(rgb=rgb, tone_hz=tone, width=160, height=120, fps=10)
 
 
+RECONCILE_SETTLE = 2.5
+"""A little over the replicas' reconcile interval (2 s, tests/support/replicas.py)."""
+
+
+async def _pin_room(env: Env, admin: lk.LiveKitAPI, room: str) -> None:
+    """Keep the visit's room on node 1 (the SFU-node fault kills the node hosting it, and
+    everything else reaches the cluster through node 0). A reconcile pass that listed the rooms
+    just before the visit started deletes the room made for it beforehand as an orphan, and
+    the room watch then makes it again wherever LiveKit chooses (seen once in four runs)."""
+    node = env.cluster.nodes[1]
+    for _ in range(5):
+        await asyncio.sleep(RECONCILE_SETTLE)
+        if await asyncio.to_thread(node_hosting, env.cluster, room) is node:
+            return
+        await admin.room.delete_room(lk.DeleteRoomRequest(room=room))
+        await admin.room.create_room(lk.CreateRoomRequest(name=room, node_id=node.node_id))
+    raise AssertionError(f"the visit's room could not be kept on {node.name}")
+
+
 @pytest.fixture(scope="module")
 async def visit(env: Env) -> AsyncIterator[Visit]:
     """A live visit whose room is on cluster node 1 (node 0 serves the control plane's API
@@ -264,6 +283,7 @@ async def visit(env: Env) -> AsyncIterator[Visit]:
         lk.CreateRoomRequest(name=room_name_for(vid), node_id=env.cluster.nodes[1].node_id)
     )
     await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
+    await _pin_room(env, admin, room_name_for(vid))
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
     victim_tok = _victim_token(env, vid)
     v = Visit(
@@ -675,6 +695,21 @@ async def _rejoin(
         return part, tok["identity"]
 
 
+GAP_SLACK = 3.0
+"""Seconds after the kill by which a gap must have started: frames already in flight, and the
+clocks of test and recorder read on a loaded machine."""
+
+
+def _covers(gaps: list[dict[str, str]], killed_at: float) -> bool:
+    """A gap starts at most GAP_SLACK s after `killed_at` (unix time) and ends after it."""
+    for gap in gaps:
+        start = datetime.fromisoformat(gap["from"]).timestamp()
+        end = datetime.fromisoformat(gap["to"]).timestamp()
+        if start <= killed_at + GAP_SLACK and end > killed_at:
+            return True
+    return False
+
+
 async def test_the_sfu_node_hosting_the_visit_killed(env: Env, visit: Visit) -> None:
     v, since, api, cluster = visit, time.time(), env.api, env.cluster
     room = room_name_for(v.vid)
@@ -685,10 +720,10 @@ async def test_the_sfu_node_hosting_the_visit_killed(env: Env, visit: Visit) -> 
     assert await _media_flows(v), "media was not flowing before the fault"
     node, survivor = cluster.nodes[1], cluster.nodes[0]
     assert node_hosting(cluster, room) is node, "the visit's room is not on node 1"
-    try:
-        with Poller(env, v.vid) as poller:
-            t0, w0 = time.monotonic(), time.time()
-            kill_node(node)
+    with Poller(env, v.vid) as poller:
+        t0, w0 = time.monotonic(), time.time()
+        kill_node(node)
+        try:
             await v.close()
             officer = _rejoin(
                 lambda: api.ok("POST", f"/api/v1/visits/{v.vid}/token", who="alice"),
@@ -704,17 +739,19 @@ async def test_the_sfu_node_hosting_the_visit_killed(env: Env, visit: Visit) -> 
                 officer, victim
             )
             await recovered(env, v, t0, "sfu-node")
-        # The room, same name, is now placed on the node that survived.
-        assert node_hosting(cluster, room) is survivor, node_hosting(cluster, room)
-        # While both participants are out of the room the visit is "waiting": still open.
-        poller.visit_never_ended(frozenset({"live", "waiting"}))
-        # Media stopped for the recorder too: the manifest must say so.
-        await seal(env, v, gap=True)
-        await nothing_lost(env, v)
-        no_5xx_outside(env, "sfu-node", since=since, fault=w0, back=w0)
-    finally:
-        # Back as a fresh node (new id), so that the Redis fault runs on a two-node cluster.
-        await asyncio.to_thread(restart_node, cluster, node)
+            # The room, same name, is now placed on the node that survived.
+            assert node_hosting(cluster, room) is survivor, node_hosting(cluster, room)
+            # While both participants were out of the room the visit was "waiting": open.
+            poller.visit_never_ended(frozenset({"live", "waiting"}))
+            # Media stopped for the recorder too at the kill: a gap must start there, not
+            # when the recorder noticed (seal checks the manifest has the recording's gaps).
+            rec = await seal(env, v, gap=True)
+            assert _covers(rec["gaps"], w0), f"no gap from the kill at {w0:.1f}: {rec['gaps']}"
+            await nothing_lost(env, v)
+            no_5xx_outside(env, "sfu-node", since=since, fault=w0, back=w0)
+        finally:
+            # Back as a fresh node (new id), so that the Redis fault has two nodes again.
+            await asyncio.to_thread(restart_node, cluster, node)
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -737,6 +774,8 @@ async def test_redis_killed_and_restarted(env: Env, visit: Visit) -> None:
     await start_statement(env, v)
     # So that a failure here names this fault, not media an earlier fault left broken.
     assert await _media_flows(v), "media was not flowing before the fault"
+    call_node = node_hosting(cluster, room)
+    assert call_node is not None, "LiveKit has no node for the visit's room before the fault"
     redis = cluster.redis_process
     argv = [str(a) for a in redis.args]  # type: ignore[union-attr]
     with Poller(env, v.vid) as poller:
@@ -768,6 +807,14 @@ async def test_redis_killed_and_restarted(env: Env, visit: Visit) -> None:
             ) is not None
 
         await eventually(lambda: asyncio.to_thread(rebuilt), timeout=RECOVER_WITHIN)
+    # ... on the node that still holds the call (participants and recorder never left it).
+    # Anywhere else, LiveKit's API (participant listing, the recording flag) and every new
+    # join would go to an empty room of the same name while the call goes on elsewhere.
+    placed = node_hosting(cluster, room)
+    assert placed is call_node, (
+        f"after Redis came back empty the room was placed on {placed and placed.name} "
+        f"({placed and placed.node_id}), but the call is on {call_node.name} ({call_node.node_id})"
+    )
     poller.visit_never_ended()
     # Whether the recorder was cut off depends on where its signalling went; the manifest must
     # have every gap the recording recorded (seal checks it).
