@@ -43,7 +43,7 @@ from core.tokens import role_of_identity
 from core.utc import utc_iso
 from evidence.writer import Pcm, Pixels
 from recorder.job_store import ClaimLostError, JobStore
-from recorder.media import read_audio, read_video
+from recorder.media import read_audio, read_video, request_tile_layer
 from recorder.metrics import RecorderMetrics
 from recorder.recovery import JobLog
 from recorder.states import ProblemReason, StopReason
@@ -325,8 +325,9 @@ class RoomSession:
     # -- room events --------------------------------------------------------------------------
 
     def _on_track_subscribed(
-        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+        self, track: rtc.Track, pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
+        request_tile_layer(pub)  # the layer the composite shows, not the top one (issue 14)
         identity = participant.identity
         if not self.may_record(identity):
             first = identity not in self.held
