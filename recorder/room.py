@@ -234,12 +234,12 @@ class RoomSession:
         self._gap_writes.add(task)
         task.add_done_callback(self._gap_writes.discard)
 
-    async def _packets(self, track: rtc.Track) -> int:
-        """RTP packets the receiver of `track` has counted (0 if it cannot say)."""
+    async def _packets(self, track: rtc.Track) -> int | None:
+        """RTP packets the receiver of `track` has counted (None if it cannot say)."""
         try:
             stats = await asyncio.wait_for(track.get_stats(), 2.0)
         except Exception:  # the SDK raises bare Exceptions, e.g. once the track ended
-            return 0
+            return None
         return sum(
             s.inbound_rtp.received.packets_received
             for s in stats
@@ -259,14 +259,18 @@ class RoomSession:
             packets = await asyncio.gather(*(self._packets(track) for _, track in watched))
             now = _now()
             now_counts = {sid: n for (sid, _), n in zip(watched, packets, strict=True)}
-            moved = any(n > counts.get(sid, 0) for sid, n in now_counts.items())
-            counts = now_counts
+            moved = any(n is not None and n > counts.get(sid, 0) for sid, n in now_counts.items())
+            # A receiver that did not answer (a starved process, a track ending) is no proof
+            # that media stopped: no pause on a poll with an unanswered one.
+            known = all(n is not None for n in now_counts.values())
+            counts = {sid: n for sid, n in now_counts.items() if n is not None}
             if moved:
                 self._flowed_at = polled
                 if self.paused is not None and not self.stopping():
                     self._roll(sorted({identity for identity, _ in self._live.values()}))
             elif (
                 watched
+                and known
                 and self._flowed_at is not None  # not before media first flowed
                 and now - self._flowed_at >= timedelta(seconds=self.stall_after)
             ):
