@@ -42,6 +42,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -240,6 +241,7 @@ class LiveRound:
     cpu_per_s: float
     sfu_out_kbps: float
     load1: float
+    threads: dict[str, float]
 
 
 def _outgoing_bytes(metrics: str) -> float:
@@ -296,10 +298,25 @@ async def _join_visit(api: Api, agent: AsyncAgent) -> str:
     return vid
 
 
+def _threads_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of ``pid``, summed by thread name (digits dropped:
+    "writer-1a2b3c4d" and a pool's numbered threads count as one)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            head, _, tail = (task / "stat").read_text().rpartition(")")
+            name = re.sub(r"[-_ ]?[0-9a-f]*[0-9][0-9a-f]*$", "", head.split("(", 1)[1]) or "?"
+            fields = tail.split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 async def _statement(
     api: Api, vid: str, pid: int, seconds: float, metrics_url: str
-) -> tuple[float, float]:
-    """Record one statement; (recorder CPU s per statement-s, SFU outgoing kbit/s)."""
+) -> tuple[float, float, dict[str, float]]:
+    """Record one statement; (recorder CPU s per statement-s, SFU outgoing kbit/s, CPU s
+    per statement-s by thread name)."""
     import aiohttp  # noqa: PLC0415
 
     from tests.recorder.statement import wait_recording  # noqa: PLC0415
@@ -310,14 +327,15 @@ async def _statement(
     async with aiohttp.ClientSession() as http:
         async with http.get(metrics_url) as resp:
             out0 = _outgoing_bytes(await resp.text())
-        cpu0, wall0 = bench._process_cpu(pid), time.perf_counter()
+        cpu0, threads0, wall0 = bench._process_cpu(pid), _threads_cpu(pid), time.perf_counter()
         await asyncio.sleep(seconds)
         cpu, wall = bench._process_cpu(pid) - cpu0, time.perf_counter() - wall0
+        threads = {k: (v - threads0.get(k, 0.0)) / wall for k, v in _threads_cpu(pid).items()}
         async with http.get(metrics_url) as resp:
             out = _outgoing_bytes(await resp.text()) - out0
     await api.ok("POST", f"/api/v1/visits/{vid}/recording/stop", who="alice", expect=202)
     await wait_recording(api, vid, status="sealed", timeout=120)
-    return cpu / wall, out * 8 / wall / 1000
+    return cpu / wall, out * 8 / wall / 1000, threads
 
 
 async def live(rounds: int, seconds: float, variants: list[str], root: Path) -> list[LiveRound]:
@@ -351,16 +369,18 @@ async def live(rounds: int, seconds: float, variants: list[str], root: Path) -> 
                                 stack, root / "recorders", name=f"rec-{variant}-{r}"
                             )
                         try:
-                            cpu, kbps = await _statement(
+                            cpu, kbps, threads = await _statement(
                                 api, vid, rec.process.pid, seconds, stack.sfu.metrics_url
                             )
                         finally:
                             stop_recorder(rec)
-                        done = LiveRound(variant, cpu, kbps, os.getloadavg()[0])
+                        done = LiveRound(variant, cpu, kbps, os.getloadavg()[0], threads)
                         results.append(done)
+                        busiest = sorted(threads.items(), key=lambda kv: -kv[1])[:6]
                         print(
                             f"round {r + 1} {variant:<7} {cpu:.3f} CPU s/s  "
-                            f"SFU out {kbps:,.0f} kbit/s  load {done.load1:.1f}",
+                            f"SFU out {kbps:,.0f} kbit/s  load {done.load1:.1f}  threads: "
+                            + ", ".join(f"{name} {v:.3f}" for name, v in busiest),
                             flush=True,
                         )
         finally:
