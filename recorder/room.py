@@ -92,6 +92,9 @@ class RoomSession:
     """Packets arrived after this instant (the poll before the last one that saw them move);
     a gap starts here, so it covers the outage even if media stopped right after it."""
     _media_watch: asyncio.Task[None] | None = None
+    resubscribe_after: float = 3.0
+    _unsubscribed_since: dict[str, float] = field(default_factory=dict)
+    """Publication sid -> when it was first seen published but not subscribed (loop time)."""
     _consent_watch: asyncio.Task[None] | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _gap_writes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -254,6 +257,7 @@ class RoomSession:
         polled = _now()
         while True:
             await asyncio.sleep(self.media_poll)
+            self._nudge_subscriptions()
             live = list(self._live.items())
             watched = [(sid, track) for sid, (_who, track) in live if not track.muted]
             packets = await asyncio.gather(*(self._packets(track) for _, track in watched))
@@ -279,6 +283,34 @@ class RoomSession:
                     "(a LiveKit node or the network)"
                 )
             polled = now
+
+    def _nudge_subscriptions(self) -> None:
+        """Ask again for every track published but still not subscribed after
+        `resubscribe_after` seconds (then every as many seconds): after the SDK reconnected
+        under load the fault suite saw the recorder left without an officer's audio, the
+        statement not secured for want of it."""
+        if self.room is None:
+            return
+        now = asyncio.get_running_loop().time()
+        waiting: set[str] = set()
+        for participant in list(self.room.remote_participants.values()):
+            for pub in list(participant.track_publications.values()):
+                if pub.subscribed:
+                    continue
+                waiting.add(pub.sid)
+                since = self._unsubscribed_since.setdefault(pub.sid, now)
+                if now - since >= self.resubscribe_after:
+                    self._unsubscribed_since[pub.sid] = now
+                    self.log(
+                        logging.WARNING,
+                        "a published track is still not subscribed: asking again",
+                        identity=participant.identity,
+                        track=pub.sid,
+                    )
+                    with contextlib.suppress(Exception):  # a publication gone meanwhile
+                        pub.set_subscribed(True)
+        for sid in set(self._unsubscribed_since) - waiting:
+            del self._unsubscribed_since[sid]
 
     async def end_pause(self) -> None:
         """The statement is being sealed while paused: the gap runs until now."""

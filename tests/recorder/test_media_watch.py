@@ -170,3 +170,34 @@ async def test_a_muted_track_is_no_stall_and_a_stop_while_paused_closes_the_gap(
     assert "until the statement was stopped" in gap["reason"]
     assert parse_utc(gap["from"]) < parse_utc(gap["to"])
     assert session.paused is None
+
+
+@dataclass
+class FakePublication:
+    sid: str
+    subscribed: bool
+    asked: list[bool] = field(default_factory=list)
+
+    def set_subscribed(self, subscribed: bool) -> None:
+        self.asked.append(subscribed)
+
+
+async def test_a_track_left_unsubscribed_is_asked_for_again() -> None:
+    store, thread = FakeJobStore(), FakeThread()
+    session = _session(store, thread, [])
+    session.resubscribe_after = 0.1
+    stuck = FakePublication("TR_officer_audio", subscribed=False)
+    fine = FakePublication("TR_officer_video", subscribed=True)
+    officer = SimpleNamespace(
+        identity=OFFICER, track_publications={stuck.sid: stuck, fine.sid: fine}
+    )
+    session.room = cast(Any, SimpleNamespace(remote_participants={OFFICER: officer}))
+    watch = asyncio.ensure_future(session._watch_media())
+    try:
+        await _until(lambda: stuck.asked == [True])
+        assert fine.asked == []
+        stuck.subscribed = True  # the SDK got it this time: no more asking
+        await asyncio.sleep(0.3)
+        assert stuck.asked == [True]
+    finally:
+        watch.cancel()
