@@ -84,9 +84,17 @@ def _session(store: FakeJobStore, logged: list[str]) -> RoomSession:
     )
 
 
+@dataclass
+class FakePublication:
+    """An audio publication: the recorder asks no simulcast layer of it."""
+
+    kind: rtc.TrackKind.ValueType = rtc.TrackKind.KIND_AUDIO
+    simulcasted: bool = False
+
+
 def _subscribe(session: RoomSession, identity: str) -> None:
     session._on_track_subscribed(
-        cast(Any, FakeTrack()), cast(Any, None), cast(Any, FakeParticipant(identity))
+        cast(Any, FakeTrack()), cast(Any, FakePublication()), cast(Any, FakeParticipant(identity))
     )
 
 
