@@ -27,7 +27,7 @@ from control_plane.room_watch import recreate_room
 from control_plane.sfu import Sfu
 from control_plane.visits import Visit, append_event, load_visit, transition
 from core import schema
-from core.domain import ROOM_STATES, TokenRole, VisitState, visit_id_from_room
+from core.domain import ROOM_STATES, TERMINAL_STATES, TokenRole, VisitState, visit_id_from_room
 from core.settings import RoomSettings
 from core.tokens import role_of_identity, session_of_metadata
 
@@ -238,24 +238,31 @@ class SfuEvents:
             await self.reconcile_visit(visit_id)
 
     async def _close_orphan_rooms(self) -> None:
-        """Delete EVR rooms whose visit is closed (or unknown): an ended visit has no room."""
+        """Delete EVR rooms whose visit is closed (or unknown): an ended visit has no room.
+
+        A room whose visit is still open stays, whatever its state: `start` creates the room
+        before it commits the visit as waiting, so a visit not yet waiting may be one being
+        started right now (a failed start's room closes itself after LiveKit's empty timeout).
+        """
         v = schema.visits
-        rooms = {r for r in await self._sfu.room_names() if visit_id_from_room(r)}
+        rooms = {r: vid for r in await self._sfu.room_names() if (vid := visit_id_from_room(r))}
         if not rooms:
             return
         async with self._engine.connect() as conn:
-            open_rooms = set(
+            open_visits = set(
                 (
                     await conn.execute(
-                        select(v.c.room_name).where(
-                            v.c.room_name.in_(rooms), v.c.status.in_([s.value for s in ROOM_STATES])
+                        select(v.c.id).where(
+                            v.c.id.in_(set(rooms.values())),
+                            v.c.status.not_in([s.value for s in TERMINAL_STATES]),
                         )
                     )
                 ).scalars()
             )
-        for room in rooms - open_rooms:
-            log.warning("deleting a room whose visit is closed", extra={"room": room})
-            await self._sfu.delete_room(room)
+        for room, visit_id in rooms.items():
+            if visit_id not in open_visits:
+                log.warning("deleting a room whose visit is closed", extra={"room": room})
+                await self._sfu.delete_room(room)
 
     async def run_reconciler(self, interval: float) -> None:
         """Reconcile forever; a failing SFU is logged and retried, never fatal."""

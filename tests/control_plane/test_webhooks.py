@@ -190,3 +190,21 @@ async def test_reconciliation_closes_a_room_whose_visit_already_ended(api: Api) 
 
     rooms = await client.room.list_rooms(lk.ListRoomsRequest(names=[f"evr-{vid}"]))
     assert [r.name for r in rooms.rooms] == []
+
+
+async def test_reconciliation_keeps_the_room_of_a_visit_being_started(api: Api) -> None:
+    visit = await api.new_visit()
+    vid = visit["id"]
+    await api.ok("POST", f"/api/v1/visits/{vid}/choice", who="alice", json={"choice": "video"})
+    sfu = api.stack.sfu
+    client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
+    # `start` creates the room, then commits the visit as waiting: a reconcile pass in between
+    # sees a room whose visit is not waiting yet. It must not take it as an orphan.
+    await client.room.create_room(lk.CreateRoomRequest(name=f"evr-{vid}"))
+
+    await api.stack.app[SFU_EVENTS].reconcile_all()
+
+    rooms = await client.room.list_rooms(lk.ListRoomsRequest(names=[f"evr-{vid}"]))
+    assert [r.name for r in rooms.rooms] == [f"evr-{vid}"]
+    assert await _status(api, vid) == "accepted_video"
+    await client.room.delete_room(lk.DeleteRoomRequest(room=f"evr-{vid}"))
