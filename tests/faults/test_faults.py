@@ -21,8 +21,8 @@ and then asserts, after every fault:
 Each test prints "fault-recovery <name> <seconds>" (benchmarks/faults.py collects them for
 BENCHMARKS.md). The tests run in file order on the one layout; what a fault kills is either
 not needed later (a replica, a recorder: one of each is left) or started again by its test
-(PostgreSQL, MinIO, the SFU node, Redis). Redis comes last: it starts again empty, so
-LiveKit's own records of the room are rebuilt by then, not carried over.
+(PostgreSQL, MinIO, the SFU node, Redis). Redis comes last: it starts again from its
+append-only file, and whatever LiveKit lost in that second is rebuilt by its nodes then.
 """
 
 from __future__ import annotations
@@ -785,8 +785,9 @@ async def test_redis_killed_and_restarted(env: Env, visit: Visit) -> None:
         # Reported, not asserted: the room's node holds the media; Redis carries only routing
         # (signalling relayed between nodes, API calls to the hosting node).
         print(f"redis-down media-flowing {await _media_flows(v)}")
-        # Started again empty (no persistence, as configured): LiveKit's rooms, room
-        # placements and node list are gone.
+        # Started again from its append-only file, as deployed (the redis role turns it on):
+        # without it LiveKit's room placements are gone and the room watch's CreateRoom may put
+        # the live room on the other node, splitting the call from its API and new joins.
         cluster.redis_process = await asyncio.to_thread(
             _spawn, argv, env.workdir / "cluster" / "redis.log"
         )
@@ -812,7 +813,7 @@ async def test_redis_killed_and_restarted(env: Env, visit: Visit) -> None:
     # join would go to an empty room of the same name while the call goes on elsewhere.
     placed = node_hosting(cluster, room)
     assert placed is call_node, (
-        f"after Redis came back empty the room was placed on {placed and placed.name} "
+        f"after Redis came back the room was placed on {placed and placed.name} "
         f"({placed and placed.node_id}), but the call is on {call_node.name} ({call_node.node_id})"
     )
     poller.visit_never_ended()

@@ -167,8 +167,11 @@ def _start_redis(hosts: list[str], workdir: Path) -> tuple[str, subprocess.Popen
         # Reached over the veths, so not "loopback" to Redis; it listens on the test
         # namespaces' host ends only.
         "--protected-mode", "no",
+        # As deployed (infra/ansible/roles/redis): LiveKit's room-to-node map must survive a
+        # Redis restart, or a live room gets placed again on another node (tests/faults).
         "--save", "",
-        "--appendonly", "no",
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
         "--dir", str(workdir),
     ]  # fmt: skip
     with log_path.open("wb") as log:
