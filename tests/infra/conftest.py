@@ -27,9 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The split topology's ten hosts are run by hand (EVR_INFRA_SPLIT=1), not in CI: the ten-host
-# converge does not fit CI's time on 2 cores, and it has not yet passed a whole run
-# (infra/ansible/README.md). Without the opt-in the module is not collected at all, rather
-# than reported as a skipped test.
+# converge does not fit CI's time on 2 cores (infra/ansible/README.md has a whole run's
+# timings). Without the opt-in the module is not collected at all, rather than reported as a
+# skipped test.
 collect_ignore = [] if os.environ.get(SPLIT_OPT_IN) == "1" else ["test_split.py"]
 
 

@@ -19,6 +19,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,9 @@ def split(controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Split(hosts=hosts, inventory=inventory, tls=tls, first_run=first)
     finally:
         unroute_mesh([h.net for h in hosts.values()])
-        for host in hosts.values():
-            destroy_host(host)
+        # All at once: one after another, each halt waiting for its own systemd, took 160 s.
+        with ThreadPoolExecutor(max_workers=len(NAMES)) as pool:
+            list(pool.map(destroy_host, hosts.values()))
 
 
 def _readyz(d: Split, timeout: float) -> dict[str, Any]:
