@@ -98,8 +98,14 @@ async def test_the_verdict_follows_the_loss_rule_under_random_loss(
     api: Api, phone: Phone, testnet: TestNet, percent: int
 ) -> None:
     _, session = await api.live_ready_visit()
+    # Up to three checks, but only while the WebRTC leg never connected: at 20 % loss its
+    # handshake now and then outlasts the leg's window, and a leg that never connected
+    # measured no loss at all (a check without its WebRTC leg: test_check_api).
     with lossy(phone.net, testnet, percent):
-        result = await _check_from_phone(phone, session)
+        for _ in range(3):
+            result = await _check_from_phone(phone, session)
+            if result["measurements"]["webrtc"]["connected"]:
+                break
     webrtc = result["measurements"]["webrtc"]
     loss, server, own = (
         webrtc["packet_loss"],
