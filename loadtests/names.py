@@ -18,6 +18,9 @@ AUDIO_KBPS = "received audio kbps"
 LOSS_BP = "packet loss (basis points)"
 """Lost packets per 10,000 sent, so Locust's integer buckets resolve 0.01 %."""
 
+CHECK_ATTEMPTS = 2
+"""Connection checks a simulated victim runs before giving up on video (the page's "Try again")."""
+
 OFFICER_RGB, VICTIM_RGB = (200, 40, 40), (40, 40, 200)
 ELIGIBILITY = (
     "risk_assessment_clear",
