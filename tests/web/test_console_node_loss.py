@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from livekit import api as lk
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from loadtests.media import SyntheticParticipant
 from tests.support.browser import PHONE, launch_chromium
@@ -134,6 +134,20 @@ async def _started_with_victim_on(
     return vid, session
 
 
+async def _record_statuses(page: Page, selector: str) -> None:
+    """Keep every text the status line at `selector` shows, however briefly, in
+    `window.seenStatus`."""
+    await page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector);
+            window.seenStatus = [];
+            new MutationObserver(() => window.seenStatus.push(el.textContent))
+                .observe(el, {childList: true, characterData: true, subtree: true});
+        }""",
+        selector,
+    )
+
+
 async def test_the_console_says_reconnecting_then_reconnected_when_the_hosting_node_dies(
     http: aiohttp.ClientSession,
     cluster_stack: tuple[Stack, SfuCluster],
@@ -146,15 +160,7 @@ async def test_the_console_says_reconnecting_then_reconnected_when_the_hosting_n
     status = officer.get_by_test_id("call-status")
     await expect(status).to_contain_text("In the call", timeout=30_000)
 
-    # Every status the line shows, however briefly.
-    await officer.evaluate(
-        """() => {
-            const el = document.querySelector('[data-testid=call-status]');
-            window.seenStatus = [];
-            new MutationObserver(() => window.seenStatus.push(el.textContent))
-                .observe(el, {childList: true, characterData: true, subtree: true});
-        }"""
-    )
+    await _record_statuses(officer, "[data-testid=call-status]")
     kill_node(cluster.nodes[1])
     t0 = time.monotonic()
     await expect(status).to_have_text("Reconnected.", timeout=BACK_WITHIN * 1000)
@@ -186,14 +192,7 @@ async def test_the_victims_page_reconnects_by_itself_when_the_hosting_node_dies(
         await officer.connect(tok["url"], tok["token"])
         await officer.publish()
         page = await _phone_in_call(context, api, vid, session, "en")
-        await page.evaluate(
-            """() => {
-                const el = document.querySelector('.call-connection');
-                window.seenStatus = [];
-                new MutationObserver(() => window.seenStatus.push(el.textContent))
-                    .observe(el, {childList: true, characterData: true, subtree: true});
-            }"""
-        )
+        await _record_statuses(page, ".call-connection")
 
         kill_node(cluster.nodes[1])
         await officer.close()
