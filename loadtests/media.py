@@ -23,6 +23,7 @@ CLICK_SAMPLES, CLICK_HZ = SAMPLE_RATE // 50, 3000.0
 
 
 NOISE_FRAMES = 16
+DISCONNECT_TIMEOUT = 10.0  # seconds a participant's close waits for the SDK's disconnect
 
 
 @functools.cache
@@ -214,4 +215,7 @@ class SyntheticParticipant:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.room.disconnect()
+        # Bounded: after a dead SFU or a cancelled join the SDK's disconnect has been seen never
+        # to answer, and one stuck participant must not hold up a test run or a Locust user.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.room.disconnect(), DISCONNECT_TIMEOUT)

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.infra.conftest import Deployment
@@ -34,6 +35,9 @@ from tests.infra.upgrade import (
     upgrade_while_polling,
 )
 from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
+
+# The first test carries the host's boot and converge (~3 min quiet, far more under load).
+pytestmark = pytest.mark.timeout(1800)
 
 SERVICES = (
     "postgresql@15-main",

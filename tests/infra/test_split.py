@@ -43,7 +43,8 @@ from tests.infra.upgrade import (
 )
 from tests.infra.visit import COLLAR, evr_on_host, officer_api_token, phone_namespace, play_visit
 
-pytestmark = pytest.mark.split
+# Ten hosts: the first converge alone took 23 min under load.
+pytestmark = [pytest.mark.split, pytest.mark.timeout(5400)]
 
 # Inventory group -> its hosts, as in inventories/split/hosts.yml (Redis beside SFU 1).
 GROUPS: dict[str, tuple[str, ...]] = {
