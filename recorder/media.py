@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from livekit import rtc
+from livekit.rtc._utils import RingQueue
 
 from evidence.writer import Pcm, Pixels, WriterConfig
 
@@ -21,8 +22,13 @@ _MAX_CLOCK_SKEW = 2.0  # a frame timestamp further than this from now is not tru
 _AUDIO_STALL = 1.0
 _AUDIO_PAUSE = 5.0
 _TILE_HEIGHT = WriterConfig().height  # a tile is never taller than the composite
+# Decoded frames the SDK may hold for one video track while the event loop is busy: 1 s at
+# 25 fps. Its default (0) holds every frame until the loop reads it; a full queue drops the
+# oldest. Audio streams stay unbounded: audio is never dropped.
+VIDEO_STREAM_CAPACITY = 25
 
 VideoSink = Callable[[str, float, Pixels], None]  # (identity, monotonic capture time, pixels)
+DropSink = Callable[[int], None]  # frames the SDK's queue dropped
 AudioSink = Callable[[str, float, Pcm, int], None]  # (identity, capture time, pcm, rate)
 
 
@@ -62,9 +68,36 @@ def request_tile_layer(publication: Publication, *, tile_height: int = _TILE_HEI
     return True
 
 
-async def read_video(track: rtc.Track, identity: str, deliver: VideoSink) -> None:
-    """Deliver each frame of ``track`` as I420 (or RGB if its size is odd) until it ends."""
-    stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+class _CountingRing(RingQueue[Any]):
+    """The SDK's ring queue, telling ``dropped`` each frame it drops (it drops them silently)."""
+
+    def __init__(self, capacity: int, dropped: DropSink) -> None:
+        super().__init__(capacity)
+        self._dropped = dropped
+
+    def put(self, item: Any) -> None:
+        if 0 < self._capacity <= len(self._queue):
+            self._dropped(1)
+        super().put(item)
+
+
+def bounded_video_stream(
+    track: rtc.Track, dropped: DropSink, *, capacity: int = VIDEO_STREAM_CAPACITY
+) -> rtc.VideoStream:
+    """An I420 ``VideoStream`` holding at most ``capacity`` frames, its drops counted."""
+    stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420, capacity=capacity)
+    # Swapped before the stream's task first runs (it starts at the next await), so no
+    # frame goes through the SDK's own queue; livekit-rtc 1.2.1 names it `_queue`.
+    stream._queue = _CountingRing(capacity, dropped)
+    return stream
+
+
+async def read_video(
+    track: rtc.Track, identity: str, deliver: VideoSink, dropped: DropSink = lambda _n: None
+) -> None:
+    """Deliver each frame of ``track`` as I420 (or RGB if its size is odd) until it ends;
+    frames the SDK's bounded queue drops while the event loop is busy go to ``dropped``."""
+    stream = bounded_video_stream(track, dropped)
     try:
         async for event in stream:
             # libwebrtc stamps each frame with its render time on the monotonic clock,

@@ -59,6 +59,11 @@ class RecorderMetrics:
         self.lag = Gauge(
             "evr_recorder_lag_seconds", "How far the slowest writer is behind real time", registry=r
         )
+        self.video_dropped = Counter(
+            "evr_recording_video_frames_dropped",
+            "Video frames dropped because the recorder was behind real time (audio never is)",
+            registry=r,
+        )
         self.bytes_written = Counter(
             "evr_recorder_bytes_written", "Bytes of Master segments written", registry=r
         )

@@ -50,6 +50,7 @@ from recorder.states import ProblemReason, StopReason
 from recorder.writer_thread import WriterThread
 
 _MAX_PARTICIPANTS = 4
+DROP_LOG_EVERY = 10.0  # seconds between "dropped video frames" log lines of one statement
 _NOBODY = "(nobody yet)"
 
 
@@ -100,6 +101,10 @@ class RoomSession:
     _gap_writes: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: list[str] = field(default_factory=list)
     _participants_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    video_dropped: int = 0
+    """Video frames dropped because the recorder was behind (the SDK's queue or the writer's)."""
+    _drops_unlogged: int = 0
+    _drops_logged_at: float | None = None  # loop time of the last "dropped" line
 
     async def join(self, nodes: NodeList, token: str, *, timeout: float) -> None:
         """Connect as the recorder; every participant's tracks are subscribed from then on
@@ -195,6 +200,14 @@ class RoomSession:
         if self.thread is not None and self.thread.is_alive():
             self.thread.finish()
             await asyncio.to_thread(self.thread.join, 30)
+        if self._drops_unlogged:
+            self.log(
+                logging.WARNING,
+                "video frames dropped since the last line (audio kept, picture held)",
+                dropped=self._drops_unlogged,
+                dropped_total=self.video_dropped,
+            )
+            self._drops_unlogged = 0
         if self.room is not None:
             with contextlib.suppress(Exception):
                 await self.room.disconnect()
@@ -391,7 +404,7 @@ class RoomSession:
             self.lost_tracks.discard((identity, kind))
             self.log(logging.INFO, "track is back", identity=identity, kind=kind)
         if kind == "video":
-            self._spawn(read_video(track, identity, self._deliver_video))
+            self._spawn(read_video(track, identity, self._deliver_video, self._video_dropped))
         else:
             self._spawn(read_audio(track, identity, self._deliver_audio))
 
@@ -444,8 +457,30 @@ class RoomSession:
 
     def _deliver_video(self, identity: str, at: float, pixels: Pixels) -> None:
         self._on_first_frame()
-        if self.thread is not None:
-            self.thread.push_video(identity, at, pixels)
+        if self.thread is not None and not self.thread.push_video(identity, at, pixels):
+            self._video_dropped(1)
+
+    def _video_dropped(self, frames: int) -> None:
+        """Count frames dropped for want of time; say so at most every DROP_LOG_EVERY s.
+
+        The recording stays whole (the composite holds the last picture, audio is never
+        dropped) but shows less movement, so this must be seen: a metric and a log line.
+        """
+        self.video_dropped += frames
+        self._drops_unlogged += frames
+        self.metrics.video_dropped.inc(frames)
+        now = asyncio.get_running_loop().time()
+        last = self._drops_logged_at
+        if last is not None and now - last < DROP_LOG_EVERY:
+            return
+        self.log(
+            logging.WARNING,
+            "recorder behind real time: video frames dropped (audio kept, picture held)",
+            dropped=self._drops_unlogged,
+            seconds=None if last is None else round(now - last, 1),
+            dropped_total=self.video_dropped,
+        )
+        self._drops_logged_at, self._drops_unlogged = now, 0
 
     def _deliver_audio(self, identity: str, at: float, pcm: Pcm, rate: int) -> None:
         if self.thread is not None:

@@ -22,6 +22,12 @@ from evidence.writer import Pcm, Pixels, SegmentInfo, StatementWriter, WriterCon
 from recorder.job_store import ClaimLostError
 from recorder.states import ProblemReason, is_disk_full
 
+# Video frames a writer may have queued (all participants together) before new ones are
+# dropped: 2 s of two 25 fps tiles, at most ~35 MB of 640x360 I420. A writer behind real
+# time otherwise holds every frame it has not encoded yet (the soak saw recorders grow by
+# ~600 MiB per 10 min). Audio is never dropped: the statement is the words.
+MAX_QUEUED_VIDEO = 100
+
 
 class _Kind(StrEnum):
     VIDEO = "video"
@@ -42,6 +48,10 @@ class _Item:
 class WriterThread(threading.Thread):
     """Owns the StatementWriter of one job: every push happens here, in arrival order.
 
+    At most ``max_queued_video`` video frames wait to be written; a frame pushed beyond that
+    is dropped and counted in ``video_dropped`` (the composite repeats the last picture, as
+    for any gap between frames). Audio, rolls and pauses always queue.
+
     ``lag`` is how far behind real time the item being written was captured. A fatal error
     (full disk) stops the thread and is kept in ``fatal`` for the job to report. Once
     ``fenced`` is set (the job lost its claim, or a segment callback found it lost), the
@@ -58,6 +68,7 @@ class WriterThread(threading.Thread):
         first_index: int,
         on_segment_open: Callable[[int, str, datetime], None],
         on_segment_closed: Callable[[SegmentInfo], None],
+        max_queued_video: int = MAX_QUEUED_VIDEO,
     ) -> None:
         super().__init__(name=f"writer-{recording_id[:8]}", daemon=True)
         self.recording_id = recording_id
@@ -67,6 +78,9 @@ class WriterThread(threading.Thread):
         self.on_segment_open = on_segment_open
         self.on_segment_closed = on_segment_closed
         self.items: queue.Queue[_Item | None] = queue.Queue()
+        self.max_queued_video = max_queued_video
+        self.video_dropped = 0  # only the event loop writes it
+        self._video_queued = 0  # both threads change it: under the queue's own lock
         self.lag = 0.0
         self.fatal: tuple[ProblemReason, str] | None = None
         self.fenced = threading.Event()
@@ -77,8 +91,18 @@ class WriterThread(threading.Thread):
 
     # -- called from the event loop -------------------------------------------------------------
 
-    def push_video(self, identity: str, at: float, pixels: Pixels) -> None:
+    def push_video(self, identity: str, at: float, pixels: Pixels) -> bool:
+        """Queue a frame, or drop it (counted) while the writer has its fill of video; True if
+        queued."""
+        with self.items.mutex:
+            full = self._video_queued >= self.max_queued_video
+            if not full:
+                self._video_queued += 1
+        if full:
+            self.video_dropped += 1
+            return False
         self.items.put(_Item(_Kind.VIDEO, at, identity, pixels))
+        return True
 
     def push_audio(self, identity: str, at: float, pcm: Pcm, rate: int) -> None:
         self.items.put(_Item(_Kind.AUDIO, at, identity, (pcm, rate)))
@@ -120,6 +144,9 @@ class WriterThread(threading.Thread):
     def run(self) -> None:
         try:
             while (item := self.items.get()) is not None and not self.fenced.is_set():
+                if item.kind is _Kind.VIDEO:
+                    with self.items.mutex:
+                        self._video_queued -= 1
                 self._busy_since = item.at
                 self._handle(item)
                 self._busy_since = None
