@@ -75,7 +75,13 @@ from tests.support.cluster import SfuCluster, node_hosting, start_cluster, stop_
 from tests.support.minio import start_minio, stop_minio
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
 from tests.support.postgres import RunningPostgres, create_database, start_postgres, stop_postgres
-from tests.support.recorder import RunningRecorder, metric, start_recorder, stop_recorder
+from tests.support.recorder import (
+    REPO_ROOT,
+    RunningRecorder,
+    metric,
+    start_recorder,
+    stop_recorder,
+)
 from tests.support.replicas import ReplicaSet, as_stack, logged, start_replicas, stop_replicas
 from tests.support.stack import Api, bind_socket
 
@@ -186,6 +192,22 @@ def memory_report(
     return out
 
 
+def lag_report(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per recorder: its writers' lag (median and max over the samples) and the video frames
+    it dropped by the last sample it answered (a restarted recorder counts from zero)."""
+    out: dict[str, Any] = {}
+    names = sorted({n for s in samples for n in s.get("recorders", {})})
+    for name in names:
+        rows = [s["recorders"][name] for s in samples if name in s.get("recorders", {})]
+        lags = sorted(r["lag_s"] for r in rows if r["lag_s"] is not None)
+        out[name] = {
+            "lag_median": lags[len(lags) // 2] if lags else None,
+            "lag_max": lags[-1] if lags else None,
+            "video_dropped": rows[-1]["video_dropped"],
+        }
+    return out
+
+
 def draw(samples: list[dict[str, Any]], names: list[str], path: Path, warmup: float) -> bool:
     """RSS over time, one line per process; False if matplotlib is not there."""
     try:
@@ -285,6 +307,20 @@ class Run:
                         reason = line.split('reason="', 1)[1].split('"', 1)[0]
                         out[reason] = out.get(reason, 0.0) + float(line.rsplit(" ", 1)[1])
         return {k: v for k, v in out.items() if v}
+
+    async def recorder_gauges(self) -> dict[str, dict[str, float | None]]:
+        """Per recorder that answers: how far its slowest writer is behind real time, and the
+        video frames it dropped for that (the metric is absent from a recorder before it)."""
+        out: dict[str, dict[str, float | None]] = {}
+        for rec in list(self.recorders):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self.http.get(rec.metrics_url, timeout=aiohttp.ClientTimeout(5)) as r:
+                    text = await r.text()
+                out[rec.name] = {
+                    "lag_s": metric(text, "evr_recorder_lag_seconds"),
+                    "video_dropped": metric(text, "evr_recording_video_frames_dropped_total"),
+                }
+        return out
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -522,9 +558,15 @@ async def soak(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - 
             stale_after=6.0,
         )  # fmt: skip
         stack = as_stack(rs)
+        sources = dict(kv.split("=", 1) for kv in args.source)
 
         def new_recorder(name: str) -> RunningRecorder:
-            rec = start_recorder(stack, work / "rec", name=name, segment_seconds=args.segment)
+            # --source runs a recorder from another tree (e.g. worktrees of the commits before
+            # and after a fix), so both are measured side by side under the same load.
+            source = Path(sources.get(name, REPO_ROOT)).resolve()
+            rec = start_recorder(
+                stack, work / "rec", name=name, segment_seconds=args.segment, source=source
+            )
             _state(state, **{name: rec.process.pid})
             return rec
 
@@ -575,6 +617,7 @@ async def soak(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - 
                 with (work / "samples.jsonl").open("a") as out:
                     while True:
                         seen = {k: [proc_status(p) for p in v] for k, v in processes().items()}
+                        gauges = await run.recorder_gauges()
                         row = {
                             "t_s": round(time.monotonic() - started),
                             "load1": load_average(),
@@ -591,6 +634,7 @@ async def soak(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - 
                                 for k, v in seen.items()
                             },
                             "threads": {k: sum(s["Threads"] for s in v) for k, v in seen.items()},
+                            "recorders": gauges,
                         }
                         if not warm and row["t_s"] >= warmup:
                             warm.update(mapped())
@@ -687,6 +731,8 @@ async def soak(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - 
             "threads": {
                 k: [samples[0]["threads"].get(k), samples[-1]["threads"].get(k)] for k in names
             },
+            "recorder_sources": args.source,
+            "recorder_lag_s": lag_report(samples),
             "png": str(png) if draw(samples, names, png, warmup) else None,
         }
         (work / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -740,6 +786,13 @@ def main() -> int:
         "--tracemalloc",
         action="store_true",
         help="trace this process's Python allocations; report the growth after warm-up",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="REC=DIR",
+        help="run recorder REC (rec-a or rec-b) from this source tree, e.g. a git worktree",
     )
     parser.add_argument("--workdir", default="", help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()

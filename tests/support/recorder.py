@@ -90,8 +90,10 @@ def start_recorder(
     spool_dir: Path | None = None,
     segment_seconds: float = 30.0,
     bad_secret: bool = False,
+    source: Path = REPO_ROOT,
 ) -> RunningRecorder:
-    """Start `evr recorder` and wait until its /metrics answers."""
+    """Start `evr recorder` and wait until its /metrics answers; ``source`` is the tree it
+    runs from (a benchmark may run another commit's recorder, e.g. a git worktree)."""
     workdir.mkdir(parents=True, exist_ok=True)
     rs = stack.settings.recording
     port = free_port()
@@ -130,8 +132,8 @@ def start_recorder(
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "evr.cli", "recorder", "--config", str(config)],
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=source,
+            env={**os.environ, "PYTHONPATH": str(source)},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
