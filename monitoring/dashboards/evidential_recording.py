@@ -6,7 +6,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from monitoring import alerts_gen
 from monitoring.dashboards.defaults import RATE, RECORDER, Row, build_dashboard
-from monitoring.dashboards.panels import HALF, THIRD, single_stat, time_series
+from monitoring.dashboards.panels import HALF, QUARTER, THIRD, single_stat, time_series
 
 UID = "evr-evidential-recording"
 
@@ -81,8 +81,21 @@ def _writer() -> Row:
                 "Recorder lag",
                 [(f"max by (instance) (evr_recorder_lag_seconds{RECORDER})", "{{instance}}")],
                 unit="s",
-                width=THIRD,
+                width=QUARTER,
                 threshold=alerts_gen.RECORDER_LAG_SECONDS,
+            ),
+            time_series(
+                # A writer behind real time drops video (never audio): less movement recorded.
+                "Video frames dropped (recorder behind)",
+                [
+                    (
+                        "sum by (instance) "
+                        f"(increase(evr_recording_video_frames_dropped_total{RECORDER}[{RATE}]))",
+                        "{{instance}}",
+                    )
+                ],
+                width=QUARTER,
+                bars=True,
             ),
             time_series(
                 "Bytes written",
@@ -94,7 +107,7 @@ def _writer() -> Row:
                     )
                 ],
                 unit="Bps",
-                width=THIRD,
+                width=QUARTER,
             ),
             time_series(
                 "Evidence store free",
@@ -106,7 +119,7 @@ def _writer() -> Row:
                     )
                 ],
                 unit="percentunit",
-                width=THIRD,
+                width=QUARTER,
                 threshold=alerts_gen.EVIDENCE_STORE_FREE_RATIO_CRITICAL,
             ),
         ],
