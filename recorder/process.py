@@ -15,9 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from core import db
 from core.custody_db import DbCustodyLog
 from core.settings import Settings
+from core.tasks import stop_task
 from core.telemetry import build_tracer_provider, tracer_from
 from evidence.keys import generate_signing_key, load_signing_key
 from evidence.stores import open_store
+from recorder import native_memory
 from recorder.claim import RecorderWorker
 
 log = logging.getLogger("evr.recorder")
@@ -61,12 +63,25 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     return generate_signing_key(path)
 
 
+async def trim_native_memory(every: float = native_memory.TRIM_EVERY) -> None:
+    """Every ``every`` s, hand the malloc memory freed since back to the system."""
+    while True:
+        await asyncio.sleep(every)
+        released = await asyncio.to_thread(native_memory.trim)
+        if released is not None and released >= 16 << 20:
+            log.info("returned free native memory to the system", extra={"mib": released >> 20})
+
+
 @contextlib.asynccontextmanager
 async def running_worker(
     settings: Settings, on_started: Callable[[], None] | None = None
 ) -> AsyncIterator[RecorderWorker]:
     """Engine, store, key and metrics server around a worker; cleaned up in reverse.
     `on_started` is called once the metrics port is listening."""
+    # Before LiveKit's and the encoder's threads exist: see recorder/native_memory.py.
+    if not native_memory.limit_arenas():
+        log.warning("could not cap malloc arenas (not glibc?): native memory may grow")
+    trimmer = asyncio.create_task(trim_native_memory())
     engine = db.create_engine(settings.database_url)
     # Exports only if the OTEL_* variables ask for it (core.tracing_settings).
     provider = build_tracer_provider(settings.tracing, service_name="evr-recorder")
@@ -87,6 +102,7 @@ async def running_worker(
         finally:
             await runner.cleanup()
     finally:
+        await stop_task(trimmer)
         await engine.dispose()
         await asyncio.to_thread(provider.shutdown)  # flushes spans queued for OTLP
 
