@@ -571,7 +571,7 @@ async def soak(args: argparse.Namespace, work: Path) -> int:  # noqa: PLR0915 - 
             return rec
 
         recorders += await asyncio.gather(
-            *(asyncio.to_thread(new_recorder, n) for n in ("rec-a", "rec-b"))
+            *(asyncio.to_thread(new_recorder, f"rec-{chr(97 + i)}") for i in range(args.recorders))
         )
         _state(
             state,
@@ -760,7 +760,8 @@ def clean_up_after(work: Path) -> None:
     if not path.exists():
         return
     state = json.loads(path.read_text())
-    pids = [state.get("redis"), state.get("haproxy"), state.get("rec-a"), state.get("rec-b"),
+    pids = [state.get("redis"), state.get("haproxy"),
+            *(v for k, v in state.items() if k.startswith("rec-")),
             *state.get("replicas", [])]  # fmt: skip
     for pid in pids:
         if pid:
@@ -792,8 +793,9 @@ def main() -> int:
         action="append",
         default=[],
         metavar="REC=DIR",
-        help="run recorder REC (rec-a or rec-b) from this source tree, e.g. a git worktree",
+        help="run recorder REC (rec-a, rec-b, ...) from this source tree, e.g. a git worktree",
     )
+    parser.add_argument("--recorders", type=int, default=2, help="recorders in the pool")
     parser.add_argument("--workdir", default="", help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()
     if args.workdir:
