@@ -62,7 +62,7 @@ def read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Identities whose tracks the session started reading into the recording."""
     identities: list[str] = []
 
-    async def fake_read(_track: object, identity: str, _deliver: object) -> None:
+    async def fake_read(_track: object, identity: str, *_sinks: object) -> None:
         identities.append(identity)
 
     monkeypatch.setattr(room_module, "read_audio", fake_read)
