@@ -15,7 +15,8 @@ from core.domain import TokenRole
 from core.settings import LiveKitSettings
 
 RECORDER_IDENTITY = "evr-recorder"
-"""Reserved for the hidden evidential recorder; never issued to a person."""
+"""Reserved, with every identity under it (`recorder_identity`), for the hidden evidential
+recorders; never issued to a person."""
 
 _CAMERA_MIC = ["camera", "microphone"]
 # Screen share lets the officer show documents, e.g. a statement to read back.
@@ -71,7 +72,7 @@ def mint(
     `sources` narrows what may be published (e.g. the microphone only for an audio-only call);
     by default the role's own sources. `session_id`, the participant session the token was
     minted for, rides in the metadata so a join under a since-revoked session is recognised."""
-    if role is not TokenRole.RECORDER and identity == RECORDER_IDENTITY:
+    if role is not TokenRole.RECORDER and is_recorder_identity(identity):
         raise ValueError("the recorder identity is reserved")
     token = (
         api.AccessToken(livekit.api_key, livekit.api_secret)
@@ -113,8 +114,19 @@ def identity_for(role: TokenRole, subject: str) -> str:
     return f"{role.value}:{subject}"
 
 
+def recorder_identity(worker_id: str, recording_id: str) -> str:
+    """One identity per recorder and statement. LiveKit disconnects the older of two
+    connections with the same identity, so with one shared identity a recorder taking a
+    statement over, or starting the next one, cut off a recorder that was still leaving."""
+    return f"{RECORDER_IDENTITY}:{worker_id}:{recording_id}"
+
+
+def is_recorder_identity(identity: str) -> bool:
+    return identity == RECORDER_IDENTITY or identity.startswith(RECORDER_IDENTITY + ":")
+
+
 def role_of_identity(identity: str) -> TokenRole | None:
-    if identity == RECORDER_IDENTITY:
+    if is_recorder_identity(identity):
         return TokenRole.RECORDER
     prefix, sep, _ = identity.partition(":")
     if not sep:

@@ -24,7 +24,7 @@ from core.livekit_nodes import NodeList
 from core.recording_status import RecordingStatus
 from core.settings import Settings
 from core.telemetry import RecordingSpans
-from core.tokens import RECORDER_IDENTITY, mint
+from core.tokens import mint, recorder_identity
 from core.utc import utc_iso
 from evidence.hashing import private_directory
 from evidence.seal import StatementDetails
@@ -218,7 +218,7 @@ class StatementJob:
             worker.settings.livekit,
             role=TokenRole.RECORDER,
             room=visit["room_name"],
-            identity=RECORDER_IDENTITY,
+            identity=recorder_identity(worker.worker_id, self.recording_id),
             display_name="Evidential recorder",
             ttl=timedelta(minutes=5),
         )

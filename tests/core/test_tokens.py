@@ -9,7 +9,7 @@ from livekit import api
 
 from core.domain import TokenRole
 from core.settings import LiveKitSettings
-from core.tokens import RECORDER_IDENTITY, mint, role_of_identity
+from core.tokens import RECORDER_IDENTITY, mint, recorder_identity, role_of_identity
 
 LK = LiveKitSettings(api_url="http://sfu", client_url="ws://sfu", api_key="k", api_secret="s" * 40)
 TTL = timedelta(minutes=2)
@@ -62,9 +62,19 @@ def test_the_recorder_is_hidden_and_cannot_publish() -> None:
     assert v.can_subscribe
 
 
-def test_the_recorder_identity_is_reserved() -> None:
-    with pytest.raises(ValueError, match="reserved"):
-        _claims(TokenRole.VICTIM, RECORDER_IDENTITY)
+def test_the_recorder_identities_are_reserved() -> None:
+    for identity in (RECORDER_IDENTITY, recorder_identity("host-a:41", "rec-1")):
+        with pytest.raises(ValueError, match="reserved"):
+            _claims(TokenRole.VICTIM, identity)
+
+
+def test_each_recorder_and_statement_joins_under_its_own_identity() -> None:
+    # LiveKit disconnects the older connection of a repeated identity: a takeover or the next
+    # statement must not cut off a recorder that is still leaving.
+    a, b = recorder_identity("host-a:41", "rec-1"), recorder_identity("host-b:7", "rec-1")
+    nxt = recorder_identity("host-a:41", "rec-2")
+    assert len({a, b, nxt}) == 3
+    assert {role_of_identity(i) for i in (a, b, nxt)} == {TokenRole.RECORDER}
 
 
 def test_the_ttl_is_short() -> None:
@@ -84,5 +94,6 @@ def test_identities_carry_their_role() -> None:
     assert role_of_identity("victim:abc") is TokenRole.VICTIM
     assert role_of_identity("officer:local:1") is TokenRole.OFFICER
     assert role_of_identity(RECORDER_IDENTITY) is TokenRole.RECORDER
+    assert role_of_identity("evr-recorderx:1") is None
     assert role_of_identity("stranger") is None
     assert role_of_identity("pirate:1") is None

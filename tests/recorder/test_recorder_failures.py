@@ -20,6 +20,7 @@ from livekit import api as lk
 from livekit import rtc
 
 from control_plane.keys import RECORDINGS
+from core.tokens import is_recorder_identity
 from evidence.verify import verify_store_entry
 from tests.recorder.statement import (
     consent_and_start,
@@ -257,8 +258,11 @@ async def test_a_recorder_dropped_from_the_room_rejoins_and_records_the_gap(
         await asyncio.sleep(1.5)
         sfu = api.stack.sfu
         client = lk.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret, session=api.session)
+        room = f"evr-{call.visit_id}"
+        listed = await client.room.list_participants(lk.ListParticipantsRequest(room=room))
+        (recorder,) = [p.identity for p in listed.participants if is_recorder_identity(p.identity)]
         await client.room.remove_participant(
-            lk.RoomParticipantIdentity(room=f"evr-{call.visit_id}", identity="evr-recorder")
+            lk.RoomParticipantIdentity(room=room, identity=recorder)
         )
         state = await eventually(
             lambda: _problem_like(api, call.visit_id, "lost its connection"), timeout=LOUD_WITHIN
