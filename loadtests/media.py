@@ -24,6 +24,8 @@ CLICK_SAMPLES, CLICK_HZ = SAMPLE_RATE // 50, 3000.0
 
 NOISE_FRAMES = 16
 DISCONNECT_TIMEOUT = 10.0  # seconds a participant's close waits for the SDK's disconnect
+AUDIO_STALL = 0.02  # seconds behind real time that mean the mic's queue ran dry
+SYNC_SLACK = 0.02  # seconds late a sync mark's flash may be captured and still count
 
 
 @functools.cache
@@ -72,6 +74,12 @@ class SyntheticParticipant:
     marker: float | None = None
     """A `time.perf_counter()` instant at which the camera flashes white (0.25 s) and the
     mic clicks (20 ms at CLICK_HZ), together: a sync mark for recordings. Set it >= 1 s ahead."""
+    flash_late: float | None = None
+    """Seconds after `marker` at which the flash's first frame was captured (a busy loop)."""
+    audio_stalled_at: float | None = None
+    """Where the mic's queue first ran dry (a `perf_counter` instant on its planned timeline):
+    every later sample is heard later than planned, by an amount this side cannot know. A
+    click at or after it (`sync_mark_doubtful`) is not where the plan put it."""
     room: rtc.Room = field(default_factory=rtc.Room)
     received: dict[str, Received] = field(default_factory=dict)
     connect_started: float | None = None
@@ -115,6 +123,18 @@ class SyntheticParticipant:
             await self.room.local_participant.publish_track(atrack, aopts)
             self._tasks.append(asyncio.create_task(self._pump_audio(asource)))
 
+    def sync_mark_doubtful(self) -> str | None:
+        """Why the sync mark may not have been sent as planned (None: it was): a busy loop
+        captured the flash late, or the mic's queue ran dry before the click."""
+        m = self.marker
+        if m is None:
+            return None
+        if self.flash_late is None or self.flash_late > SYNC_SLACK:
+            return f"flash captured {self.flash_late} s after the mark"
+        if self.audio_stalled_at is not None and self.audio_stalled_at <= m:
+            return "the mic's queue ran dry before the click"
+        return None
+
     async def _pump_video(self, source: rtc.VideoSource) -> None:
         frames = camera_frames(self.width, self.height, self.rgb, self.noise)
         interval = 1 / self.fps
@@ -126,6 +146,8 @@ class SyntheticParticipant:
             # A quarter-second flash: an encoder dropping a frame under load cannot erase it, and
             # its onset is still within one frame interval of the marker.
             flash = m is not None and m - 0.002 <= now < m + max(2 / self.fps, 0.25)
+            if flash and m is not None and self.flash_late is None:
+                self.flash_late = max(0.0, now - m)
             data = white if flash else frames[n % len(frames)]
             buf = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, data)
             source.capture_frame(buf)
@@ -142,6 +164,11 @@ class SyntheticParticipant:
         # heard at started + n / SAMPLE_RATE however far ahead this loop runs.
         started = time.perf_counter()
         while True:
+            # Queued so far: audio up to started + t / SAMPLE_RATE. Already past that instant,
+            # the queue ran dry; before the click is queued, that delays the click.
+            queued_until = started + t / SAMPLE_RATE
+            if self.audio_stalled_at is None and time.perf_counter() - queued_until > AUDIO_STALL:
+                self.audio_stalled_at = queued_until
             af = rtc.AudioFrame.create(SAMPLE_RATE, 1, samples)
             data = np.frombuffer(af.data, dtype=np.int16)
             idx = np.arange(t, t + samples)

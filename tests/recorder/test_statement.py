@@ -65,14 +65,16 @@ class Recorded:
 
 
 RECORD_ATTEMPTS = 3
-"""Statements recorded until one has no gap. A gap means the recorder saw no media for 2 s
-(its no-media pause): on this shared 2-core machine a starved test process now and then stops
-its synthetic participants' media. Gaps are tested on purpose in test_recorder_failures.py;
-here the subject is a clean statement, and every assertion below is unchanged."""
+"""Statements recorded until one is clean: no gap, and the sync mark sent as planned. On this
+shared 2-core machine a starved test process now and then stops its synthetic participants'
+media (the recorder then pauses and records a gap, tested on purpose in
+test_recorder_failures.py) or sends the mark late on one side (the participant says so:
+`SyntheticParticipant.sync_mark_doubtful`). The subject here is a clean statement, and every
+assertion below is unchanged."""
 
 
-async def _record_once(api: Api) -> tuple[Recorded, bool]:
-    """One statement on a fresh call: (what was recorded, whether it has a gap)."""
+async def _record_once(api: Api) -> tuple[Recorded, str | None]:
+    """One statement on a fresh call: (what was recorded, why it is not clean, if it is not)."""
     call = await open_call(api)
     try:
         vid = call.visit_id
@@ -95,9 +97,11 @@ async def _record_once(api: Api) -> tuple[Recorded, bool]:
             rec["started_at"]
         )
         recorded = Recorded(vid, rec["evidence_id"], expected.total_seconds(), 2.0)
+        doubt = call.victim.sync_mark_doubtful()
     finally:
         await call.close()
-    return recorded, bool(manifest_of(api, recorded.evidence_id).gaps)
+    gaps = manifest_of(api, recorded.evidence_id).gaps
+    return recorded, (f"{len(gaps)} gap(s)" if gaps else doubt)
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +110,10 @@ async def recorded(
 ) -> Recorded:
     api = Api(http, stack)
     for attempt in range(1, RECORD_ATTEMPTS + 1):
-        result, gapped = await _record_once(api)
-        if not gapped or attempt == RECORD_ATTEMPTS:
+        result, flaw = await _record_once(api)
+        if flaw is None or attempt == RECORD_ATTEMPTS:
             break
+        print(f"statement {attempt} set aside: {flaw}")  # shown with the test's output
         # A statement set aside: its visit is ended so that nothing of it is left to pick up.
         await api.ok(
             "POST", f"/api/v1/visits/{result.visit_id}/end", who="alice", json={"reason": "done"}
