@@ -22,11 +22,12 @@ from evidence.writer import Pcm, Pixels, SegmentInfo, StatementWriter, WriterCon
 from recorder.job_store import ClaimLostError
 from recorder.states import ProblemReason, is_disk_full
 
-# Video frames a writer may have queued (all participants together) before new ones are
-# dropped: 2 s of two 25 fps tiles, at most ~35 MB of 640x360 I420. A writer behind real
-# time otherwise holds every frame it has not encoded yet (the soak saw recorders grow by
-# ~600 MiB per 10 min). Audio is never dropped: the statement is the words.
-MAX_QUEUED_VIDEO = 100
+# Bytes of video a writer may have queued (all participants together) before new frames are
+# dropped: ~5 s of two 640x360 tiles at 20 fps, ~110 s of the soak's 160x120 at 10 fps. A
+# writer behind real time otherwise holds every frame it has not encoded yet. Audio is
+# never dropped: the statement is the words. (A 100-frame bound dropped the flashes of
+# tests/recorder/test_statement.py's sync test at load ~25: too tight for short lags.)
+MAX_QUEUED_VIDEO_BYTES = 64 << 20
 
 
 class _Kind(StrEnum):
@@ -48,7 +49,7 @@ class _Item:
 class WriterThread(threading.Thread):
     """Owns the StatementWriter of one job: every push happens here, in arrival order.
 
-    At most ``max_queued_video`` video frames wait to be written; a frame pushed beyond that
+    At most ``max_queued_video_bytes`` of video wait to be written; a frame pushed beyond that
     is dropped and counted in ``video_dropped`` (the composite repeats the last picture, as
     for any gap between frames). Audio, rolls and pauses always queue.
 
@@ -68,7 +69,7 @@ class WriterThread(threading.Thread):
         first_index: int,
         on_segment_open: Callable[[int, str, datetime], None],
         on_segment_closed: Callable[[SegmentInfo], None],
-        max_queued_video: int = MAX_QUEUED_VIDEO,
+        max_queued_video_bytes: int = MAX_QUEUED_VIDEO_BYTES,
     ) -> None:
         super().__init__(name=f"writer-{recording_id[:8]}", daemon=True)
         self.recording_id = recording_id
@@ -78,9 +79,9 @@ class WriterThread(threading.Thread):
         self.on_segment_open = on_segment_open
         self.on_segment_closed = on_segment_closed
         self.items: queue.Queue[_Item | None] = queue.Queue()
-        self.max_queued_video = max_queued_video
+        self.max_queued_video_bytes = max_queued_video_bytes
         self.video_dropped = 0  # only the event loop writes it
-        self._video_queued = 0  # both threads change it: under the queue's own lock
+        self._video_queued = 0  # bytes; both threads change it: under the queue's own lock
         self.lag = 0.0
         self.fatal: tuple[ProblemReason, str] | None = None
         self.fenced = threading.Event()
@@ -95,9 +96,9 @@ class WriterThread(threading.Thread):
         """Queue a frame, or drop it (counted) while the writer has its fill of video; True if
         queued."""
         with self.items.mutex:
-            full = self._video_queued >= self.max_queued_video
+            full = self._video_queued + pixels.nbytes > self.max_queued_video_bytes
             if not full:
-                self._video_queued += 1
+                self._video_queued += pixels.nbytes
         if full:
             self.video_dropped += 1
             return False
@@ -146,7 +147,7 @@ class WriterThread(threading.Thread):
             while (item := self.items.get()) is not None and not self.fenced.is_set():
                 if item.kind is _Kind.VIDEO:
                     with self.items.mutex:
-                        self._video_queued -= 1
+                        self._video_queued -= item.data.nbytes
                 self._busy_since = item.at
                 self._handle(item)
                 self._busy_since = None

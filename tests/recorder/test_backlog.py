@@ -38,7 +38,7 @@ class _SlowThread(WriterThread):
             first_index=1,
             on_segment_open=lambda *_: None,
             on_segment_closed=lambda _info: None,
-            max_queued_video=limit,
+            max_queued_video_bytes=limit * _FRAME.nbytes,
         )
         self.entered = threading.Event()
         self.gate = threading.Event()
