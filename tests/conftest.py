@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.infra import headstart
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
 from tests.support.postgres import (
     RunningPostgres,
@@ -74,6 +75,25 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def api(http: aiohttp.ClientSession, stack: Stack) -> Api:
     return Api(http, stack)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The deploy modules run last: their hosts converge in the background meanwhile."""
+    modules = {repo_root() / path for path in headstart.MODULES}
+    items.sort(key=lambda item: Path(str(item.path)) in modules)  # stable: order kept otherwise
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _deploy_head_start(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Start bringing up the selected deploy modules' hosts as the session's tests begin."""
+    headstart.start_for(request.session.items, tmp_path_factory)
+    try:
+        yield
+    finally:
+        headstart.close_all()
 
 
 def repo_root() -> Path:

@@ -7,10 +7,12 @@ made for the run. Results are read from Ansible's PLAY RECAP.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import string
 import subprocess
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ _RECAP = re.compile(
     re.MULTILINE,
 )
 
-__all__ = ["PlayResult", "make_inventory", "new_secrets", "run_playbook"]
+__all__ = ["PlayResult", "make_inventory", "new_secrets", "run_playbook", "stop_playbooks"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class PlayResult:
     returncode: int
     output: str
     recap: dict[str, dict[str, int]]
+    # The playbook and the arguments it ran with.
+    args: tuple[str, ...] = ()
 
     def changed(self) -> int:
         return sum(host["changed"] for host in self.recap.values())
@@ -106,9 +110,14 @@ def make_inventory(
 
 
 def run_playbook(
-    inventory: Path, playbook: str = "site.yml", *args: str, timeout: float = 2400
+    inventory: Path,
+    playbook: str = "site.yml",
+    *args: str,
+    timeout: float = 2400,
+    nice: int = 0,
 ) -> PlayResult:
-    """Run `playbook` from infra/ansible against `inventory`; never raises on a failed play."""
+    """Run `playbook` from infra/ansible against `inventory` at niceness `nice` (its forks
+    inherit it); never raises on a failed play. `stop_playbooks` ends it early."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
@@ -117,18 +126,40 @@ def run_playbook(
         "ANSIBLE_HOME": str(inventory / ".ansible"),
         "ANSIBLE_LOCAL_TEMP": str(inventory / ".ansible" / "tmp"),
     }
-    completed = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", str(inventory / "hosts.yml"), playbook, *args],
+    argv = ["nice", "-n", str(nice), str(PLAYBOOK_BIN), "-i", str(inventory / "hosts.yml")]
+    with subprocess.Popen(
+        [*argv, playbook, *args],
         cwd=ANSIBLE_DIR,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    output = completed.stdout + completed.stderr
+        start_new_session=True,
+    ) as process:
+        _RUNNING[process] = inventory
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        finally:
+            del _RUNNING[process]
+    output = stdout + stderr
     recap = {
         m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
         for m in _RECAP.finditer(output)
     }
-    return PlayResult(completed.returncode, output, recap)
+    return PlayResult(process.returncode, output, recap, (playbook, *args))
+
+
+# Each playbook run going on, and its inventory.
+_RUNNING: dict[subprocess.Popen[str], Path] = {}
+
+
+def stop_playbooks(under: Path) -> None:
+    """Kill (with their forks) the playbook runs going on against inventories inside `under`:
+    a session that ends before a background converge does."""
+    for process, inventory in list(_RUNNING.items()):
+        if inventory.is_relative_to(under):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)

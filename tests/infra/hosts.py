@@ -37,6 +37,8 @@ class TestHost:
     workdir: Path
     proxy: AptProxy
     process: subprocess.Popen[bytes] | None = None
+    # The niceness the container boots with; every process in it inherits it (see set_nice).
+    nice: int = 0
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +88,10 @@ class TestHost:
             "-c",
             script,
             "nspawn",
+            # Inherited by everything in the container, systemd and its services included.
+            "nice",
+            "-n",
+            str(self.nice),
             "systemd-nspawn",
             "-D",
             str(self.root),
@@ -112,6 +118,15 @@ class TestHost:
                     return
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} did not boot (state {state!r}); see {self.log}")
+
+    def set_nice(self, nice: int) -> None:
+        """Give every thread in the container `nice` (systemd inside included, so services it
+        starts later get it too), and boot with it after a reboot."""
+        self.nice = nice
+        for tasks in (_CGROUP_ROOTS[0] / self.name).rglob("tasks"):
+            for tid in tasks.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, int(tid), nice)
 
     def stop(self) -> None:
         """Halt cleanly (SIGTERM to nspawn); SIGKILL only if it does not within 30 s."""
@@ -144,9 +159,10 @@ def boot_host(
     mirror: str,
     ssh_public_key: str,
     apt_cache: Path | None = None,
+    nice: int = 0,
 ) -> TestHost:
     """Create the namespace, the overlay and the apt proxy (keeping .debs in `apt_cache`),
-    seed SSH and apt, and boot."""
+    seed SSH and apt, and boot with `nice` (TestHost.set_nice changes it later)."""
     net = create_testnet(name)
     workdir.mkdir(parents=True, exist_ok=True)
     layers = {part: workdir / part for part in ("upper", "work", "root")}
@@ -169,7 +185,9 @@ def boot_host(
             timeout=30,
         )
         proxy = AptProxy(net.host_ip, mirror, apt_cache)
-        host = TestHost(name=name, net=net, root=layers["root"], workdir=workdir, proxy=proxy)
+        host = TestHost(
+            name=name, net=net, root=layers["root"], workdir=workdir, proxy=proxy, nice=nice
+        )
         _seed(host, ssh_public_key)
         host.start()
     except BaseException:
