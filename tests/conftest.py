@@ -3,7 +3,6 @@
 Every integration test runs twice, once on the embedded SQLite default and once on PostgreSQL.
 """
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +21,6 @@ from tests.support.postgres import (
 from tests.support.stack import Api, Stack, start_stack, stop_stack
 
 BACKENDS = ("sqlite", "postgres")
-STACK_STOP_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="session")
@@ -65,15 +63,7 @@ async def stack(
     try:
         yield s
     finally:
-        # Bounded: one clean run hung here for ten minutes (cause not found; the check's probe
-        # close, since bounded, is the suspect). A stop that overruns prints every task's stack
-        # and is left behind; the next stack uses other ports.
-        stopping = asyncio.ensure_future(stop_stack(s))
-        await asyncio.wait({stopping}, timeout=STACK_STOP_TIMEOUT)
-        if not stopping.done():
-            print(f"\nstop_stack did not finish in {STACK_STOP_TIMEOUT} s:", file=sys.stderr)
-            for task in asyncio.all_tasks():
-                task.print_stack(file=sys.stderr)
+        await stop_stack(s)
 
 
 @pytest.fixture(scope="session")
