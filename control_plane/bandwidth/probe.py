@@ -8,6 +8,7 @@ nothing arrives and the verdict is `insufficient`.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from control_plane.bandwidth.loss import SenderReport, phone_loss, worse_loss
 from control_plane.bandwidth.verdict import ProbeFigures
 from core.livekit_nodes import NodeList, signalling_url
 from core.settings import LiveKitSettings
-from core.tasks import settle
 
 log = logging.getLogger(__name__)
 
@@ -247,17 +247,17 @@ class ProbeObserver:
         )
 
     async def close(self) -> None:
-        """Stop counting and leave, off the request path. Every wait is bounded: a join still in
-        progress gets the SDK's connect timeout per node (and a second more), the counting
-        tasks and the leave 5 s each; what does not finish by then is left behind, not
-        waited for (core.tasks.settle)."""
+        """Stop counting and leave; waits for a join still in progress (bounded by the SDK's
+        connect timeout), so call it off the request path."""
         self._closed = True
         if self._connecting is not None:
-            await settle(self._connecting, self.connect_timeout * len(self.nodes.urls) + 1.0)
+            with contextlib.suppress(Exception):
+                await self._connecting
         for task in self._tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5.0)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self._tasks.clear()
-        if self._connecting is None or self._connecting.done():
-            await settle(self.room.disconnect(), 5.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.room.disconnect(), 5.0)

@@ -191,9 +191,9 @@ async def start_control_plane(
 
 async def stop_stack(stack: Stack, timeout: float = 120.0) -> None:
     """Stop the control plane, then the SFU. The control plane's shutdown is bounded: one
-    clean run hung there for ten minutes (cause not found; the check probe's close, since
-    bounded, is the suspect). A shutdown that overruns prints every task's stack and is left
-    behind; the SFU is stopped all the same, so no process outlives the suite."""
+    clean run hung there until the test timeout (cause not found), and the SFU it then never
+    stopped failed the run at exit. A shutdown that overruns prints every task's stack and is
+    left behind; the SFU is stopped all the same, so no process outlives the suite."""
     cleanup = asyncio.ensure_future(stack.runner.cleanup())
     try:
         await asyncio.wait({cleanup}, timeout=timeout)
