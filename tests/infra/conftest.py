@@ -1,5 +1,5 @@
 """Fixtures for the deploy tests: the converged deployments, brought up in the background
-since the session started (tests/infra/headstart.py), and the controller that built them."""
+since the session started (tests/infra/headstart.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.infra import headstart
 from tests.infra.deploy import PlayResult
 from tests.infra.hosts import TestHost
 from tests.infra.tls import TestTls
-from tests.infra.topologies import Controller, Converged
+from tests.infra.topologies import Converged
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,6 @@ class Deployment:
     first_run: PlayResult
     second_run: PlayResult
     check_run: PlayResult
-
-
-@pytest.fixture(scope="session")
-def controller() -> Controller:
-    return headstart.controller()
 
 
 def _taken(name: str) -> Iterator[Converged]:

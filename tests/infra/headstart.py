@@ -26,7 +26,7 @@ from tests.infra.hosts import TestHost, destroy_host
 from tests.infra.mesh import unroute_mesh
 from tests.infra.topologies import BringUp, Controller, Converged
 
-__all__ = ["MODULES", "HeadStart", "close_all", "controller", "get", "start_for"]
+__all__ = ["MODULES", "HeadStart", "close_all", "get", "start_for"]
 
 # Test module -> the topology it brings up.
 MODULES: dict[str, BringUp] = {
@@ -93,15 +93,6 @@ def _destroy_all(hosts: Iterable[TestHost]) -> None:
 
 
 _STARTED: dict[str, HeadStart] = {}
-# The session's one controller, once a bring-up needed it.
-_CONTROLLER: list[Future[Controller]] = []
-
-
-def controller() -> Controller:
-    """The session's controller (built by the first bring-up that needed it)."""
-    if not _CONTROLLER:
-        raise RuntimeError("no deploy module was selected at the session's start")
-    return _CONTROLLER[0].result()
 
 
 def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -113,7 +104,6 @@ def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFac
     if not wanted or _STARTED:
         return
     built: Future[Controller] = Future()
-    _CONTROLLER.append(built)
     workdir = tmp_path_factory.mktemp("controller")
 
     def build() -> None:

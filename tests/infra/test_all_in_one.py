@@ -1,8 +1,9 @@
 """The all-in-one topology on a real Debian 12 systemd host (systemd-nspawn, own namespace).
 
-One module-scoped converge of infra/ansible/site.yml with the example inventory; then each
-test checks one promise of the issue from outside the host, or through SSH where the answer
-only exists inside it.
+infra/ansible/site.yml with the example inventory converges it twice, then runs with
+`--check --diff`, in the background while the rest of the suite runs (tests/infra/headstart.py);
+then each test checks one promise of the issue from outside the host, or through SSH where the
+answer only exists inside it.
 """
 
 from __future__ import annotations
