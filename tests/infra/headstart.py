@@ -13,6 +13,7 @@ the recorded runs and go on from there.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
@@ -33,13 +34,25 @@ MODULES: dict[str, BringUp] = {
     "tests/infra/test_all_in_one.py": topologies.all_in_one,
     "tests/infra/test_split.py": topologies.split,
 }
+# The most disk each topology's hosts take at once (their overlays' upper layers, an upgrade's
+# second release included), with a margin: PEAK_GB_MEASURED.
+DISK_GB = {"all_in_one": 5, "split": 12}
+# Left free for the rest of the suite (recordings, databases, browsers) while the hosts grow.
+SUITE_DISK_GB = 4
 
 
 class HeadStart:
     """One topology brought up in a thread. The module fixture takes `result()` and calls
     `close()` when it is done; the session calls `close()` again in case it never did."""
 
-    def __init__(self, name: str, controller: Future[Controller], bring_up: BringUp, workdir: Path):
+    def __init__(
+        self,
+        name: str,
+        controller: Future[Controller],
+        bring_up: BringUp,
+        workdir: Path,
+        refusal: str | None = None,
+    ):
         self.name = name
         self._workdir = workdir
         self._hosts: dict[str, TestHost] = {}
@@ -48,6 +61,9 @@ class HeadStart:
         self._lock = threading.Lock()
 
         def work() -> None:
+            if refusal is not None:
+                self._future.set_exception(RuntimeError(refusal))
+                return
             try:
                 self._future.set_result(bring_up(controller.result(), workdir, self._hosts))
             except BaseException as exc:  # handed to whoever waits for the result
@@ -103,6 +119,10 @@ def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFac
     )
     if not wanted or _STARTED:
         return
+    names = {path: Path(path).stem.removeprefix("test_") for path in wanted}
+    # Hosts that would fill the disk mid-run fail every other test with them: when it is
+    # short, their own tests fail with the reason instead, and nothing is booted.
+    short = _disk_short(tmp_path_factory.getbasetemp(), sorted(names.values()))
     built: Future[Controller] = Future()
     workdir = tmp_path_factory.mktemp("controller")
 
@@ -112,10 +132,26 @@ def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFac
         except BaseException as exc:
             built.set_exception(exc)
 
-    threading.Thread(target=build, name="headstart-controller", daemon=True).start()
+    if short is None:
+        threading.Thread(target=build, name="headstart-controller", daemon=True).start()
     for path in sorted(wanted):
-        name = Path(path).stem.removeprefix("test_")
-        _STARTED[name] = HeadStart(name, built, MODULES[path], tmp_path_factory.mktemp(name))
+        name = names[path]
+        _STARTED[name] = HeadStart(
+            name, built, MODULES[path], tmp_path_factory.mktemp(name), refusal=short
+        )
+
+
+def _disk_short(where: Path, names: list[str]) -> str | None:
+    """Why the disk under `where` cannot hold these topologies' hosts, or None if it can."""
+    needed = sum(DISK_GB[name] for name in names) + SUITE_DISK_GB
+    free = shutil.disk_usage(where).free / 1e9
+    if free >= needed:
+        return None
+    return (
+        f"not enough disk for the {' and '.join(names)} test hosts: {free:.1f} GB free under "
+        f"{where}, {needed} GB needed ({', '.join(f'{n} {DISK_GB[n]} GB' for n in names)}, "
+        f"the rest of the suite {SUITE_DISK_GB} GB); free some and run again"
+    )
 
 
 def get(name: str) -> HeadStart:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -23,6 +24,8 @@ __all__ = ["TestHost", "boot_host", "destroy_host"]
 
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 BOOT_TIMEOUT = 60.0
+# The overlay's directories under a host's workdir; the last is the mounted root.
+LAYERS = ("upper", "work", "root")
 
 
 @dataclass(kw_only=True)
@@ -165,7 +168,7 @@ def boot_host(
     seed SSH and apt, and boot with `nice` (TestHost.set_nice changes it later)."""
     net = create_testnet(name)
     workdir.mkdir(parents=True, exist_ok=True)
-    layers = {part: workdir / part for part in ("upper", "work", "root")}
+    layers = {part: workdir / part for part in LAYERS}
     for path in layers.values():
         path.mkdir(exist_ok=True)
     proxy: AptProxy | None = None
@@ -194,16 +197,19 @@ def boot_host(
         if proxy is not None:
             proxy.close()
         _unmount(layers["root"])
+        _remove_layers(workdir)
         destroy_testnet(net)
         raise
     return host
 
 
 def destroy_host(host: TestHost) -> None:
-    """Halt the container, then remove its overlay, namespace and cgroups. Idempotent."""
+    """Halt the container, then remove its overlay (its layers' files too), namespace and
+    cgroups. Idempotent. The console log stays beside them in the workdir."""
     host.stop()
     host.proxy.close()
     _unmount(host.root)
+    _remove_layers(host.workdir)
     destroy_testnet(host.net)
     for root in _CGROUP_ROOTS:
         _remove_cgroup(root / host.name)
@@ -228,6 +234,16 @@ def _seed(host: TestHost, ssh_public_key: str) -> None:
 def _unmount(path: Path) -> None:
     if os.path.ismount(path):
         subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True, timeout=30)
+
+
+def _remove_layers(workdir: Path) -> None:
+    """Delete the overlay's directories: a converged host's upper layer is 0.2-1.3 GB, and
+    pytest keeps its last three runs' temporary directories, so a machine that runs the suite
+    again and again (as CI does, on the same disk) otherwise fills up. Never while mounted."""
+    if os.path.ismount(workdir / LAYERS[2]):
+        return
+    for part in LAYERS:
+        shutil.rmtree(workdir / part, ignore_errors=True)
 
 
 def _remove_cgroup(path: Path) -> None:
