@@ -51,6 +51,12 @@ class TestHost:
     def address(self) -> str:
         return self.net.ns_ip
 
+    @property
+    def unique_name(self) -> str:
+        """This run's name for the container (its network namespace's): its machine name and
+        cgroup, so two test runs' hosts of the same inventory name never share them."""
+        return self.net.name
+
     def pid1(self) -> int:
         """The container's init, as a PID in this machine's namespace."""
         assert self.process is not None
@@ -77,7 +83,7 @@ class TestHost:
 
     def start(self) -> None:
         """Boot the container and wait until systemd says it is up."""
-        cgroup = self.name
+        cgroup = self.unique_name
         for root in _CGROUP_ROOTS:
             (root / cgroup).mkdir(exist_ok=True)
         # Its own cgroup on both hierarchies, or two containers collide at the root's
@@ -99,7 +105,8 @@ class TestHost:
             "-D",
             str(self.root),
             "-M",
-            self.name,
+            self.unique_name,
+            f"--hostname={self.name}",
             "-b",
             "--register=no",
             "--keep-unit",
@@ -126,7 +133,7 @@ class TestHost:
         """Give every thread in the container `nice` (systemd inside included, so services it
         starts later get it too), and boot with it after a reboot."""
         self.nice = nice
-        for tasks in (_CGROUP_ROOTS[0] / self.name).rglob("tasks"):
+        for tasks in (_CGROUP_ROOTS[0] / self.unique_name).rglob("tasks"):
             for tid in tasks.read_text().split():
                 with contextlib.suppress(ProcessLookupError):
                     os.setpriority(os.PRIO_PROCESS, int(tid), nice)
@@ -212,7 +219,7 @@ def destroy_host(host: TestHost) -> None:
     _remove_layers(host.workdir)
     destroy_testnet(host.net)
     for root in _CGROUP_ROOTS:
-        _remove_cgroup(root / host.name)
+        _remove_cgroup(root / host.unique_name)
 
 
 def _seed(host: TestHost, ssh_public_key: str) -> None:
