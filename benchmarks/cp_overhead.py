@@ -7,7 +7,8 @@ process (so its CPU time can be read from /proc/<pid>/stat), on SQLite and on Po
   from this process, interleaved one for one so both see the same machine load (p50/p99);
 - exchange: join code -> participant session (`POST /api/v1/join/{code}`), as exchanges per
   CPU-second of the control-plane process, against bare token mints per CPU-second of this
-  one; the control plane's idle CPU over the same wall time is reported beside it;
+  one; the control plane's idle CPU over the same wall time is reported beside it, and so is
+  the CPU of as many `GET /healthz` (the HTTP server and middlewares alone: the floor);
 - setup: the whole officer-side setup of one visit (create, choice, five eligibility items,
   link, start, officer token), each step's p50/p99 and the total.
 
@@ -240,7 +241,8 @@ class Spy:
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
-            argv += ["--format", "raw", "--rate", "250", "-o", str(out)]
+            # --gil: only the thread holding the GIL is sampled, so samples follow CPU, not waits.
+            argv += ["--gil", "--format", "raw", "--rate", "250", "-o", str(out)]
             self.process = subprocess.Popen(
                 argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
@@ -270,13 +272,25 @@ async def exchange_phase(
         times.append(time.perf_counter() - t0)
     cpu, wall = cpu_seconds(cp.process.pid) - c0, time.monotonic() - w0
     spy.stop()
+    floor = await http_floor(cp, officer, len(codes))
     return {
         **ms_summary(times),
         "cpu_ms_each": round(cpu / len(codes) * 1000, 3),
         "per_cpu_second": round(len(codes) / cpu, 1),
         "idle_cpu_share_of_phase": round(idle_rate * wall / cpu, 3),
         "bare_mints_per_cpu_second": round(mints_per_cpu_second(livekit, 5000), 1),
+        "http_floor_cpu_ms_each": floor,
+        "http_floor_share": round(floor / (cpu / len(codes) * 1000), 3),
     }
+
+
+async def http_floor(cp: ControlPlane, officer: Officer, n: int) -> float:
+    """Control-plane CPU ms per `GET /healthz`: aiohttp and every middleware (span, metrics,
+    errors, input checks) with no database or SFU work, the floor under any request."""
+    c0 = cpu_seconds(cp.process.pid)
+    for _ in range(n):
+        await officer.call("GET", "/healthz", auth=False)
+    return round((cpu_seconds(cp.process.pid) - c0) / n * 1000, 3)
 
 
 async def start_phase(
