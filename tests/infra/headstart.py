@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
@@ -23,7 +24,7 @@ import pytest
 
 from tests.infra import topologies
 from tests.infra.deploy import REPO, stop_playbooks
-from tests.infra.hosts import TestHost, destroy_host
+from tests.infra.hosts import TestHost, destroy_host, sweep_stale_hosts
 from tests.infra.mesh import unroute_mesh
 from tests.infra.topologies import BringUp, Controller, Converged
 
@@ -122,7 +123,10 @@ def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFac
     names = {path: Path(path).stem.removeprefix("test_") for path in wanted}
     # Hosts that would fill the disk mid-run fail every other test with them: when it is
     # short, their own tests fail with the reason instead, and nothing is booted.
-    short = _disk_short(tmp_path_factory.getbasetemp(), sorted(names.values()))
+    basetemp = tmp_path_factory.getbasetemp()
+    for workdir in sweep_stale_hosts(basetemp.parent, basetemp):
+        print(f"deleted test host {workdir}, left mounted by a killed run", file=sys.stderr)
+    short = _disk_short(basetemp, sorted(names.values()))
     built: Future[Controller] = Future()
     workdir = tmp_path_factory.mktemp("controller")
 

@@ -3,6 +3,7 @@ destroyed host's overlay layers are deleted, not left behind for later runs to t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from concurrent.futures import Future
@@ -83,3 +84,46 @@ def test_a_layer_still_mounted_is_kept_and_an_unmounted_one_is_deleted(tmp_path:
 
     assert [p.name for p in workdir.iterdir()] == []
     assert (lower / "from-the-rootfs").read_text() == "read-only layer"
+
+
+def _mounted_host(run: Path, lower: Path) -> Path:
+    """An overlay laid out as a test host's, under `run`: returns its workdir."""
+    workdir = run / "split0" / "evr-db"
+    layers = {part: workdir / part for part in hosts.LAYERS}
+    for path in layers.values():
+        path.mkdir(parents=True)
+    options = f"lowerdir={lower},upperdir={layers['upper']},workdir={layers['work']}"
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(layers["root"])], check=True
+    )
+    (layers["root"] / "installed").write_text("a package's file")
+    return workdir
+
+
+def test_hosts_left_mounted_by_a_killed_run_are_swept_and_a_live_runs_are_not(
+    tmp_path: Path,
+) -> None:
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    runs = tmp_path / "pytest-of-root"
+    dead_pid = subprocess.Popen(["true"])  # a pid that no longer runs
+    dead_pid.wait()
+    killed, live, current = runs / "pytest-7", runs / "pytest-8", runs / "pytest-9"
+    for run in (killed, live, current):
+        run.mkdir(parents=True)
+    (killed / ".lock").write_text(str(dead_pid.pid))
+    (live / ".lock").write_text(str(os.getpid()))
+    (current / ".lock").write_text(str(os.getpid()))
+    hosts_by_run = {run: _mounted_host(run, lower) for run in (killed, live, current)}
+    (current / ".lock").unlink()  # the current run is never swept, whatever its lock says
+    try:
+        swept = hosts.sweep_stale_hosts(runs, current)
+
+        assert swept == [hosts_by_run[killed]]
+        assert [p.name for p in hosts_by_run[killed].iterdir()] == []
+        for run in (live, current):
+            assert os.path.ismount(hosts_by_run[run] / "root")
+            assert (hosts_by_run[run] / "upper" / "installed").exists()
+    finally:
+        for workdir in hosts_by_run.values():
+            hosts._unmount(workdir / "root")
