@@ -60,11 +60,9 @@ def test_a_refused_topology_fails_its_tests_with_the_reason_and_runs_nothing(
     assert ran == []
 
 
-def test_a_layer_still_mounted_is_kept_and_an_unmounted_one_is_deleted(tmp_path: Path) -> None:
-    lower = tmp_path / "lower"
-    lower.mkdir()
-    (lower / "from-the-rootfs").write_text("read-only layer")
-    workdir = tmp_path / "host"
+def _mounted_host(workdir: Path, lower: Path) -> Path:
+    """An overlay laid out as a test host's in `workdir`, a file installed in its upper layer;
+    returns `workdir`."""
     layers = {part: workdir / part for part in hosts.LAYERS}
     for path in layers.values():
         path.mkdir(parents=True)
@@ -72,32 +70,26 @@ def test_a_layer_still_mounted_is_kept_and_an_unmounted_one_is_deleted(tmp_path:
     subprocess.run(
         ["mount", "-t", "overlay", "overlay", "-o", options, str(layers["root"])], check=True
     )
+    (layers["root"] / "installed").write_text("a package's file, in the upper layer")
+    return workdir
+
+
+def test_a_layer_still_mounted_is_kept_and_an_unmounted_one_is_deleted(tmp_path: Path) -> None:
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    (lower / "from-the-rootfs").write_text("read-only layer")
+    workdir = _mounted_host(tmp_path / "host", lower)
     try:
-        (layers["root"] / "installed").write_text("a package's file, in the upper layer")
         hosts._remove_layers(workdir)
-        assert (layers["upper"] / "installed").exists()
-        assert (layers["root"] / "from-the-rootfs").exists()
+        assert (workdir / "upper" / "installed").exists()
+        assert (workdir / "root" / "from-the-rootfs").exists()
     finally:
-        hosts._unmount(layers["root"])
+        hosts._unmount(workdir / "root")
 
     hosts._remove_layers(workdir)
 
     assert [p.name for p in workdir.iterdir()] == []
     assert (lower / "from-the-rootfs").read_text() == "read-only layer"
-
-
-def _mounted_host(run: Path, lower: Path) -> Path:
-    """An overlay laid out as a test host's, under `run`: returns its workdir."""
-    workdir = run / "split0" / "evr-db"
-    layers = {part: workdir / part for part in hosts.LAYERS}
-    for path in layers.values():
-        path.mkdir(parents=True)
-    options = f"lowerdir={lower},upperdir={layers['upper']},workdir={layers['work']}"
-    subprocess.run(
-        ["mount", "-t", "overlay", "overlay", "-o", options, str(layers["root"])], check=True
-    )
-    (layers["root"] / "installed").write_text("a package's file")
-    return workdir
 
 
 def test_hosts_left_mounted_by_a_killed_run_are_swept_and_a_live_runs_are_not(
@@ -114,7 +106,9 @@ def test_hosts_left_mounted_by_a_killed_run_are_swept_and_a_live_runs_are_not(
     (killed / ".lock").write_text(str(dead_pid.pid))
     (live / ".lock").write_text(str(os.getpid()))
     (current / ".lock").write_text(str(os.getpid()))
-    hosts_by_run = {run: _mounted_host(run, lower) for run in (killed, live, current)}
+    hosts_by_run = {
+        run: _mounted_host(run / "split0" / "evr-db", lower) for run in (killed, live, current)
+    }
     (current / ".lock").unlink()  # the current run is never swept, whatever its lock says
     try:
         swept = hosts.sweep_stale_hosts(runs, current)
