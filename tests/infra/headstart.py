@@ -121,11 +121,11 @@ def start_for(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFac
     if not wanted or _STARTED:
         return
     names = {path: Path(path).stem.removeprefix("test_") for path in wanted}
-    # Hosts that would fill the disk mid-run fail every other test with them: when it is
-    # short, their own tests fail with the reason instead, and nothing is booted.
     basetemp = tmp_path_factory.getbasetemp()
     for workdir in sweep_stale_hosts(basetemp.parent, basetemp):
         print(f"deleted test host {workdir}, left mounted by a killed run", file=sys.stderr)
+    # Hosts that would fill the disk mid-run fail every other test with them: when it is
+    # short, their own tests fail with the reason instead, and nothing is booted.
     short = _disk_short(basetemp, sorted(names.values()))
     built: Future[Controller] = Future()
     workdir = tmp_path_factory.mktemp("controller")
