@@ -250,7 +250,7 @@ def sweep_stale_hosts(runs: Path, current: Path) -> list[Path]:
     """Unmount and delete the test hosts' overlays that earlier, killed runs left under
     `runs` (pytest's directory of numbered runs; `current` is this run's). A run is dead when
     its pytest lock is gone or names a process that no longer exists: a killed session (a CI
-    timeout, a stopped session) never destroys its hosts, and each holds 0.1-1.3 GB."""
+    timeout, a stopped session) never destroys its hosts, and each holds 0.1-2.2 GB."""
     swept = []
     for line in Path("/proc/self/mounts").read_text().splitlines():
         _source, target, fstype, *_ = line.split()
@@ -276,7 +276,7 @@ def _alive(run: Path) -> bool:
 
 
 def _remove_layers(workdir: Path) -> None:
-    """Delete the overlay's directories: a converged host's upper layer is 0.2-1.3 GB, and
+    """Delete the overlay's directories: a converged host's upper layer is 0.1-2.2 GB, and
     pytest keeps its last three runs' temporary directories, so a machine that runs the suite
     again and again (as CI does, on the same disk) otherwise fills up. Never while mounted."""
     if os.path.ismount(workdir / LAYERS[2]):
