@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.pg_driver import OneTripPingDbapi
-from core.sqlite_driver import OneHopDbapi
+from core.sqlite_driver import BEGIN_WRITER, OneHopDbapi
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _sqlite_begin(conn: Connection) -> None:
     if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return
     immediate = conn.get_execution_options().get(_WRITER, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.exec_driver_sql(BEGIN_WRITER if immediate else "BEGIN")
 
 
 def _sqlite_roll_back_before_close(dbapi_conn: object, _record: object) -> None:

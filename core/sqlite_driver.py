@@ -1,10 +1,19 @@
-"""SQLAlchemy's aiosqlite adapter, with one hand-off to aiosqlite's thread per statement.
+"""SQLAlchemy's aiosqlite adapter, with at most one hand-off to aiosqlite's thread per
+statement, and none inside a write transaction.
 
 The stock adapter makes four (open a cursor, execute, fetch, close), each a queue put, a
 thread wake-up and an event-loop wake-up: about two thirds of a statement's CPU cost in the
 control plane (issue 14; BENCHMARKS.md, control-plane overhead). Here the thread runs all
-four at once and hands back the rows, description, rowcount and lastrowid. Transactions,
-commits, rollbacks, errors and the connection's own calls are the stock adapter's.
+four at once and hands back the rows, description, rowcount and lastrowid.
+
+Once a connection holds SQLite's write lock (its `BEGIN IMMEDIATE` has returned), its
+statements run on the event loop's own thread: nothing can make them wait for a lock any
+more, and writes into the page cache take microseconds, less than waking the thread.
+Every call that can wait stays on the thread: BEGIN (busy_timeout, while another writer
+holds the lock), COMMIT (fsync, with `synchronous=FULL`), ROLLBACK, and reads outside a
+write transaction. Write transactions are short by the code base's rule (core.db), so the
+loop is never held for long. Transactions, errors and the connection's own calls are the
+stock adapter's.
 
 It leans on two private parts of aiosqlite 0.22 (`Connection._execute`, `_conn`), as
 SQLAlchemy's own adapter leans on `_tx`; aiosqlite is pinned in requirements.lock, and
@@ -24,6 +33,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+BEGIN_WRITER = "BEGIN IMMEDIATE"
+"""The statement core.db starts a write transaction with."""
 
 Outcome = tuple[Any, list[Any], int, int | None]
 """description, rows, rowcount and lastrowid of one executed statement."""
@@ -99,18 +111,51 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _execute_one_hop(self, operation: Any, parameters: Any, *, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
-            conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            outcome: Outcome = await conn._execute(  # type: ignore[no-untyped-call]
-                _run, conn, operation, parameters, many
-            )
+        adapt: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        adapt.committed = False
+        outcome: Outcome
+        if adapt.writing and conn._conn.in_transaction and not adapt._execute_mutex.locked():
+            outcome = _run(conn, operation, parameters, many)
+        else:
+            async with adapt._execute_mutex:
+                outcome = await conn._execute(  # type: ignore[no-untyped-call]
+                    _run, conn, operation, parameters, many
+                )
+            if operation == BEGIN_WRITER:
+                adapt.writing = True
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """`writing` is true from a successful `BEGIN IMMEDIATE` to the commit or rollback that
+    ends it; the cursor also checks that SQLite is still in the transaction (an I/O error
+    can end it early). `committed` is true from a commit that returned to the next
+    statement: the pool's rollback as the connection goes back then has nothing to end
+    (sqlite3 would not send it either) and is not handed to the thread."""
+
+    __slots__ = ("committed", "writing")
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.writing = False
+        self.committed = False
+
+    def commit(self) -> None:
+        self.writing = False
+        super().commit()
+        self.committed = True
+
+    def rollback(self) -> None:
+        self.writing = False
+        if not self.committed:
+            super().rollback()
+
+    def close(self) -> None:
+        self.writing = False
+        super().close()
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
@@ -121,6 +166,9 @@ class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        # A writer's statements run on the loop's thread, the rest on aiosqlite's; never at
+        # once, as each connection's statements are awaited one by one.
+        kw["check_same_thread"] = False
         connection = self.aiosqlite.connect(*arg, **kw)
         # As the stock adapter: a forgotten connection's thread must not hold up exit.
         connection._thread.daemon = True

@@ -1,7 +1,9 @@
-"""core.sqlite_driver: each statement is one hand-off to aiosqlite's thread, with the same
-results, row counts, errors and transactions as SQLAlchemy's stock aiosqlite adapter."""
+"""core.sqlite_driver: each statement is one hand-off to aiosqlite's thread, and none inside
+a write transaction, with the same results, row counts, errors and transactions as
+SQLAlchemy's stock aiosqlite adapter."""
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core import db, schema
+from core import db, schema, sqlite_driver
 from core.sqlite_driver import OneHopCursor
 
 
@@ -45,6 +47,89 @@ async def test_a_statement_is_one_hand_off(
     # BEGIN (core.db starts every transaction) and the SELECT: one hand-off each; then the
     # pool's rollback as the connection is returned.
     assert hand_offs == [("_run", "BEGIN"), ("_run", "SELECT 1 + 1"), ("rollback", None)]
+
+
+async def test_a_writers_statements_run_on_the_loops_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand_offs: list[tuple[str, object]] = []
+    ran_on: list[tuple[object, bool]] = []
+    real_execute = aiosqlite.Connection._execute
+    real_run = sqlite_driver._run
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        hand_offs.append((getattr(fn, "__name__", repr(fn)), args[1] if args else None))
+        return await real_execute(self, fn, *args)  # type: ignore[no-untyped-call]
+
+    def located(conn: aiosqlite.Connection, operation: str, *rest: object) -> object:
+        ran_on.append((operation, threading.get_ident() == loop_thread))
+        return real_run(conn, operation, *rest)  # type: ignore[arg-type]
+
+    loop_thread = threading.get_ident()
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    monkeypatch.setattr(sqlite_driver, "_run", located)
+    insert = text("INSERT INTO t (name) VALUES (:name) RETURNING id")
+    async with engine.begin() as conn:
+        assert (await conn.execute(insert, {"name": "a"})).scalar() == 1
+        assert (await conn.execute(text("SELECT name FROM t"))).scalar() == "a"
+    # BEGIN IMMEDIATE waits for the lock and COMMIT fsyncs: both on aiosqlite's thread. The
+    # two statements between them run on the loop's thread, and the pool's rollback after
+    # the commit has nothing to end.
+    assert hand_offs == [("located", "BEGIN IMMEDIATE"), ("commit", None)]
+    assert ran_on == [
+        ("BEGIN IMMEDIATE", False),
+        ("INSERT INTO t (name) VALUES (?) RETURNING id", True),
+        ("SELECT name FROM t", True),
+    ]
+    # A read after the commit is no writer: back to one hand-off per statement.
+    hand_offs.clear()
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+    assert hand_offs == [
+        ("located", "BEGIN"),
+        ("located", "SELECT count(*) FROM t"),
+        ("rollback", None),
+    ]
+
+
+async def test_waiting_for_the_write_lock_does_not_hold_the_loop(tmp_path: Path) -> None:
+    """A second writer waits for the first's lock on aiosqlite's thread (busy_timeout), while
+    the loop goes on serving; then its inline statements see the first writer's commit."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lock.sqlite3'}"
+    first, second = db.create_engine(url), db.create_engine(url)
+    try:
+        async with first.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"))
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold_the_lock() -> None:
+            async with first.begin() as conn:
+                await conn.execute(text("INSERT INTO t (name) VALUES ('first')"))
+                holding.set()
+                await release.wait()
+
+        async def write_after() -> list[str]:
+            async with second.begin() as conn:
+                await conn.execute(text("INSERT INTO t (name) VALUES ('second')"))
+                return list((await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars())
+
+        holder = asyncio.create_task(hold_the_lock())
+        await holding.wait()
+        waiter = asyncio.create_task(write_after())
+        ticks = 0
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not waiter.done()
+        release.set()
+        await holder
+        assert await asyncio.wait_for(waiter, 10) == ["first", "second"]
+        # 30 sleeps of 10 ms ran while the second writer waited: the loop was free.
+        assert ticks == 30
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def test_rows_rowcount_lastrowid_and_returning(engine: AsyncEngine) -> None:
@@ -93,6 +178,13 @@ async def test_a_failed_transaction_is_rolled_back(engine: AsyncEngine) -> None:
         await write_then_fail()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+        raw = await conn.get_raw_connection()
+        # The rollback ended the writer: this connection's next reads are handed off again.
+        assert raw.dbapi_connection.writing is False  # type: ignore[union-attr]
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('kept')"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT name FROM t"))).scalars().all() == ["kept"]
 
 
 async def test_concurrent_writers_each_commit_once(tmp_path: Path) -> None:
