@@ -33,7 +33,7 @@ from control_plane.errors import (
 )
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
-from control_plane.visit_records import load_eligibility, revoke_sessions
+from control_plane.visit_records import ELIGIBILITY_COLUMNS, latest_eligibility, revoke_sessions
 from control_plane.visits import Visit, VisitService, append_event, load_visit
 from core import audit, schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
@@ -90,16 +90,23 @@ _SPEND = (
     .returning(_links.c.id, _links.c.visit_id, _links.c.role)
 )
 """Built once: SQLAlchemy then reuses its compiled form and cache key on every exchange."""
-_VISIT_AND_OFFICER = (
+_VISIT_OFFICER_AND_ELIGIBILITY = (
     select(
         schema.visits,
         schema.officers.c.display_name.label("officer_name"),
         schema.officers.c.rank.label("officer_rank"),
+        *ELIGIBILITY_COLUMNS,
     )
     .select_from(
-        schema.visits.outerjoin(schema.officers, schema.officers.c.id == schema.visits.c.officer_id)
+        schema.visits.outerjoin(
+            schema.officers, schema.officers.c.id == schema.visits.c.officer_id
+        ).outerjoin(
+            schema.eligibility_records,
+            schema.eligibility_records.c.visit_id == schema.visits.c.id,
+        )
     )
     .where(schema.visits.c.id == bindparam("visit_id"))
+    .order_by(schema.eligibility_records.c.id)
 )
 _NEW_SESSION = insert(schema.participant_sessions)
 
@@ -213,9 +220,13 @@ class Joining:
             if link is None:
                 await self._refuse(conn, code)
             assert link is not None
-            row = (await conn.execute(_VISIT_AND_OFFICER, {"visit_id": link.visit_id})).first()
-            assert row is not None
-            visit = Visit.from_row(row._mapping, await load_eligibility(conn, link.visit_id))
+            rows = (
+                (await conn.execute(_VISIT_OFFICER_AND_ELIGIBILITY, {"visit_id": link.visit_id}))
+                .mappings()
+                .all()
+            )
+            row = rows[0]
+            visit = Visit.from_row(row, latest_eligibility(rows))
             if visit.status in TERMINAL_STATES:
                 raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
             role = ParticipantRole(link.role)
@@ -246,8 +257,8 @@ class Joining:
             secret=secret,
             session=session,
             visit=visit,
-            officer_name=row.officer_name,
-            officer_rank=row.officer_rank,
+            officer_name=row["officer_name"],
+            officer_rank=row["officer_rank"],
         )
 
     @staticmethod

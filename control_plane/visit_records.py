@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import RowMapping, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.bandwidth import records as bandwidth_records
@@ -137,33 +137,51 @@ class Visit:
 # Built once, with bound parameters: these run in nearly every request, and building a
 # statement (and its cache key) per call cost more CPU than executing it (issue 14).
 _e = schema.eligibility_records
-_ELIGIBILITY = select(_e).where(_e.c.visit_id == bindparam("visit_id")).order_by(_e.c.id)
-_VISIT = select(schema.visits).where(schema.visits.c.id == bindparam("visit_id"))
+_v = schema.visits
+ELIGIBILITY_COLUMNS = (
+    _e.c.id.label("eligibility_id"),
+    _e.c.item.label("eligibility_item"),
+    _e.c.value.label("eligibility_value"),
+    _e.c.recorded_by.label("eligibility_recorded_by"),
+    _e.c.recorded_at.label("eligibility_recorded_at"),
+    _e.c.note.label("eligibility_note"),
+)
+"""A visit's eligibility records, outer-joined onto its row: one query instead of two, so
+one round trip (and on SQLite one statement's CPU) less on every visit load."""
+_VISIT_AND_ELIGIBILITY = (
+    select(_v, *ELIGIBILITY_COLUMNS)
+    .select_from(_v.outerjoin(_e, _e.c.visit_id == _v.c.id))
+    .where(_v.c.id == bindparam("visit_id"))
+    .order_by(_e.c.id)
+)
 _EVENT = insert(schema.visit_events)
 
 
-async def load_eligibility(conn: AsyncConnection, visit_id: str) -> list[EligibilityEntry]:
-    """The latest record per item: a later record (e.g. the victim withdrawing) wins."""
-    rows = await conn.execute(_ELIGIBILITY, {"visit_id": visit_id})
+def latest_eligibility(rows: Iterable[Any]) -> list[EligibilityEntry]:
+    """The latest record per item from rows carrying ELIGIBILITY_COLUMNS in record order (a
+    later record, e.g. the victim withdrawing, wins); a visit with none has one row of
+    NULLs."""
     latest: dict[EligibilityItem, EligibilityEntry] = {}
-    for r in rows.mappings():
-        item = EligibilityItem(r["item"])
+    for r in rows:
+        if r["eligibility_id"] is None:
+            continue
+        item = EligibilityItem(r["eligibility_item"])
         latest[item] = EligibilityEntry(
             item=item,
-            value=r["value"],
-            recorded_by=r["recorded_by"],
-            recorded_at=r["recorded_at"],
-            note=r["note"],
+            value=r["eligibility_value"],
+            recorded_by=r["eligibility_recorded_by"],
+            recorded_at=r["eligibility_recorded_at"],
+            note=r["eligibility_note"],
         )
     return [latest[i] for i in EligibilityItem if i in latest]
 
 
 async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
-    row = (await conn.execute(_VISIT, {"visit_id": visit_id})).mappings().first()
-    if row is None:
+    rows = (await conn.execute(_VISIT_AND_ELIGIBILITY, {"visit_id": visit_id})).mappings().all()
+    if not rows:
         return None
     visit = Visit.from_row(
-        row, await load_eligibility(conn, visit_id), await latest_for_visit(conn, visit_id)
+        rows[0], latest_eligibility(rows), await latest_for_visit(conn, visit_id)
     )
     check = await bandwidth_records.latest_for_visit(conn, visit_id)
     return replace(visit, connection_check=bandwidth_records.check_json(check) if check else None)
@@ -239,8 +257,9 @@ async def transition(
     actor: str,
     reason: str,
     values: dict[str, Any] | None = None,
-) -> bool:
-    """Compare-and-set the visit's status. Return False if it changed underneath us."""
+) -> RowMapping | None:
+    """Compare-and-set the visit's status. Return the visit's row as written (RETURNING, so
+    a caller needs no read after it), or None if it changed underneath us."""
     if not can_transition(visit.status, target):
         raise Conflict(
             f"visit is {visit.status.value}; it cannot become {target.value}",
@@ -251,9 +270,11 @@ async def transition(
         update(schema.visits)
         .where(schema.visits.c.id == visit.id, schema.visits.c.status == visit.status.value)
         .values(status=target.value, updated_at=now, **(values or {}))
+        .returning(schema.visits)
     )
-    if result.rowcount != 1:
-        return False
+    row: RowMapping | None = result.mappings().first()
+    if row is None:
+        return None
     await append_event(
         conn,
         visit.id,
@@ -277,4 +298,4 @@ async def transition(
         visit_id=visit.id,
         detail={"from": visit.status.value, "to": target.value, "reason": reason},
     )
-    return True
+    return row

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.auth import Principal
 from control_plane.bandwidth import records as bandwidth_records
@@ -57,21 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-async def _status_changed(conn: AsyncConnection, visit: Visit) -> Visit:
-    """The visit after a status change in this transaction: only its own row is read again;
-    eligibility, recording and connection check are carried over, which a status change
-    does not touch (one read instead of `load_visit`'s four)."""
-    row = (
-        (await conn.execute(select(schema.visits).where(schema.visits.c.id == visit.id)))
-        .mappings()
-        .one()
-    )
-    return replace(
-        Visit.from_row(row, visit.eligibility, visit.recording),
-        connection_check=visit.connection_check,
-    )
 
 
 class VisitService:
@@ -333,7 +318,7 @@ class VisitService:
         room = room_name_for(visit.id)
         await self._sfu.create_room(room, visit_id=visit.id, rooms=self._settings.rooms)
         async with self._engine.begin() as conn:
-            ok = await transition(
+            row = await transition(
                 conn,
                 visit,
                 VisitState.WAITING,
@@ -341,12 +326,15 @@ class VisitService:
                 reason="officer started the visit",
                 values={"room_name": room, "started_at": datetime.now(UTC)},
             )
-            if ok:
-                started = await _status_changed(conn, visit)
-        if not ok:
+        if row is None:
             await self._sfu.delete_room(room)
             raise Conflict("the visit changed while starting; retry")
-        return started
+        # A status change touches only the visit's own row: its eligibility, recording and
+        # connection check are carried over.
+        return replace(
+            Visit.from_row(row, visit.eligibility, visit.recording),
+            connection_check=visit.connection_check,
+        )
 
     async def _close(
         self, principal: Principal, visit_id: str, target: VisitState, reason: str
