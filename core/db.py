@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -97,12 +97,16 @@ class SqliteEngine(AsyncEngine):
     Every write in the code base goes through `engine.begin()`, and none awaits the network
     inside it; `engine.connect()` is for reads only."""
 
+    def __init__(self, sync_engine: Engine) -> None:
+        super().__init__(sync_engine)
+        # The writer mark as an option of a view of this engine (same pool, same events), set
+        # once: set on each connection it cost a greenlet hop per transaction (issue 14).
+        self._writers = AsyncEngine(sync_engine.execution_options(**{_WRITER: True}))
+
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with self.connect() as conn:
-            await conn.execution_options(**{_WRITER: True})
-            async with conn.begin():
-                yield conn
+        async with self._writers.begin() as conn:
+            yield conn
 
 
 def _private_sqlite_file(path: Path) -> None:
