@@ -1,11 +1,13 @@
-"""CPU per SQLite statement: SQLAlchemy's stock aiosqlite adapter against core.sqlite_driver's
-one hand-off per statement, interleaved in one process (issue 14).
+"""CPU per SQLite statement: SQLAlchemy's stock aiosqlite adapter against core.sqlite_driver
+(one hand-off per statement, none inside a write transaction), interleaved in one process
+(issue 14).
 
     .venv/bin/python -m benchmarks.sqlite_driver --rounds 3
 
 Each round, on a fresh file per adapter (WAL, synchronous=FULL, BEGIN as core.db does): a
-prepared `SELECT 1` on an open connection, and a write transaction (BEGIN IMMEDIATE, one
-INSERT ... RETURNING, COMMIT). Process CPU (all threads) per operation, in microseconds.
+prepared `SELECT 1` on an open connection; a write transaction (BEGIN IMMEDIATE, one
+INSERT ... RETURNING, COMMIT); and one of eight such INSERTs, about as many statements as a
+join code's exchange. Process CPU (all threads) per operation, in microseconds.
 """
 
 import argparse
@@ -50,9 +52,19 @@ async def measure(path: Path, *, one_hop: bool, selects: int, writes: int) -> di
             async with engine.begin() as conn:
                 (await conn.execute(insert)).all()
         write_us = (time.process_time() - t0) / writes * 1e6
+        t0 = time.process_time()
+        for _ in range(writes):
+            async with engine.begin() as conn:
+                for _ in range(8):
+                    (await conn.execute(insert)).all()
+        write8_us = (time.process_time() - t0) / writes * 1e6
     finally:
         await engine.dispose()
-    return {"select_cpu_us": round(select_us, 1), "write_txn_cpu_us": round(write_us, 1)}
+    return {
+        "select_cpu_us": round(select_us, 1),
+        "write_txn_cpu_us": round(write_us, 1),
+        "write_txn_of_8_cpu_us": round(write8_us, 1),
+    }
 
 
 async def main_async(rounds: int) -> list[dict[str, Any]]:

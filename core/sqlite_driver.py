@@ -16,8 +16,8 @@ loop is never held for long. Transactions, errors and the connection's own calls
 stock adapter's.
 
 It leans on two private parts of aiosqlite 0.22 (`Connection._execute`, `_conn`), as
-SQLAlchemy's own adapter leans on `_tx`; aiosqlite is pinned in requirements.lock, and
-tests/core/test_sqlite_driver.py fails if they move.
+SQLAlchemy's own adapter leans on `_tx`, and on that adapter's `_execute_mutex`; both are
+pinned in requirements.lock, and tests/core/test_sqlite_driver.py fails if they move.
 """
 
 import collections
