@@ -5,6 +5,7 @@ database goes down to empty and up again; `core.schema` and the revisions descri
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -299,6 +300,26 @@ def test_the_alembic_command_prints_the_sql_for_review() -> None:
     assert "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log" in out
     assert "CREATE TRIGGER custody_log_append_only BEFORE UPDATE OR DELETE ON custody_log" in out
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in out
+
+
+async def test_the_alembic_command_upgrades_a_database_online(url: str) -> None:
+    # core/migrations/env.py's own engine: its revisions run in one transaction it commits.
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+            version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        assert version == HEAD
+    finally:
+        await engine.dispose()
 
 
 def test_evr_migrate_brings_a_database_made_before_alembic_to_the_newest_revision(
