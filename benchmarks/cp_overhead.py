@@ -386,6 +386,14 @@ async def run_database(
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     net = create_testnet("cpover")
+    try:
+        return await _measure(args, net)
+    finally:
+        # Also when the SFU cannot start (a tree not set up): the namespace never outlives us.
+        destroy_testnet(net)
+
+
+async def _measure(args: argparse.Namespace, net: TestNet) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     pg = None
     with tempfile.TemporaryDirectory(prefix="evr-cpover-") as tmp:
@@ -432,7 +440,6 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             stop_sfu(sfu)
             if pg is not None:
                 stop_postgres(pg)
-            destroy_testnet(net)
     return results
 
 

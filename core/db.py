@@ -109,30 +109,6 @@ class SqliteEngine(AsyncEngine):
             yield conn
 
 
-class PgEngine(AsyncEngine):
-    """An engine whose `connect()` reads run outside a transaction (autocommit).
-
-    At PostgreSQL's READ COMMITTED, the level EVR runs at, each statement takes its own
-    snapshot even inside a transaction, so a read transaction's BEGIN and ROLLBACK were two
-    round trips that bought nothing: every officer request's token lookup was four round
-    trips for one SELECT (issue 14). Every write goes through `begin()`, a transaction as
-    before; nothing in the code base writes through `connect()` (a write there would now
-    commit statement by statement instead of being rolled back)."""
-
-    def __init__(self, sync_engine: Engine) -> None:
-        super().__init__(sync_engine)
-        # A view of this engine (same pool, same events) whose connections autocommit.
-        self._readers = AsyncEngine(sync_engine.execution_options(isolation_level="AUTOCOMMIT"))
-
-    def connect(self) -> AsyncConnection:
-        return self._readers.connect()
-
-    @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with AsyncEngine.connect(self) as conn, conn.begin():
-            yield conn
-
-
 def _private_sqlite_file(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite does (it would use the umask,
     usually 0644), and tighten one that exists: it holds victims' contact details. SQLite
@@ -168,10 +144,9 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         # The pre-ping is one round trip, not SQLAlchemy's three (core.pg_driver).
-        pg = create_async_engine(
+        return create_async_engine(
             url, pool_pre_ping=True, hide_parameters=True, module=OneTripPingDbapi()
         )
-        return PgEngine(pg.sync_engine)
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 

@@ -39,9 +39,7 @@ def _run(connection: Connection, /, **options: Any) -> None:
 async def _run_on_url(url: str) -> None:
     engine = db.create_engine(url)
     try:
-        # A transaction of our own (`connect()` reads in autocommit on PostgreSQL), so the
-        # revisions commit together or not at all.
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             await conn.run_sync(_run)
     finally:
         await engine.dispose()

@@ -303,7 +303,7 @@ def test_the_alembic_command_prints_the_sql_for_review() -> None:
 
 
 async def test_the_alembic_command_upgrades_a_database_online(url: str) -> None:
-    # core/migrations/env.py's own engine: its revisions run in one transaction it commits.
+    # core/migrations/env.py's own engine, online (the --sql test above is offline).
     await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
