@@ -17,10 +17,11 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.auth import Principal, hash_secret
 from control_plane.bandwidth.gating import TokenMode, TokenPermit, permit
@@ -33,7 +34,12 @@ from control_plane.errors import (
 )
 from control_plane.metrics import Metrics
 from control_plane.sfu import Sfu
-from control_plane.visit_records import ELIGIBILITY_COLUMNS, latest_eligibility, revoke_sessions
+from control_plane.visit_records import (
+    ELIGIBILITY_COLUMNS,
+    add_event,
+    latest_eligibility,
+    revoke_sessions,
+)
 from control_plane.visits import Visit, VisitService, append_event, load_visit
 from core import audit, schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
@@ -111,10 +117,9 @@ _VISIT_OFFICER_AND_ELIGIBILITY = (
 _NEW_SESSION = insert(schema.participant_sessions)
 
 
-async def _participant_viewed(
-    conn: AsyncConnection, session: ParticipantSession, visit_id: str
-) -> None:
-    await audit.record(
+def _participant_view(conn: Connection, session: ParticipantSession, visit_id: str) -> None:
+    """The audit entry of a participant viewing their own visit."""
+    audit.append(
         conn,
         actor=session.actor,
         action=AuditAction.CONSULTATION,
@@ -122,6 +127,66 @@ async def _participant_viewed(
         visit_id=visit_id,
         justification="participant viewing their own visit",
     )
+
+
+def _spend(conn: Connection, code: str, *, now: datetime, session_ttl: timedelta) -> "Joined":
+    """The exchange's transaction, on the caller's connection (run by `run_sync`)."""
+    # The single-use write: one conditional UPDATE, so two phones racing for the same link
+    # cannot both win; RETURNING saves a read on the usual path.
+    link = conn.execute(
+        _SPEND, {"spent_hash": hash_secret(code), "now": now, "spent_at": now}
+    ).first()
+    if link is None:
+        _refuse(conn, code)
+    rows = conn.execute(_VISIT_OFFICER_AND_ELIGIBILITY, {"visit_id": link.visit_id})
+    found = rows.mappings().all()
+    row = found[0]
+    visit = Visit.from_row(row, latest_eligibility(found))
+    if visit.status in TERMINAL_STATES:
+        raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
+    role = ParticipantRole(link.role)
+    subject = visit.id if role is ParticipantRole.VICTIM else link.id
+    identity = identity_for(TokenRole(role.value), subject)
+    secret = secrets.token_urlsafe(32)
+    session = ParticipantSession(
+        session_id=str(uuid.uuid4()), visit_id=visit.id, role=role, identity=identity
+    )
+    conn.execute(
+        _NEW_SESSION,
+        {
+            "id": session.session_id,
+            "visit_id": visit.id,
+            "link_id": link.id,
+            "role": role.value,
+            "identity": identity,
+            "secret_hash": hash_secret(secret),
+            "created_at": now,
+            "expires_at": now + session_ttl,
+        },
+    )
+    add_event(conn, visit.id, "link_opened", identity, {"role": role.value})
+    _participant_view(conn, session, visit.id)
+    return Joined(
+        secret=secret,
+        session=session,
+        visit=visit,
+        officer_name=row["officer_name"],
+        officer_rank=row["officer_rank"],
+    )
+
+
+def _refuse(conn: Connection, code: str) -> NoReturn:
+    """Say why a code could not be spent (the unusual path, so it may read again)."""
+    links = schema.join_links
+    query = select(links).where(links.c.code_hash == hash_secret(code))
+    link = conn.execute(query).mappings().first()
+    if link is None:
+        raise NotFound("this join link is not valid; check it was copied in full")
+    if link["used_at"] is not None:
+        raise Gone("this join link has already been used; ask the officer for a new one")
+    if link["revoked_at"] is not None:
+        raise Gone("this join link was replaced by a newer one; use the latest message")
+    raise Gone("this join link has expired; ask the officer for a new one")
 
 
 class Joining:
@@ -208,72 +273,15 @@ class Joining:
         """Spend a join code; return the session secret, the session it opens and what the
         page shows first. One write transaction does it all, the page's first (audited) view
         included: one commit, one lock on SQLite, instead of one per step."""
-        now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            # The single-use write: one conditional UPDATE, so two phones racing for the
-            # same link cannot both win; RETURNING saves a read on the usual path.
-            link = (
-                await conn.execute(
-                    _SPEND, {"spent_hash": hash_secret(code), "now": now, "spent_at": now}
-                )
-            ).first()
-            if link is None:
-                await self._refuse(conn, code)
-            assert link is not None
-            rows = (
-                (await conn.execute(_VISIT_OFFICER_AND_ELIGIBILITY, {"visit_id": link.visit_id}))
-                .mappings()
-                .all()
+            # The transaction's statements in one greenlet instead of one each (issue 14:
+            # the exchange is every victim's first tap; BENCHMARKS.md, control-plane overhead).
+            joined = await conn.run_sync(
+                _spend, code, now=datetime.now(UTC), session_ttl=self._settings.join.session_ttl
             )
-            row = rows[0]
-            visit = Visit.from_row(row, latest_eligibility(rows))
-            if visit.status in TERMINAL_STATES:
-                raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
-            role = ParticipantRole(link.role)
-            subject = visit.id if role is ParticipantRole.VICTIM else link.id
-            identity = identity_for(TokenRole(role.value), subject)
-            secret = secrets.token_urlsafe(32)
-            session = ParticipantSession(
-                session_id=str(uuid.uuid4()), visit_id=visit.id, role=role, identity=identity
-            )
-            await conn.execute(
-                _NEW_SESSION,
-                {
-                    "id": session.session_id,
-                    "visit_id": visit.id,
-                    "link_id": link.id,
-                    "role": role.value,
-                    "identity": identity,
-                    "secret_hash": hash_secret(secret),
-                    "created_at": now,
-                    "expires_at": now + self._settings.join.session_ttl,
-                },
-            )
-            await append_event(conn, visit.id, "link_opened", identity, {"role": role.value})
-            await _participant_viewed(conn, session, visit.id)
-        if role is ParticipantRole.VICTIM:
+        if joined.session.role is ParticipantRole.VICTIM:
             self._metrics.join_funnel.labels(step="link_opened").inc()
-        return Joined(
-            secret=secret,
-            session=session,
-            visit=visit,
-            officer_name=row["officer_name"],
-            officer_rank=row["officer_rank"],
-        )
-
-    @staticmethod
-    async def _refuse(conn: AsyncConnection, code: str) -> None:
-        """Say why a code could not be spent (the unusual path, so it may read again)."""
-        links = schema.join_links
-        query = select(links).where(links.c.code_hash == hash_secret(code))
-        link = (await conn.execute(query)).mappings().first()
-        if link is None:
-            raise NotFound("this join link is not valid; check it was copied in full")
-        if link["used_at"] is not None:
-            raise Gone("this join link has already been used; ask the officer for a new one")
-        if link["revoked_at"] is not None:
-            raise Gone("this join link was replaced by a newer one; use the latest message")
-        raise Gone("this join link has expired; ask the officer for a new one")
+        return joined
 
     async def session(self, secret: str) -> ParticipantSession:
         s = schema.participant_sessions
@@ -303,7 +311,7 @@ class Joining:
             visit = await load_visit(conn, session.visit_id)
             if visit is None:
                 raise NotFound("visit not found")
-            await _participant_viewed(conn, session, visit.id)
+            await conn.run_sync(_participant_view, session, visit.id)
         return visit
 
     async def participant_token(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.bandwidth import records as bandwidth_records
@@ -190,16 +190,24 @@ async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
 async def append_event(
     conn: AsyncConnection, visit_id: str, kind: str, actor: str, detail: dict[str, Any]
 ) -> None:
-    await conn.execute(
-        _EVENT,
-        {
-            "visit_id": visit_id,
-            "at": datetime.now(UTC),
-            "kind": kind,
-            "actor": actor,
-            "detail": detail,
-        },
-    )
+    await conn.execute(_EVENT, _event(visit_id, kind, actor, detail))
+
+
+def add_event(
+    conn: Connection, visit_id: str, kind: str, actor: str, detail: dict[str, Any]
+) -> None:
+    """`append_event` for synchronous code run by `AsyncConnection.run_sync`."""
+    conn.execute(_EVENT, _event(visit_id, kind, actor, detail))
+
+
+def _event(visit_id: str, kind: str, actor: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "visit_id": visit_id,
+        "at": datetime.now(UTC),
+        "kind": kind,
+        "actor": actor,
+        "detail": detail,
+    }
 
 
 async def revoke_sessions(
