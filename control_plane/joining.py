@@ -43,6 +43,7 @@ from control_plane.visit_records import (
 from control_plane.visits import Visit, VisitService, append_event, load_visit
 from core import audit, schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
+from core.driver_sql import DriverStatement
 from core.settings import Settings
 from core.tokens import IssuedToken, identity_for, mint
 
@@ -84,7 +85,9 @@ class Joined:
 
 
 _links = schema.join_links
-_SPEND = (
+# Built once and run on the driver's cursor (core.driver_sql): the exchange is every victim's
+# first tap, and SQLAlchemy's per-statement execution was a third of its CPU (issue 14).
+_SPEND = DriverStatement(
     update(_links)
     .where(
         _links.c.code_hash == bindparam("spent_hash"),
@@ -95,8 +98,7 @@ _SPEND = (
     .values(used_at=bindparam("spent_at"))
     .returning(_links.c.id, _links.c.visit_id, _links.c.role)
 )
-"""Built once: SQLAlchemy then reuses its compiled form and cache key on every exchange."""
-_VISIT_OFFICER_AND_ELIGIBILITY = (
+_VISIT_OFFICER_AND_ELIGIBILITY = DriverStatement(
     select(
         schema.visits,
         schema.officers.c.display_name.label("officer_name"),
@@ -114,7 +116,19 @@ _VISIT_OFFICER_AND_ELIGIBILITY = (
     .where(schema.visits.c.id == bindparam("visit_id"))
     .order_by(schema.eligibility_records.c.id)
 )
-_NEW_SESSION = insert(schema.participant_sessions)
+_SESSION_FIELDS = (
+    "id",
+    "visit_id",
+    "link_id",
+    "role",
+    "identity",
+    "secret_hash",
+    "created_at",
+    "expires_at",
+)
+_NEW_SESSION = DriverStatement(
+    insert(schema.participant_sessions).values({name: bindparam(name) for name in _SESSION_FIELDS})
+)
 
 
 def _participant_view(conn: Connection, session: ParticipantSession, visit_id: str) -> None:
@@ -133,30 +147,28 @@ def _spend(conn: Connection, code: str, *, now: datetime, session_ttl: timedelta
     """The exchange's transaction, on the caller's connection (run by `run_sync`)."""
     # The single-use write: one conditional UPDATE, so two phones racing for the same link
     # cannot both win; RETURNING saves a read on the usual path.
-    link = conn.execute(
-        _SPEND, {"spent_hash": hash_secret(code), "now": now, "spent_at": now}
-    ).first()
-    if link is None:
+    spent = _SPEND.rows(conn, {"spent_hash": hash_secret(code), "now": now, "spent_at": now})
+    if not spent:
         _refuse(conn, code)
-    rows = conn.execute(_VISIT_OFFICER_AND_ELIGIBILITY, {"visit_id": link.visit_id})
-    found = rows.mappings().all()
+    ((link_id, visit_id, link_role),) = spent
+    found = _VISIT_OFFICER_AND_ELIGIBILITY.mappings(conn, {"visit_id": visit_id})
     row = found[0]
     visit = Visit.from_row(row, latest_eligibility(found))
     if visit.status in TERMINAL_STATES:
         raise Gone(f"this visit is {visit.status.value.replace('_', ' ')}")
-    role = ParticipantRole(link.role)
-    subject = visit.id if role is ParticipantRole.VICTIM else link.id
+    role = ParticipantRole(link_role)
+    subject = visit.id if role is ParticipantRole.VICTIM else link_id
     identity = identity_for(TokenRole(role.value), subject)
     secret = secrets.token_urlsafe(32)
     session = ParticipantSession(
         session_id=str(uuid.uuid4()), visit_id=visit.id, role=role, identity=identity
     )
-    conn.execute(
-        _NEW_SESSION,
+    _NEW_SESSION.run(
+        conn,
         {
             "id": session.session_id,
             "visit_id": visit.id,
-            "link_id": link.id,
+            "link_id": link_id,
             "role": role.value,
             "identity": identity,
             "secret_hash": hash_secret(secret),

@@ -25,6 +25,7 @@ from core.domain import (
     VisitState,
     can_transition,
 )
+from core.driver_sql import DriverStatement
 from core.recording_status import RecordingSnapshot, latest_for_visit
 
 
@@ -154,7 +155,11 @@ _VISIT_AND_ELIGIBILITY = (
     .where(_v.c.id == bindparam("visit_id"))
     .order_by(_e.c.id)
 )
-_EVENT = insert(schema.visit_events)
+_EVENT = DriverStatement(
+    insert(schema.visit_events).values(
+        {name: bindparam(name) for name in ("visit_id", "at", "kind", "actor", "detail")}
+    )
+)
 
 
 def latest_eligibility(rows: Iterable[Any]) -> list[EligibilityEntry]:
@@ -190,14 +195,14 @@ async def load_visit(conn: AsyncConnection, visit_id: str) -> Visit | None:
 async def append_event(
     conn: AsyncConnection, visit_id: str, kind: str, actor: str, detail: dict[str, Any]
 ) -> None:
-    await conn.execute(_EVENT, _event(visit_id, kind, actor, detail))
+    await conn.run_sync(_EVENT.run, _event(visit_id, kind, actor, detail))
 
 
 def add_event(
     conn: Connection, visit_id: str, kind: str, actor: str, detail: dict[str, Any]
 ) -> None:
     """`append_event` for synchronous code run by `AsyncConnection.run_sync`."""
-    conn.execute(_EVENT, _event(visit_id, kind, actor, detail))
+    _EVENT.run(conn, _event(visit_id, kind, actor, detail))
 
 
 def _event(visit_id: str, kind: str, actor: str, detail: dict[str, Any]) -> dict[str, Any]:

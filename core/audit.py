@@ -22,6 +22,7 @@ from core import schema
 from core.canonical import JsonValue
 from core.custody import GENESIS_HASH, entry_hash
 from core.domain import AuditAction
+from core.driver_sql import DriverStatement
 from core.evidence_errors import IntegrityError
 from core.utc import utc_iso
 
@@ -69,16 +70,33 @@ def link(**fields: Any) -> AuditEntry:
 
 
 _head = schema.audit_chain_head
-# Built once, with bound parameters: building a statement per call (and its cache key) cost
-# more CPU than executing it (issue 14).
-_NEXT_SEQ = (
+# Built once and run on the driver's cursor (core.driver_sql): building a statement per call,
+# and SQLAlchemy's execution of it, cost more CPU than the database's work (issue 14).
+_NEXT_SEQ = DriverStatement(
     update(_head)
     .where(_head.c.id == 1)
     .values(seq=_head.c.seq + 1)
     .returning(_head.c.seq, _head.c.hash)
 )
-_SET_HEAD_HASH = update(_head).where(_head.c.id == 1).values(hash=bindparam("head_hash"))
-_APPEND = insert(schema.audit_log)
+_SET_HEAD_HASH = DriverStatement(
+    update(_head).where(_head.c.id == 1).values(hash=bindparam("head_hash"))
+)
+_APPEND_FIELDS = (
+    "at",
+    "actor",
+    "action",
+    "visit_id",
+    "subject",
+    "justification",
+    "recipients",
+    "detail",
+    "seq",
+    "prev_hash",
+    "hash",
+)
+_APPEND = DriverStatement(
+    insert(schema.audit_log).values({name: bindparam(name) for name in _APPEND_FIELDS})
+)
 
 
 def append(
@@ -96,9 +114,9 @@ def append(
     `AsyncConnection.run_sync` (one greenlet for a transaction's statements, issue 14)."""
     # Updating the head row first is the serialisation point: another transaction appending
     # waits for this one to commit, then sees its seq and hash.
-    last = conn.execute(_NEXT_SEQ).one()
+    ((last_seq, last_hash),) = _NEXT_SEQ.rows(conn)
     entry = link(
-        seq=int(last.seq),
+        seq=int(last_seq),
         at=datetime.now(UTC),
         actor=actor,
         action=action.value,
@@ -107,11 +125,11 @@ def append(
         justification=justification,
         recipients=recipients,
         detail=detail or {},
-        prev_hash=str(last.hash),
+        prev_hash=str(last_hash),
     )
-    conn.execute(_SET_HEAD_HASH, {"head_hash": entry.hash})
-    conn.execute(
-        _APPEND,
+    _SET_HEAD_HASH.run(conn, {"head_hash": entry.hash})
+    _APPEND.run(
+        conn,
         {
             "at": entry.at,
             "actor": entry.actor,

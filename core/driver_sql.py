@@ -1,0 +1,133 @@
+"""Hot statements compiled once per dialect and run on the driver's own cursor.
+
+SQLAlchemy's per-statement execution (execution context, parameter processing, result
+set-up, events) cost about 0.2 ms a statement on the control plane's busiest paths, a third
+of a join code's exchange (issue 14, BENCHMARKS.md). A `DriverStatement` keeps SQLAlchemy
+for what it is good at, building the SQL for each database and the types' conversions, and
+skips the rest: it compiles its statement once per dialect and runs it on the DB-API cursor
+of the caller's connection, inside the caller's transaction.
+
+The same conversions SQLAlchemy would apply run here (each type's dialect implementation's
+bind and result processors), so a row written or read this way is the row
+`Connection.execute` would write or read; driver errors are raised as SQLAlchemy's own
+exception classes. Only statements built once at import time belong here: plain INSERT,
+UPDATE and SELECT with named bound parameters, no executemany.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+Processor = Callable[[Any], Any]
+_CONSTANT = object()
+
+
+@dataclass(frozen=True)
+class _Bind:
+    """One positional parameter: a caller's value by `key`, or a constant compiled in."""
+
+    key: str | None
+    process: Processor | None
+    constant: Any = _CONSTANT
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    binds: tuple[_Bind, ...]
+    keys: tuple[str, ...]
+    results: tuple[Processor | None, ...]
+
+
+class DriverStatement:
+    """A statement built once, run on the caller's (synchronous) connection: from code run
+    by `AsyncConnection.run_sync`, inside its transaction."""
+
+    def __init__(self, statement: Executable) -> None:
+        if not isinstance(statement, ClauseElement):
+            raise TypeError("a DriverStatement needs a Core statement")
+        self._statement = statement
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is not None:
+            return plan
+        compiled = self._statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError("a DriverStatement needs a SQL statement")
+        binds = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                binds.append(_Bind(bind.key, process))
+            else:  # a literal of the statement itself, such as the 1 of `seq + 1`
+                value = bind.effective_value
+                binds.append(_Bind(None, None, process(value) if process else value))
+        columns = list(getattr(self._statement, "exported_columns", ()))
+        keys = tuple(str(column.key) for column in columns)
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        plan = _Plan(compiled.string, tuple(binds), keys, results)
+        self._plans[dialect.name] = plan
+        return plan
+
+    def rows(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run it; the rows it returns (RETURNING or SELECT), converted, as tuples."""
+        plan = self._plan(conn.dialect)
+        given = params or {}
+        values = [
+            bind.constant
+            if bind.key is None
+            else (bind.process(given[bind.key]) if bind.process else given[bind.key])
+            for bind in plan.binds
+        ]
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None:
+            raise RuntimeError("the connection was closed")
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(plan.sql, values)
+            # Only the statement's own columns: PostgreSQL's INSERTs also return the key
+            # SQLAlchemy asks for on its own (implicit RETURNING), which nobody here reads.
+            fetched: Sequence[Sequence[Any]] = cursor.fetchall() if plan.keys else ()
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(
+                plan.sql,
+                values,
+                error,
+                conn.dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                dialect=conn.dialect,
+            ) from error
+        finally:
+            cursor.close()
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, plan.results, strict=True)
+            )
+            for row in fetched
+        ]
+
+    def mappings(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """`rows`, each keyed by its column's key (its label, where labelled)."""
+        keys = self._plan(conn.dialect).keys
+        return [dict(zip(keys, row, strict=True)) for row in self.rows(conn, params)]
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing."""
+        self.rows(conn, params)
