@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from core import schema
 from core.domain import OfficerRole
+from core.driver_sql import DriverStatement
 from core.settings import OidcSettings
 
 TOKEN_PREFIX = "evr_"  # noqa: S105 - a visible prefix, not a secret
@@ -66,12 +67,12 @@ class Authenticator(Protocol):
 
 
 _o, _t = schema.officers, schema.api_tokens
-_TOKEN_OFFICER = (
+_TOKEN_OFFICER = DriverStatement(
     select(_o, _t.c.expires_at)
     .join(_t, _t.c.officer_id == _o.c.id)
     .where(_t.c.token_hash == bindparam("token_hash"), _t.c.revoked_at.is_(None))
 )
-"""Built once: every officer request runs it (issue 14)."""
+"""Built once and run on the driver's cursor: every officer request runs it (issue 14)."""
 
 
 class LocalAuthenticator:
@@ -85,7 +86,8 @@ class LocalAuthenticator:
         effect on the next one."""
         async with self._engine.connect() as conn:
             params = {"token_hash": hash_secret(token)}
-            row = (await conn.execute(_TOKEN_OFFICER, params)).mappings().first()
+            found = await conn.run_sync(_TOKEN_OFFICER.mappings, params)
+        row = found[0] if found else None
         if row is None:
             raise Unauthenticated("unknown or revoked API token")
         if row["expires_at"] <= datetime.now(UTC):

@@ -116,6 +116,11 @@ _VISIT_OFFICER_AND_ELIGIBILITY = DriverStatement(
     .where(schema.visits.c.id == bindparam("visit_id"))
     .order_by(schema.eligibility_records.c.id)
 )
+_sessions = schema.participant_sessions
+_SESSION = DriverStatement(
+    select(_sessions).where(_sessions.c.secret_hash == bindparam("secret_hash"))
+)
+"""Every request of the victim's page looks its session up."""
 _SESSION_FIELDS = (
     "id",
     "visit_id",
@@ -296,13 +301,9 @@ class Joining:
         return joined
 
     async def session(self, secret: str) -> ParticipantSession:
-        s = schema.participant_sessions
         async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(select(s).where(s.c.secret_hash == hash_secret(secret))))
-                .mappings()
-                .first()
-            )
+            found = await conn.run_sync(_SESSION.mappings, {"secret_hash": hash_secret(secret)})
+        row = found[0] if found else None
         if row is None:
             raise Unauthenticated("unknown participant session; open your join link again")
         if row["revoked_at"] is not None:

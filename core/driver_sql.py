@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any]
 _CONSTANT = object()
@@ -38,12 +39,15 @@ class _Bind:
     constant: Any = _CONSTANT
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Plan:
     sql: str
     binds: tuple[_Bind, ...]
     keys: tuple[str, ...]
-    results: tuple[Processor | None, ...]
+    types: tuple[TypeEngine[Any], ...]
+    # Made at the first execution: some drivers' conversions depend on the type code the
+    # database reports for the column (asyncpg's numbers), as in SQLAlchemy's own.
+    results: tuple[Processor | None, ...] | None = None
 
 
 class DriverStatement:
@@ -74,10 +78,8 @@ class DriverStatement:
                 binds.append(_Bind(None, None, process(value) if process else value))
         columns = list(getattr(self._statement, "exported_columns", ()))
         keys = tuple(str(column.key) for column in columns)
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
-        plan = _Plan(compiled.string, tuple(binds), keys, results)
+        types = tuple(column.type.dialect_impl(dialect) for column in columns)
+        plan = _Plan(compiled.string, tuple(binds), keys, types)
         self._plans[dialect.name] = plan
         return plan
 
@@ -102,6 +104,11 @@ class DriverStatement:
             # Only the statement's own columns: PostgreSQL's INSERTs also return the key
             # SQLAlchemy asks for on its own (implicit RETURNING), which nobody here reads.
             fetched: Sequence[Sequence[Any]] = cursor.fetchall() if plan.keys else ()
+            if plan.keys and plan.results is None:
+                plan.results = tuple(
+                    kind.result_processor(conn.dialect, described[1])
+                    for kind, described in zip(plan.types, cursor.description, strict=True)
+                )
         except conn.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(
                 plan.sql,
@@ -113,10 +120,11 @@ class DriverStatement:
             ) from error
         finally:
             cursor.close()
+        results = plan.results or ()
         return [
             tuple(
                 value if process is None else process(value)
-                for value, process in zip(row, plan.results, strict=True)
+                for value, process in zip(row, results, strict=True)
             )
             for row in fetched
         ]

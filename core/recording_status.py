@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import schema
+from core.driver_sql import DriverStatement
 
 
 class RecordingStatus(StrEnum):
@@ -181,8 +182,31 @@ async def latest_for_visits(
     return {s.row["visit_id"]: s for s in await _snapshots(conn, latest.values())}
 
 
+_r, _s = schema.recordings, schema.recording_segments
+# Built once and run on the driver's cursor (core.driver_sql): every load of a visit reads them.
+_LATEST = DriverStatement(
+    select(_r)
+    .where(_r.c.visit_id == bindparam("visit_id"))
+    .order_by(_r.c.requested_at.desc(), _r.c.id.desc())
+    .limit(1)
+)
+_SEGMENT_COUNT = DriverStatement(
+    select(func.count()).where(_s.c.recording_id == bindparam("recording_id"))
+)
+
+
+def read_latest(conn: Connection, visit_id: str) -> RecordingSnapshot | None:
+    """`latest_for_visit` for synchronous code run by `AsyncConnection.run_sync`."""
+    found = _LATEST.mappings(conn, {"visit_id": visit_id})
+    if not found:
+        return None
+    ((segments,),) = _SEGMENT_COUNT.rows(conn, {"recording_id": found[0]["id"]})
+    return RecordingSnapshot(row=found[0], segments=int(segments))
+
+
 async def latest_for_visit(conn: AsyncConnection, visit_id: str) -> RecordingSnapshot | None:
-    return (await latest_for_visits(conn, [visit_id])).get(visit_id)
+    """The visit's most recently requested recording, if it has one."""
+    return await conn.run_sync(read_latest, visit_id)
 
 
 async def snapshot(conn: AsyncConnection, recording_id: str) -> RecordingSnapshot | None:

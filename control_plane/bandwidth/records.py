@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import schema
+from core.driver_sql import DriverStatement
 
 
 def check_json(row: Any, *, window: timedelta | None = None) -> dict[str, Any]:
@@ -34,18 +35,29 @@ def check_json(row: Any, *, window: timedelta | None = None) -> dict[str, Any]:
     return body
 
 
+_b = schema.bandwidth_checks
+# Built once and run on the driver's cursor (core.driver_sql): every load of a visit reads it.
+_LATEST_FOR_VISIT = DriverStatement(
+    select(_b)
+    .where(_b.c.visit_id == bindparam("visit_id"), _b.c.role == bindparam("role"))
+    .order_by(_b.c.finished_at.desc(), _b.c.id)
+    .limit(1)
+)
+
+
+def read_latest_for_visit(
+    conn: Connection, visit_id: str, *, role: str = "victim"
+) -> dict[str, Any] | None:
+    """`latest_for_visit` for synchronous code run by `AsyncConnection.run_sync`."""
+    found = _LATEST_FOR_VISIT.mappings(conn, {"visit_id": visit_id, "role": role})
+    return found[0] if found else None
+
+
 async def latest_for_visit(
     conn: AsyncConnection, visit_id: str, *, role: str = "victim"
-) -> Any | None:
+) -> dict[str, Any] | None:
     """The most recent check a participant of `role` ran for the visit (a row), or None."""
-    b = schema.bandwidth_checks
-    query = (
-        select(b)
-        .where(b.c.visit_id == visit_id, b.c.role == role)
-        .order_by(b.c.finished_at.desc(), b.c.id)
-        .limit(1)
-    )
-    return (await conn.execute(query)).mappings().first()
+    return await conn.run_sync(read_latest_for_visit, visit_id, role=role)
 
 
 async def latest_for_visits(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Float,
     Integer,
     MetaData,
     String,
@@ -42,8 +43,10 @@ probe = Table(
     Column("detail", JSON, nullable=False),
     Column("flag", Boolean, nullable=False),
     Column("n", Integer, nullable=False),
+    # asyncpg's float conversion needs the type code the database reports for the column.
+    Column("lag", Float, nullable=True),
 )
-FIELDS = ("name", "at", "until", "detail", "flag", "n")
+FIELDS = ("name", "at", "until", "detail", "flag", "n", "lag")
 INSERT = DriverStatement(insert(probe).values({f: bindparam(f) for f in FIELDS}))
 BUMP = DriverStatement(
     update(probe)
@@ -52,7 +55,7 @@ BUMP = DriverStatement(
     .returning(probe.c.n, probe.c.at.label("when"), probe.c.detail, probe.c.flag)
 )
 BY_NAME = DriverStatement(
-    select(probe.c.name, probe.c.at, probe.c.until, probe.c.detail, probe.c.flag)
+    select(probe.c.name, probe.c.at, probe.c.until, probe.c.detail, probe.c.flag, probe.c.lag)
     .where(probe.c.name == bindparam("who"))
     .order_by(probe.c.id)
 )
@@ -82,6 +85,7 @@ def values(name: str) -> dict[str, Any]:
         "detail": {"role": "victim", "note": "Zoë's phone", "n": [1, 2.5, None]},
         "flag": True,
         "n": 41,
+        "lag": 0.25,
     }
 
 
@@ -109,7 +113,9 @@ async def test_rows_come_back_converted(engine: AsyncEngine) -> None:
     # `n + 1` compiles its 1 in as a constant; RETURNING's values are converted too.
     assert bumped == [(42, at, detail, True)]
     assert bumped[0][1].tzinfo is UTC
-    assert found == [{"name": "victim", "at": at, "until": None, "detail": detail, "flag": True}]
+    assert found == [
+        {"name": "victim", "at": at, "until": None, "detail": detail, "flag": True, "lag": 0.25}
+    ]
     assert nobody == []
 
 
