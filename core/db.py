@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from core.driver_sql import DriverStatement
 from core.pg_driver import OneTripPingDbapi
 from core.sqlite_driver import BEGIN_WRITER, OneHopDbapi
 
@@ -74,7 +75,12 @@ def _sqlite_begin(conn: Connection) -> None:
     if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return
     immediate = conn.get_execution_options().get(_WRITER, False)
-    conn.exec_driver_sql(BEGIN_WRITER if immediate else "BEGIN")
+    (_BEGIN_WRITER if immediate else _BEGIN_READER).run(conn)
+
+
+# On the driver's cursor (core.driver_sql): every transaction starts with one (issue 14).
+_BEGIN_WRITER = DriverStatement(text(BEGIN_WRITER))
+_BEGIN_READER = DriverStatement(text("BEGIN"))
 
 
 def _sqlite_roll_back_before_close(dbapi_conn: object, _record: object) -> None:
