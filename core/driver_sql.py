@@ -47,7 +47,8 @@ class _Plan:
     types: tuple[TypeEngine[Any], ...]
     # Made at the first execution: some drivers' conversions depend on the type code the
     # database reports for the column (asyncpg's numbers), as in SQLAlchemy's own.
-    results: tuple[Processor | None, ...] | None = None
+    # Only the columns that have a conversion, by position.
+    results: tuple[tuple[int, Processor], ...] | None = None
 
 
 class DriverStatement:
@@ -105,9 +106,14 @@ class DriverStatement:
             # SQLAlchemy asks for on its own (implicit RETURNING), which nobody here reads.
             fetched: Sequence[Sequence[Any]] = cursor.fetchall() if plan.keys else ()
             if plan.keys and plan.results is None:
-                plan.results = tuple(
+                processors = (
                     kind.result_processor(conn.dialect, described[1])
                     for kind, described in zip(plan.types, cursor.description, strict=True)
+                )
+                plan.results = tuple(
+                    (position, process)
+                    for position, process in enumerate(processors)
+                    if process is not None
                 )
         except conn.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(
@@ -120,14 +126,13 @@ class DriverStatement:
             ) from error
         finally:
             cursor.close()
-        results = plan.results or ()
-        return [
-            tuple(
-                value if process is None else process(value)
-                for value, process in zip(row, results, strict=True)
-            )
-            for row in fetched
-        ]
+        converted = []
+        for row in fetched:
+            cells = list(row)
+            for position, process in plan.results or ():
+                cells[position] = process(cells[position])
+            converted.append(tuple(cells))
+        return converted
 
     def mappings(
         self, conn: Connection, params: Mapping[str, Any] | None = None
