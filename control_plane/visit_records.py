@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.bandwidth import records as bandwidth_records
@@ -267,6 +267,28 @@ async def _latest_victim_session(conn: AsyncConnection, visit_id: str) -> str | 
     )
 
 
+_STATUS_UPDATES: dict[tuple[str, ...], DriverStatement] = {}
+
+
+def _status_update(columns: tuple[str, ...]) -> DriverStatement:
+    """The compare-and-set of a status that also sets `columns`, built once per set of
+    columns (a handful: the callers' own) and run on the driver's cursor (issue 14)."""
+    statement = _STATUS_UPDATES.get(columns)
+    if statement is None:
+        statement = DriverStatement(
+            update(_v)
+            .where(_v.c.id == bindparam("visit_id"), _v.c.status == bindparam("from_status"))
+            .values(
+                status=bindparam("to_status"),
+                updated_at=bindparam("now"),
+                **{name: bindparam(f"set_{name}") for name in columns},
+            )
+            .returning(_v)
+        )
+        _STATUS_UPDATES[columns] = statement
+    return statement
+
+
 async def transition(
     conn: AsyncConnection,
     visit: Visit,
@@ -275,7 +297,7 @@ async def transition(
     actor: str,
     reason: str,
     values: dict[str, Any] | None = None,
-) -> RowMapping | None:
+) -> dict[str, Any] | None:
     """Compare-and-set the visit's status. Return the visit's row as written (RETURNING, so
     a caller needs no read after it), or None if it changed underneath us."""
     if not can_transition(visit.status, target):
@@ -283,16 +305,20 @@ async def transition(
             f"visit is {visit.status.value}; it cannot become {target.value}",
             details={"status": visit.status.value, "requested": target.value},
         )
-    now = datetime.now(UTC)
-    result = await conn.execute(
-        update(schema.visits)
-        .where(schema.visits.c.id == visit.id, schema.visits.c.status == visit.status.value)
-        .values(status=target.value, updated_at=now, **(values or {}))
-        .returning(schema.visits)
+    columns = tuple(sorted(values or {}))
+    found = await conn.run_sync(
+        _status_update(columns).mappings,
+        {
+            "visit_id": visit.id,
+            "from_status": visit.status.value,
+            "to_status": target.value,
+            "now": datetime.now(UTC),
+            **{f"set_{name}": value for name, value in (values or {}).items()},
+        },
     )
-    row: RowMapping | None = result.mappings().first()
-    if row is None:
+    if not found:
         return None
+    row = found[0]
     await append_event(
         conn,
         visit.id,
