@@ -253,19 +253,31 @@ RECONCILE_SETTLE = 2.5
 """A little over the replicas' reconcile interval (2 s, tests/support/replicas.py)."""
 
 
-async def _pin_room(env: Env, admin: lk.LiveKitAPI, room: str) -> None:
-    """Keep the visit's room on node 1 (the SFU-node fault kills the node hosting it, and
-    everything else reaches the cluster through node 0). A reconcile pass that listed the rooms
-    just before the visit started deletes the room made for it beforehand as an orphan, and
-    the room watch then makes it again wherever LiveKit chooses (seen once in four runs)."""
-    node = env.cluster.nodes[1]
-    for _ in range(5):
+async def _visit_on_node_1(env: Env) -> tuple[str, dict[str, Any]]:
+    """A started visit whose room is on node 1 (the SFU-node fault kills the node hosting it,
+    and everything else reaches the cluster through node 0), and its victim's joined session.
+
+    The room is made on node 1 just before the visit starts. A reconcile pass that listed
+    the rooms just before the start deletes that room as an orphan, and the room watch then
+    makes it again wherever LiveKit chooses (seen once in four runs). Deleting the room again
+    would send `room_finished`, which ends the visit; so that visit is ended and another
+    started instead."""
+    api, node = env.api, env.cluster.nodes[1]
+    admin = lk.LiveKitAPI(
+        env.cluster.nodes[0].sfu.url, env.cluster.api_key, env.cluster.api_secret, session=env.http
+    )
+    for _ in range(4):
+        vid = (await api.eligible_visit())["id"]
+        link = await api.ok("POST", f"/api/v1/visits/{vid}/links", who="alice", json={}, expect=201)
+        joined = await api.ok("POST", f"/api/v1/join/{link['url'].rsplit('/', 1)[1]}", expect=201)
+        room = room_name_for(vid)
+        await admin.room.create_room(lk.CreateRoomRequest(name=room, node_id=node.node_id))
+        await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
         await asyncio.sleep(RECONCILE_SETTLE)
         if await asyncio.to_thread(node_hosting, env.cluster, room) is node:
-            return
-        await admin.room.delete_room(lk.DeleteRoomRequest(room=room))
-        await admin.room.create_room(lk.CreateRoomRequest(name=room, node_id=node.node_id))
-    raise AssertionError(f"the visit's room could not be kept on {node.name}")
+            return vid, joined
+        await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "moved"})
+    raise AssertionError(f"no visit's room could be kept on {node.name}")
 
 
 @pytest.fixture(scope="module")
@@ -273,17 +285,7 @@ async def visit(env: Env) -> AsyncIterator[Visit]:
     """A live visit whose room is on cluster node 1 (node 0 serves the control plane's API
     calls and the participants' signalling), both participants publishing, consent given."""
     api = env.api
-    vid = (await api.eligible_visit())["id"]
-    link = await api.ok("POST", f"/api/v1/visits/{vid}/links", who="alice", json={}, expect=201)
-    joined = await api.ok("POST", f"/api/v1/join/{link['url'].rsplit('/', 1)[1]}", expect=201)
-    admin = lk.LiveKitAPI(
-        env.cluster.nodes[0].sfu.url, env.cluster.api_key, env.cluster.api_secret, session=env.http
-    )
-    await admin.room.create_room(
-        lk.CreateRoomRequest(name=room_name_for(vid), node_id=env.cluster.nodes[1].node_id)
-    )
-    await api.ok("POST", f"/api/v1/visits/{vid}/start", who="alice")
-    await _pin_room(env, admin, room_name_for(vid))
+    vid, joined = await _visit_on_node_1(env)
     officer_tok = await api.ok("POST", f"/api/v1/visits/{vid}/token", who="alice")
     victim_tok = _victim_token(env, vid)
     v = Visit(
