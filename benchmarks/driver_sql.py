@@ -32,19 +32,7 @@ from tests.support.postgres import create_database, start_postgres, stop_postgre
 
 _head, _log, _events = schema.audit_chain_head, schema.audit_log, schema.visit_events
 _v, _e = schema.visits, schema.eligibility_records
-LOG_FIELDS = (
-    "at",
-    "actor",
-    "action",
-    "visit_id",
-    "subject",
-    "justification",
-    "recipients",
-    "detail",
-    "seq",
-    "prev_hash",
-    "hash",
-)
+LOG_FIELDS = tuple(column.name for column in _log.c if column.name != "id")
 STATEMENTS = {
     "next": update(_head)
     .where(_head.c.id == 1)
