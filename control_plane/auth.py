@@ -86,8 +86,7 @@ class LocalAuthenticator:
         effect on the next one."""
         async with self._engine.connect() as conn:
             params = {"token_hash": hash_secret(token)}
-            found = await conn.run_sync(_TOKEN_OFFICER.mappings, params)
-        row = found[0] if found else None
+            row = await conn.run_sync(_TOKEN_OFFICER.first, params)
         if row is None:
             raise Unauthenticated("unknown or revoked API token")
         if row["expires_at"] <= datetime.now(UTC):

@@ -132,7 +132,7 @@ _SESSION_FIELDS = (
     "expires_at",
 )
 _NEW_SESSION = DriverStatement(
-    insert(schema.participant_sessions).values({name: bindparam(name) for name in _SESSION_FIELDS})
+    insert(_sessions).values({name: bindparam(name) for name in _SESSION_FIELDS})
 )
 
 
@@ -302,8 +302,7 @@ class Joining:
 
     async def session(self, secret: str) -> ParticipantSession:
         async with self._engine.connect() as conn:
-            found = await conn.run_sync(_SESSION.mappings, {"secret_hash": hash_secret(secret)})
-        row = found[0] if found else None
+            row = await conn.run_sync(_SESSION.first, {"secret_hash": hash_secret(secret)})
         if row is None:
             raise Unauthenticated("unknown participant session; open your join link again")
         if row["revoked_at"] is not None:

@@ -138,8 +138,16 @@ class DriverStatement:
         self, conn: Connection, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """`rows`, each keyed by its column's key (its label, where labelled)."""
-        keys = self._plan(conn.dialect).keys
-        return [dict(zip(keys, row, strict=True)) for row in self.rows(conn, params)]
+        rows = self.rows(conn, params)
+        keys = self._plans[conn.dialect.name].keys  # made by `rows`
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def first(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The first of `mappings`, or None: for lookups of one row."""
+        found = self.mappings(conn, params)
+        return found[0] if found else None
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing."""

@@ -197,11 +197,11 @@ _SEGMENT_COUNT = DriverStatement(
 
 def read_latest(conn: Connection, visit_id: str) -> RecordingSnapshot | None:
     """`latest_for_visit` for synchronous code run by `AsyncConnection.run_sync`."""
-    found = _LATEST.mappings(conn, {"visit_id": visit_id})
-    if not found:
+    row = _LATEST.first(conn, {"visit_id": visit_id})
+    if row is None:
         return None
-    ((segments,),) = _SEGMENT_COUNT.rows(conn, {"recording_id": found[0]["id"]})
-    return RecordingSnapshot(row=found[0], segments=int(segments))
+    ((segments,),) = _SEGMENT_COUNT.rows(conn, {"recording_id": row["id"]})
+    return RecordingSnapshot(row=row, segments=int(segments))
 
 
 async def latest_for_visit(conn: AsyncConnection, visit_id: str) -> RecordingSnapshot | None:

@@ -49,8 +49,7 @@ def read_latest_for_visit(
     conn: Connection, visit_id: str, *, role: str = "victim"
 ) -> dict[str, Any] | None:
     """`latest_for_visit` for synchronous code run by `AsyncConnection.run_sync`."""
-    found = _LATEST_FOR_VISIT.mappings(conn, {"visit_id": visit_id, "role": role})
-    return found[0] if found else None
+    return _LATEST_FOR_VISIT.first(conn, {"visit_id": visit_id, "role": role})
 
 
 async def latest_for_visit(

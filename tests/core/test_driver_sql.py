@@ -108,6 +108,8 @@ async def test_rows_come_back_converted(engine: AsyncEngine) -> None:
         bumped = await conn.run_sync(BUMP.rows, {"who": "victim"})
         found = await conn.run_sync(BY_NAME.mappings, {"who": "victim"})
         nobody = await conn.run_sync(BY_NAME.mappings, {"who": "nobody"})
+        first = await conn.run_sync(BY_NAME.first, {"who": "victim"})
+        no_first = await conn.run_sync(BY_NAME.first, {"who": "nobody"})
     at = datetime(2026, 11, 30, 18, 15, 1, 123456, tzinfo=UTC)
     detail = {"role": "victim", "note": "Zoë's phone", "n": [1, 2.5, None]}
     # `n + 1` compiles its 1 in as a constant; RETURNING's values are converted too.
@@ -117,6 +119,8 @@ async def test_rows_come_back_converted(engine: AsyncEngine) -> None:
         {"name": "victim", "at": at, "until": None, "detail": detail, "flag": True, "lag": 0.25}
     ]
     assert nobody == []
+    assert first == found[0]
+    assert no_first is None
 
 
 async def test_a_write_is_part_of_the_callers_transaction(engine: AsyncEngine) -> None:
