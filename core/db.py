@@ -23,14 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from core.driver_sql import DriverStatement
 from core.pg_driver import OneTripPingDbapi
-from core.sqlite_driver import BEGIN_WRITER, OneHopDbapi
+from core.sqlite_driver import BEGIN_WRITER, SQLITE_BUSY_TIMEOUT_MS, OneHopDbapi
 
 log = logging.getLogger(__name__)
 
-# How long a SQLite writer waits for another's write lock before "database is locked". Write
-# transactions are short (no network call while one is open), so a wait this long means a
-# stuck process, not contention.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The connection option that marks a transaction as a writer (set by `engine.begin()`).
 _WRITER = "evr_sqlite_writer"
 

@@ -72,12 +72,11 @@ async def test_a_writers_statements_run_on_the_loops_thread(
     async with engine.begin() as conn:
         assert (await conn.execute(insert, {"name": "a"})).scalar() == 1
         assert (await conn.execute(text("SELECT name FROM t"))).scalar() == "a"
-    # BEGIN IMMEDIATE waits for the lock and COMMIT fsyncs: both on aiosqlite's thread. The
-    # two statements between them run on the loop's thread, and the pool's rollback after
-    # the commit has nothing to end.
-    assert hand_offs == [("located", "BEGIN IMMEDIATE"), ("commit", None)]
+    # The write lock was free, so BEGIN IMMEDIATE took it on the loop's thread; the two
+    # statements ran there too. Only COMMIT (fsync) went to aiosqlite's thread, and the
+    # pool's rollback after the commit has nothing to end.
+    assert hand_offs == [("commit", None)]
     assert ran_on == [
-        ("BEGIN IMMEDIATE", False),
         ("INSERT INTO t (name) VALUES (?) RETURNING id", True),
         ("SELECT name FROM t", True),
     ]
@@ -92,9 +91,21 @@ async def test_a_writers_statements_run_on_the_loops_thread(
     ]
 
 
-async def test_waiting_for_the_write_lock_does_not_hold_the_loop(tmp_path: Path) -> None:
+async def test_waiting_for_the_write_lock_does_not_hold_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A second writer waits for the first's lock on aiosqlite's thread (busy_timeout), while
     the loop goes on serving; then its inline statements see the first writer's commit."""
+    statements_handed_off: list[object] = []
+    real_execute = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object
+    ) -> object:
+        if fn is sqlite_driver._run:
+            statements_handed_off.append(args[1])
+        return await real_execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
     url = f"sqlite+aiosqlite:///{tmp_path / 'lock.sqlite3'}"
     first, second = db.create_engine(url), db.create_engine(url)
     try:
@@ -116,6 +127,7 @@ async def test_waiting_for_the_write_lock_does_not_hold_the_loop(tmp_path: Path)
 
         holder = asyncio.create_task(hold_the_lock())
         await holding.wait()
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
         waiter = asyncio.create_task(write_after())
         ticks = 0
         for _ in range(30):
@@ -127,6 +139,11 @@ async def test_waiting_for_the_write_lock_does_not_hold_the_loop(tmp_path: Path)
         assert await asyncio.wait_for(waiter, 10) == ["first", "second"]
         # 30 sleeps of 10 ms ran while the second writer waited: the loop was free.
         assert ticks == 30
+        # The second writer's BEGIN IMMEDIATE found the lock taken on the loop's thread and
+        # went to wait on aiosqlite's (its other hand-offs are its new connection's PRAGMAs);
+        # its INSERT and SELECT then ran inline.
+        handed_off = [s for s in statements_handed_off if not str(s).startswith("PRAGMA")]
+        assert handed_off == ["BEGIN IMMEDIATE"]
     finally:
         await first.dispose()
         await second.dispose()
