@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 
 from livekit import api
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,7 @@ from control_plane.sfu import Sfu
 from control_plane.visits import Visit, append_event, load_visit, transition
 from core import schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, TokenRole, VisitState, visit_id_from_room
+from core.driver_sql import DriverStatement
 from core.settings import RoomSettings
 from core.tokens import role_of_identity, session_of_metadata
 
@@ -37,6 +38,16 @@ SFU_ACTOR = "system:sfu"
 JOINED = "participant_joined"
 DEPARTED = ("participant_left", "participant_connection_aborted")
 RECONCILE_ACTOR = "system:reconcile"
+ROOM_FINISHED = "room_finished"
+ACTS_ON_VISIT = frozenset({JOINED, *DEPARTED, ROOM_FINISHED})
+_RECORD = DriverStatement(
+    insert(schema.webhook_events).values(
+        {
+            name: bindparam(name)
+            for name in ("event_id", "event", "received_at", "created_at", "visit_id", "identity")
+        }
+    )
+)
 
 
 def verify_webhook(
@@ -107,19 +118,24 @@ class SfuEvents:
         identity = event.participant.identity if event.HasField("participant") else ""
         created = int(event.created_at) if event.created_at else None
         revoked = stale = False
+        record = {
+            "event_id": event.id,
+            "event": event.event,
+            "received_at": datetime.now(UTC),
+            "created_at": created,
+            "visit_id": visit_id,
+            "identity": identity or None,
+        }
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(schema.webhook_events).values(
-                        event_id=event.id,
-                        event=event.event,
-                        received_at=datetime.now(UTC),
-                        created_at=created,
-                        visit_id=visit_id,
-                        identity=identity or None,
-                    )
-                )
-                visit = await load_visit(conn, visit_id) if visit_id else None
+                await conn.run_sync(_RECORD.run, record)
+                # Only these events can change a visit; the others (room_started,
+                # track_published, ...) are recorded and nothing more, so their write holds
+                # SQLite's one writer lock for as short a time as it can (issue 14: the
+                # room_started of a visit's start arrives as `start` writes its transition).
+                visit = None
+                if visit_id is not None and event.event in ACTS_ON_VISIT:
+                    visit = await load_visit(conn, visit_id)
                 if visit is not None:
                     if event.event == JOINED:
                         revoked = await _revoked_session(conn, event.participant.metadata)
@@ -171,7 +187,7 @@ class SfuEvents:
                 await transition(
                     conn, visit, VisitState.WAITING, actor=SFU_ACTOR, reason="victim left"
                 )
-        elif kind == "room_finished" and visit.status in ROOM_STATES:
+        elif kind == ROOM_FINISHED and visit.status in ROOM_STATES:
             await transition(
                 conn,
                 visit,

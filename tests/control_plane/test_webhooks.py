@@ -95,6 +95,20 @@ async def test_a_replayed_webhook_changes_nothing_twice(api: Api) -> None:
     assert await _status(api, vid) == "live"
 
 
+async def test_an_event_that_cannot_change_a_visit_is_recorded_once(api: Api) -> None:
+    """room_started and the like are only recorded (their write is kept short): a replay is
+    still recognised, and the visit and its events are untouched."""
+    vid, _ = await api.live_ready_visit()
+    events_before = await _event_count(api, vid)
+    started = _event("room_started", f"evr-{vid}")
+
+    first, second = await _post(api, started), await _post(api, started)
+
+    assert (first, second) == ((200, {"applied": True}), (200, {"applied": False}))
+    assert await _event_count(api, vid) == events_before
+    assert await _status(api, vid) == "waiting"
+
+
 async def test_a_late_event_does_not_reopen_an_ended_visit(api: Api) -> None:
     vid, _ = await api.live_ready_visit()
     await api.ok("POST", f"/api/v1/visits/{vid}/end", who="alice", json={"reason": "done"})
