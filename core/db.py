@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from core.driver_sql import DriverStatement
 from core.pg_driver import OneTripPingDbapi
-from core.sqlite_driver import BEGIN_WRITER, SQLITE_BUSY_TIMEOUT_MS, OneHopDbapi
+from core.sqlite_driver import BEGIN_READER, BEGIN_WRITER, SQLITE_BUSY_TIMEOUT_MS, OneHopDbapi
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 # On the driver's cursor (core.driver_sql): every transaction starts with one (issue 14).
 _BEGIN_WRITER = DriverStatement(text(BEGIN_WRITER))
-_BEGIN_READER = DriverStatement(text("BEGIN"))
+_BEGIN_READER = DriverStatement(text(BEGIN_READER))
 
 
 def _sqlite_roll_back_before_close(dbapi_conn: object, _record: object) -> None:

@@ -11,7 +11,10 @@ statements run on the event loop's own thread: nothing can make them wait for a 
 more, and writes into the page cache take microseconds, less than waking the thread.
 Every call that can wait stays on the thread: BEGIN (busy_timeout, while another writer
 holds the lock), COMMIT (fsync, with `synchronous=FULL`), ROLLBACK, and reads outside a
-write transaction. A writer's BEGIN IMMEDIATE is first tried on the loop's thread with no
+write transaction. A reader's BEGIN (deferred: it takes no lock until its first read) and
+its ROLLBACK (which only lets go of its snapshot) wait for nothing and run on the loop's
+thread too, so a read transaction hands off only its reads. A writer's BEGIN IMMEDIATE is
+first tried on the loop's thread with no
 busy timeout: when the lock is free, as it nearly always is, that takes microseconds and
 saves the hand-off; when another writer holds it, SQLite answers "busy" at once and the
 BEGIN goes to the thread to wait there. Write transactions are short by the code base's
@@ -39,6 +42,8 @@ from sqlalchemy.util.concurrency import await_
 
 BEGIN_WRITER = "BEGIN IMMEDIATE"
 """The statement core.db starts a write transaction with."""
+BEGIN_READER = "BEGIN"
+"""The statement core.db starts a read transaction with: deferred, so it locks nothing."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another's write lock before "database is locked".
@@ -139,7 +144,9 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         adapt.committed = False
         outcome: Outcome | None = None
         idle = not adapt._execute_mutex.locked()
-        if adapt.writing and conn._conn.in_transaction and idle:
+        if (adapt.writing and conn._conn.in_transaction and idle) or (
+            operation == BEGIN_READER and idle
+        ):
             outcome = _run(conn, operation, parameters, many)
         elif operation == BEGIN_WRITER and idle:
             outcome = _begin_writer_at_once(conn._conn)
@@ -176,9 +183,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self.committed = True
 
     def rollback(self) -> None:
-        self.writing = False
-        if not self.committed:
-            super().rollback()
+        writing, self.writing = self.writing, False
+        if self.committed:
+            return
+        if not writing and not self._execute_mutex.locked() and self._connection._connection:
+            # A reader's rollback only lets go of its snapshot: nothing to wait for.
+            try:
+                self._connection._conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().rollback()
 
     def close(self) -> None:
         self.writing = False

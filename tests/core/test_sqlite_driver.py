@@ -44,9 +44,10 @@ async def test_a_statement_is_one_hand_off(
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
         rows = (await conn.execute(select(text("1 + 1")))).all()
     assert rows == [(2,)]
-    # BEGIN (core.db starts every transaction) and the SELECT: one hand-off each; then the
-    # pool's rollback as the connection is returned.
-    assert hand_offs == [("_run", "BEGIN"), ("_run", "SELECT 1 + 1"), ("rollback", None)]
+    # Only the SELECT is handed off. BEGIN (core.db starts every transaction; deferred, it
+    # locks nothing) and the pool's rollback as the connection is returned (it only lets go
+    # of the snapshot) wait for nothing and run on the loop's thread.
+    assert hand_offs == [("_run", "SELECT 1 + 1")]
 
 
 async def test_a_writers_statements_run_on_the_loops_thread(
@@ -80,15 +81,13 @@ async def test_a_writers_statements_run_on_the_loops_thread(
         ("INSERT INTO t (name) VALUES (?) RETURNING id", True),
         ("SELECT name FROM t", True),
     ]
-    # A read after the commit is no writer: back to one hand-off per statement.
+    # A read after the commit is no writer: its read is handed off again.
     hand_offs.clear()
+    ran_on.clear()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
-    assert hand_offs == [
-        ("located", "BEGIN"),
-        ("located", "SELECT count(*) FROM t"),
-        ("rollback", None),
-    ]
+    assert hand_offs == [("located", "SELECT count(*) FROM t")]
+    assert ran_on == [("BEGIN", True), ("SELECT count(*) FROM t", False)]
 
 
 async def test_waiting_for_the_write_lock_does_not_hold_the_loop(
