@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from core import db
+from core import db, sqlite_driver
 
 # Each transaction reads the counter, then writes it back plus one. Under the driver's own
 # transactions the read ran outside the transaction and half the updates were lost.
@@ -151,3 +153,78 @@ async def test_a_connection_dropped_mid_transaction_leaves_no_write_lock_behind(
     await asyncio.to_thread(write_at_once)
     assert await _count(url) == 10  # the dropped transaction's update was rolled back
     held.clear()
+
+
+async def test_one_processs_writers_queue_in_turn_not_in_sqlites_busy_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of one engine wait for each other in the engine's queue, first come first
+    served; each then takes the free lock at once, so none waits in SQLite's busy handler
+    (which sleeps 1, 2, 5, 10 ms... between tries) and none is handed to aiosqlite's
+    thread to wait."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    await _setup(url)
+    engine = db.create_engine(url)
+    handed_off: list[object] = []
+    real_execute = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object
+    ) -> object:
+        if fn is sqlite_driver._run:
+            handed_off.append(args[1])
+        return await real_execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    order: list[str] = []
+    first_holds, release = asyncio.Event(), asyncio.Event()
+
+    async def write(name: str) -> None:
+        async with engine.begin() as conn:
+            order.append(name)
+            await conn.execute(text("UPDATE counter SET n = n + 1"))
+            if name == "first":
+                first_holds.set()
+                await release.wait()
+
+    try:
+        async with engine.connect():
+            pass  # the pool's connection exists before counting: its PRAGMAs are no writes
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        writers = [asyncio.create_task(write("first"))]
+        await first_holds.wait()
+        writers += [asyncio.create_task(write(n)) for n in ("second", "third")]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert order == ["first"]  # the others wait in the queue, not in a transaction
+        release.set()
+        await asyncio.gather(*writers)
+        assert order == ["first", "second", "third"]
+        assert not [s for s in handed_off if str(s).startswith("BEGIN")]
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT n FROM counter")) == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_queued_past_the_busy_timeout_is_told_the_database_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As SQLite answers a writer that waited out busy_timeout: "database is locked", which
+    the control plane's middleware answers with 503 and Retry-After."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
+    await _setup(url)
+    engine = db.create_engine(url)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE counter SET n = 1"))
+            with pytest.raises(OperationalError) as refused:
+                async with engine.begin():
+                    pass
+        assert "database is locked" in str(refused.value.orig)
+        async with engine.begin() as conn:  # the queue was let go: the next writer goes in
+            await conn.execute(text("UPDATE counter SET n = n + 1"))
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT n FROM counter")) == 2
+    finally:
+        await engine.dispose()
