@@ -70,7 +70,8 @@ _o, _t = schema.officers, schema.api_tokens
 _TOKEN_OFFICER = DriverStatement(
     select(_o, _t.c.expires_at)
     .join(_t, _t.c.officer_id == _o.c.id)
-    .where(_t.c.token_hash == bindparam("token_hash"), _t.c.revoked_at.is_(None))
+    .where(_t.c.token_hash == bindparam("token_hash"), _t.c.revoked_at.is_(None)),
+    point_read=True,
 )
 """Built once and run on the driver's cursor: every officer request runs it (issue 14)."""
 

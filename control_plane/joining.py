@@ -118,7 +118,8 @@ _VISIT_OFFICER_AND_ELIGIBILITY = DriverStatement(
 )
 _sessions = schema.participant_sessions
 _SESSION = DriverStatement(
-    select(_sessions).where(_sessions.c.secret_hash == bindparam("secret_hash"))
+    select(_sessions).where(_sessions.c.secret_hash == bindparam("secret_hash")),
+    point_read=True,
 )
 """Every request of the victim's page looks its session up."""
 _SESSION_FIELDS = (

@@ -153,7 +153,8 @@ _VISIT_AND_ELIGIBILITY = DriverStatement(
     select(_v, *ELIGIBILITY_COLUMNS)
     .select_from(_v.outerjoin(_e, _e.c.visit_id == _v.c.id))
     .where(_v.c.id == bindparam("visit_id"))
-    .order_by(_e.c.id)
+    .order_by(_e.c.id),
+    point_read=True,
 )
 _EVENT = DriverStatement(
     insert(schema.visit_events).values(

@@ -26,6 +26,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
 
+from core.sqlite_driver import mark_point_read
+
 Processor = Callable[[Any], Any]
 _CONSTANT = object()
 
@@ -55,10 +57,13 @@ class DriverStatement:
     """A statement built once, run on the caller's (synchronous) connection: from code run
     by `AsyncConnection.run_sync`, inside its transaction."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, point_read: bool = False) -> None:
+        """`point_read`: a SELECT that looks up a row or a few by key, which SQLite may run
+        on the event loop's thread (core.sqlite_driver). Never a scan or a list."""
         if not isinstance(statement, ClauseElement):
             raise TypeError("a DriverStatement needs a Core statement")
         self._statement = statement
+        self._point_read = point_read
         self._plans: dict[str, _Plan] = {}
 
     def _plan(self, dialect: Dialect) -> _Plan:
@@ -81,6 +86,8 @@ class DriverStatement:
         keys = tuple(str(column.key) for column in columns)
         types = tuple(column.type.dialect_impl(dialect) for column in columns)
         plan = _Plan(compiled.string, tuple(binds), keys, types)
+        if self._point_read and dialect.name == "sqlite":
+            mark_point_read(plan.sql)
         self._plans[dialect.name] = plan
         return plan
 
@@ -96,6 +103,12 @@ class DriverStatement:
             else (bind.process(given[bind.key]) if bind.process else given[bind.key])
             for bind in plan.binds
         ]
+        if not conn.in_transaction():
+            # As `Connection.execute` would: the statements of one `engine.connect()` share a
+            # transaction, and on SQLite one snapshot (core.db's BEGIN, run by the begin
+            # event). SQLAlchemy's own guard, so the BEGIN run inside that event does not
+            # begin again.
+            conn._autobegin()
         dbapi = conn.connection.dbapi_connection
         if dbapi is None:
             raise RuntimeError("the connection was closed")

@@ -188,10 +188,12 @@ _LATEST = DriverStatement(
     select(_r)
     .where(_r.c.visit_id == bindparam("visit_id"))
     .order_by(_r.c.requested_at.desc(), _r.c.id.desc())
-    .limit(1)
+    .limit(1),
+    point_read=True,
 )
 _SEGMENT_COUNT = DriverStatement(
-    select(func.count()).where(_s.c.recording_id == bindparam("recording_id"))
+    select(func.count()).where(_s.c.recording_id == bindparam("recording_id")),
+    point_read=True,
 )
 
 

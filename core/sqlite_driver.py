@@ -6,20 +6,19 @@ thread wake-up and an event-loop wake-up: about two thirds of a statement's CPU 
 control plane (issue 14; BENCHMARKS.md, control-plane overhead). Here the thread runs all
 four at once and hands back the rows, description, rowcount and lastrowid.
 
-Once a connection holds SQLite's write lock (its `BEGIN IMMEDIATE` has returned), its
-statements run on the event loop's own thread: nothing can make them wait for a lock any
-more, and writes into the page cache take microseconds, less than waking the thread.
-Every call that can wait stays on the thread: BEGIN (busy_timeout, while another writer
-holds the lock), COMMIT (fsync, with `synchronous=FULL`), ROLLBACK, and reads outside a
-write transaction. A reader's BEGIN (deferred: it takes no lock until its first read) and
-its ROLLBACK (which only lets go of its snapshot) wait for nothing and run on the loop's
-thread too, so a read transaction hands off only its reads. A writer's BEGIN IMMEDIATE is
-first tried on the loop's thread with no
-busy timeout: when the lock is free, as it nearly always is, that takes microseconds and
-saves the hand-off; when another writer holds it, SQLite answers "busy" at once and the
-BEGIN goes to the thread to wait there. Write transactions are short by the code base's
-rule (core.db), so the loop is never held for long. Transactions, errors and the
-connection's own calls are the stock adapter's.
+Where each statement runs:
+- On the loop's own thread, where it takes microseconds, less than waking the thread:
+  a writer's statements once its BEGIN IMMEDIATE has returned (nothing can make them wait
+  for a lock any more, and writes go into the page cache); a reader's BEGIN (deferred, it
+  takes no lock) and its ROLLBACK (which only lets go of its snapshot).
+- Tried there first with no busy timeout: a writer's BEGIN IMMEDIATE, and reads that look
+  up a row or a few by key (core.driver_sql's `point_read`). When no other connection
+  holds a lock they need, as nearly always, they run at once; when one does, SQLite
+  answers "busy" at once and the statement goes to aiosqlite's thread to wait there.
+- On aiosqlite's thread, every call that can wait: COMMIT (fsync, with
+  `synchronous=FULL`), a writer's ROLLBACK, and every other read.
+Write transactions are short by the code base's rule (core.db), so the loop is never held
+for long. Transactions, errors and the connection's own calls are the stock adapter's.
 
 It leans on two private parts of aiosqlite 0.22 (`Connection._execute`, `_conn`), as
 SQLAlchemy's own adapter leans on `_tx`, and on that adapter's `_execute_mutex`; both are
@@ -72,19 +71,31 @@ def _run(conn: aiosqlite.Connection, operation: str, parameters: Any, many: bool
         cursor.close()
 
 
-def _begin_writer_at_once(conn: sqlite3.Connection) -> Outcome | None:
-    """BEGIN IMMEDIATE on the calling thread if the write lock is free this instant; None
-    if another connection holds it (the caller then waits for it on aiosqlite's thread)."""
-    conn.execute("PRAGMA busy_timeout=0")
+_POINT_READS: set[str] = set()
+
+
+def mark_point_read(sql: str) -> None:
+    """Let this SELECT run on the loop's thread, outside a writer too: a lookup by key of a
+    row or a few (core.driver_sql's `point_read`), which reads a handful of cached pages in
+    less time than a hand-off takes."""
+    _POINT_READS.add(sql)
+
+
+def _without_waiting(conn: aiosqlite.Connection, operation: str, parameters: Any) -> Outcome | None:
+    """The statement on the calling thread with no busy timeout; None if SQLite answers
+    "busy" (another connection holds a lock it needs), for the caller to wait on
+    aiosqlite's thread instead."""
+    db = conn._conn
+    db.execute("PRAGMA busy_timeout=0")
     try:
-        conn.execute(BEGIN_WRITER).close()
+        return _run(conn, operation, parameters, False)
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+        # The extended code's low byte: SQLITE_BUSY_RECOVERY and the like are busy too.
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         return None
     finally:
-        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    return None, [], -1, None
+        db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
@@ -149,8 +160,10 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         ):
             outcome = _run(conn, operation, parameters, many)
         elif operation == BEGIN_WRITER and idle:
-            outcome = _begin_writer_at_once(conn._conn)
+            outcome = _without_waiting(conn, operation, parameters)
             adapt.writing = outcome is not None
+        elif operation in _POINT_READS and idle:
+            outcome = _without_waiting(conn, operation, parameters)
         if outcome is None:
             async with adapt._execute_mutex:
                 outcome = await conn._execute(  # type: ignore[no-untyped-call]

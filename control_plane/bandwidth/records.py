@@ -41,7 +41,8 @@ _LATEST_FOR_VISIT = DriverStatement(
     select(_b)
     .where(_b.c.visit_id == bindparam("visit_id"), _b.c.role == bindparam("role"))
     .order_by(_b.c.finished_at.desc(), _b.c.id)
-    .limit(1)
+    .limit(1),
+    point_read=True,
 )
 
 

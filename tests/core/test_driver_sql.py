@@ -132,6 +132,28 @@ async def test_a_write_is_part_of_the_callers_transaction(engine: AsyncEngine) -
         assert await conn.run_sync(BY_NAME.rows, {"who": "rolled-back"}) == []
 
 
+async def test_reads_of_one_connection_share_its_transaction(engine: AsyncEngine) -> None:
+    """As `Connection.execute` does, the first statement of an `engine.connect()` begins
+    its transaction (on SQLite, one snapshot for every read in it): a visit load's reads
+    then see one state of the database."""
+    async with engine.begin() as conn:
+        await conn.run_sync(INSERT.run, values("victim"))
+    async with engine.connect() as reader:
+        before = await reader.run_sync(BY_NAME.first, {"who": "victim"})
+        assert reader.in_transaction()
+        async with engine.begin() as writer:
+            await writer.execute(update(probe).values(flag=False))
+        after = await reader.run_sync(BY_NAME.first, {"who": "victim"})
+    assert before is not None
+    assert before["flag"] is True
+    assert after is not None
+    if engine.dialect.name == "sqlite":
+        assert after["flag"] is True  # the reader's snapshot predates the write
+    else:
+        # PostgreSQL's default isolation, READ COMMITTED, sees each statement's own time.
+        assert after["flag"] is False
+
+
 async def test_a_driver_error_is_sqlalchemys_and_hides_the_values(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(INSERT.run, values("twice"))

@@ -3,17 +3,19 @@ a write transaction, with the same results, row counts, errors and transactions 
 SQLAlchemy's stock aiosqlite adapter."""
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, column, select, table, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import db, schema, sqlite_driver
+from core.driver_sql import DriverStatement
 from core.sqlite_driver import OneHopCursor
 
 
@@ -78,6 +80,7 @@ async def test_a_writers_statements_run_on_the_loops_thread(
     # pool's rollback after the commit has nothing to end.
     assert hand_offs == [("commit", None)]
     assert ran_on == [
+        ("BEGIN IMMEDIATE", True),
         ("INSERT INTO t (name) VALUES (?) RETURNING id", True),
         ("SELECT name FROM t", True),
     ]
@@ -224,3 +227,61 @@ async def test_concurrent_writers_each_commit_once(tmp_path: Path) -> None:
     finally:
         for e in engines:
             await e.dispose()
+
+
+_t = table("t", column("id"), column("name"))
+_LOOKUP = DriverStatement(select(_t.c.name).where(_t.c.id == bindparam("id")), point_read=True)
+_LOOKUP_SQL = "SELECT t.name \nFROM t \nWHERE t.id = ?"
+
+
+async def test_a_point_read_runs_on_the_loops_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+    ran_on: list[tuple[object, bool]] = []
+    real_run = sqlite_driver._run
+
+    def located(conn: aiosqlite.Connection, operation: str, *rest: object) -> object:
+        ran_on.append((operation, threading.get_ident() == loop_thread))
+        return real_run(conn, operation, *rest)  # type: ignore[arg-type]
+
+    loop_thread = threading.get_ident()
+    monkeypatch.setattr(sqlite_driver, "_run", located)
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_LOOKUP.rows, {"id": 1}) == [("a",)]
+        # Any other read still goes to aiosqlite's thread.
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+    assert ran_on == [
+        ("BEGIN", True),
+        (_LOOKUP_SQL, True),
+        ("SELECT count(*) FROM t", False),
+    ]
+
+
+async def test_a_point_read_found_busy_waits_on_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When SQLite answers "busy" on the loop's thread (a WAL being recovered by another
+    process, or one holding the file in exclusive mode: neither can be staged beside an
+    open connection, so the answer is staged here), the point read is handed to
+    aiosqlite's thread, whose busy timeout waits, and still returns its row."""
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+    ran_on: list[tuple[object, bool]] = []
+    real_run = sqlite_driver._run
+
+    def busy_on_the_loop(conn: aiosqlite.Connection, operation: str, *rest: object) -> object:
+        on_loop = threading.get_ident() == loop_thread
+        ran_on.append((operation, on_loop))
+        if operation == _LOOKUP_SQL and on_loop:
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY_RECOVERY
+            raise busy
+        return real_run(conn, operation, *rest)  # type: ignore[arg-type]
+
+    loop_thread = threading.get_ident()
+    monkeypatch.setattr(sqlite_driver, "_run", busy_on_the_loop)
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_LOOKUP.rows, {"id": 1}) == [("a",)]
+    assert ran_on == [("BEGIN", True), (_LOOKUP_SQL, True), (_LOOKUP_SQL, False)]
