@@ -14,6 +14,13 @@ process (so its CPU time can be read from /proc/<pid>/stat), on SQLite and on Po
 
     sudo .venv/bin/python -m benchmarks.cp_overhead --db sqlite,postgres --visits 300
 
+`--against TREE` measures another tree's control plane (a checkout with the same schema and
+a `.venv`-compatible setup, such as `git archive` of an earlier commit) side by side with
+this one's: both run at once, on their own databases and one SFU, and take turns, exchanges
+in blocks of 25 and starts one for one; it reports each one's CPU per exchange, their ratio,
+and each one's `start` against the direct calls made between them (no setup phase, no
+floor). On a shared, noisy machine that ratio is steadier than two runs a minute apart.
+
 Needs root for the network namespace. `--profile DIR` records the exchange and the start
 phases with py-spy (collapsed stacks, one file per phase and database). Prints a JSON
 summary.
@@ -59,6 +66,8 @@ ELIGIBILITY = (
     "network_adequate",
 )
 TICKS = os.sysconf("SC_CLK_TCK")
+TREE = Path(__file__).resolve().parent.parent
+BLOCK = 25  # exchanges per turn when two control planes are measured side by side
 TTL = timedelta(minutes=5)
 Times = dict[str, list[float]]
 
@@ -84,14 +93,24 @@ def ms_summary(values: list[float]) -> dict[str, float]:
 class ControlPlane:
     """`evr serve` in its own process, with a settings file written for this run."""
 
-    def __init__(self, *, workdir: Path, net: TestNet, port: int, sfu: RunningSfu, db_url: str):
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        net: TestNet,
+        port: int,
+        sfu: RunningSfu,
+        db_url: str,
+        tree: Path = TREE,
+    ):
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.base_url = f"http://{net.host_ip}:{port}"
         config = workdir / "evr.toml"
         config.write_text(
             f'host = "{net.host_ip}"\nport = {port}\nmetrics_host = "127.0.0.1"\n'
             f'metrics_port = {_free_port()}\ndatabase_url = "{db_url}"\n'
-            f'[livekit]\nkey_file = "{workdir.parent / "livekit-keys.yaml"}"\n'
+            f'[livekit]\nkey_file = "{sfu.config_path.parent / "livekit-keys.yaml"}"\n'
             f'api_url = "{sfu.url}"\nclient_url = "{sfu.ws_url}"\n'
             f'[join]\npublic_base_url = "{self.base_url}"\n',
             encoding="utf-8",
@@ -100,7 +119,7 @@ class ControlPlane:
         # cwd is the workdir: the evidence store and spool default to ./var there.
         # The control plane of the tree this file is in (so a copy of an older commit can be
         # measured with the same benchmark), whatever the venv has installed.
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        env = {**os.environ, "PYTHONPATH": str(tree)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "evr", "serve", "--config", str(config)],
             cwd=workdir,
@@ -384,6 +403,83 @@ async def run_database(
     return result
 
 
+async def run_pair(
+    name: str, urls: tuple[str, str], *, net: TestNet, sfu: RunningSfu,
+    ports: tuple[int, int], workdir: Path, visits: int, against: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """This tree's control plane and `against`'s, each on its own database and both on one
+    SFU (which sends its webhooks to both), taking turns: exchanges in blocks of BLOCK, the
+    first turn alternating between them, and starts one for one with a direct CreateRoom
+    after each. Both see the same machine, so their ratio holds while the machine drifts."""
+    livekit = LiveKitSettings(
+        api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
+    )
+    labels, trees = ("this", "against"), (TREE, against)
+    # This tree's code makes each database and its officer: the trees must share a schema.
+    tokens = [await officer_token(url) for url in urls]
+    cps = [
+        ControlPlane(workdir=workdir / label, net=net, port=port, sfu=sfu, db_url=url, tree=tree)
+        for label, url, port, tree in zip(labels, urls, ports, trees, strict=True)
+    ]
+    lk = api.LiveKitAPI(sfu.url, sfu.api_key, sfu.api_secret)
+    try:
+        async with aiohttp.ClientSession() as session:
+            officers = []
+            for cp, token in zip(cps, tokens, strict=True):
+                await cp.wait_ready(session)
+                officers.append(Officer(session, cp.base_url, token))
+            for officer in officers:
+                for _ in range(10):  # warm-up: compile queries, fill caches
+                    code = await officer.link(await officer.eligible_visit({}), {})
+                    await officer.call("POST", f"/api/v1/join/{code}", expect=201, auth=False)
+            ready = [[await o.eligible_visit({}) for _ in range(visits)] for o in officers]
+            codes = [
+                [await o.link(v, {}) for v in vids] for o, vids in zip(officers, ready, strict=True)
+            ]
+            cpu: list[float] = [0.0, 0.0]
+            took: list[list[float]] = [[], []]
+            for block, first in enumerate(range(0, visits, BLOCK)):
+                for side in (0, 1) if block % 2 == 0 else (1, 0):
+                    pid = cps[side].process.pid
+                    c0 = cpu_seconds(pid)
+                    for code in codes[side][first : first + BLOCK]:
+                        t0 = time.perf_counter()
+                        await officers[side].call(
+                            "POST", f"/api/v1/join/{code}", expect=201, auth=False
+                        )
+                        took[side].append(time.perf_counter() - t0)
+                    cpu[side] += cpu_seconds(pid) - c0
+            starts: list[list[float]] = [[], []]
+            directs: list[float] = []
+            for i in range(visits):
+                for side in (0, 1) if i % 2 == 0 else (1, 0):
+                    t0 = time.perf_counter()
+                    await officers[side].call("POST", f"/api/v1/visits/{ready[side][i]}/start")
+                    starts[side].append(time.perf_counter() - t0)
+                    directs.append(await direct_start(lk, livekit))
+    finally:
+        await lk.aclose()
+        for cp in cps:
+            cp.stop()
+    direct = ms_summary(directs)
+    result: dict[str, Any] = {"database": name, "against": str(against), "direct": direct}
+    for side, label in enumerate(labels):
+        s = ms_summary(starts[side])
+        result[label] = {
+            "exchange": {
+                **ms_summary(took[side]),
+                "cpu_ms_each": round(cpu[side] / visits * 1000, 3),
+                "per_cpu_second": round(visits / cpu[side], 1),
+            },
+            "start": s,
+            "start_ratio_p50": round(s["p50_ms"] / direct["p50_ms"], 2),
+            "start_ratio_p99": round(s["p99_ms"] / direct["p99_ms"], 2),
+        }
+    result["cpu_per_exchange_this_over_against"] = round(cpu[0] / cpu[1], 3)
+    result["bare_mints_per_cpu_second"] = round(mints_per_cpu_second(livekit, 5000), 1)
+    return result
+
+
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     net = create_testnet("cpover")
     try:
@@ -398,13 +494,19 @@ async def _measure(args: argparse.Namespace, net: TestNet) -> list[dict[str, Any
     pg = None
     with tempfile.TemporaryDirectory(prefix="evr-cpover-") as tmp:
         root = Path(tmp)
-        sock = bind_socket(net.host_ip)
-        port = sock.getsockname()[1]
-        sock.close()
+        ports = []
+        for _ in range(2):
+            sock = bind_socket(net.host_ip)
+            ports.append(sock.getsockname()[1])
+            sock.close()
+        port = ports[0]
+        hooks = [f"http://{net.host_ip}:{p}/api/v1/livekit/webhook" for p in ports]
         base = 17000 + os.getpid() % 20000
         sfu = start_sfu(
             net=net,
-            webhook_url=f"http://{net.host_ip}:{port}/api/v1/livekit/webhook",
+            webhook_url=hooks[0],
+            # Side by side, both control planes get every webhook, as both get the same load.
+            config_patch={"webhook.urls": hooks} if args.against else None,
             workdir=root,
             http_port=base,
             rtc_tcp_port=base + 1,
@@ -419,11 +521,21 @@ async def _measure(args: argparse.Namespace, net: TestNet) -> list[dict[str, Any
                 workdir.mkdir()
                 if name == "sqlite":
                     url = f"sqlite+aiosqlite:///{workdir / 'evr.sqlite3'}"
+                    url_b = f"sqlite+aiosqlite:///{workdir / 'against.sqlite3'}"
                 elif name == "postgres":
                     pg = pg or start_postgres()
                     url = create_database(pg, "cpover")
+                    url_b = create_database(pg, "cpover")
                 else:
                     raise SystemExit(f"unknown database {name!r}")
+                if args.against:
+                    out = await run_pair(
+                        name, (url, url_b), net=net, sfu=sfu, ports=(ports[0], ports[1]),
+                        workdir=workdir, visits=args.visits, against=args.against.resolve(),
+                    )  # fmt: skip
+                    print(json.dumps(out), flush=True)
+                    results.append(out)
+                    continue
                 out = await run_database(
                     name,
                     url,
@@ -450,6 +562,12 @@ def main() -> None:
         "--visits", type=int, default=300, help="visits (and exchanges) per database"
     )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the exchange phase here")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another tree (same schema) whose control plane takes turns with this one's",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
