@@ -525,7 +525,7 @@ async def _measure(args: argparse.Namespace, net: TestNet) -> list[dict[str, Any
                 elif name == "postgres":
                     pg = pg or start_postgres()
                     url = create_database(pg, "cpover")
-                    url_b = create_database(pg, "cpover")
+                    url_b = create_database(pg, "cpover_against")
                 else:
                     raise SystemExit(f"unknown database {name!r}")
                 if args.against:
