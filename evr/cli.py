@@ -27,7 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def settle_heap() -> None:
     """Move what start-up built (modules, the app, its services), which lives as long as the
     process, out of the garbage collector's way: a full collection then scans only what
-    requests made. Unfrozen, one took 80-105 ms, a stall for every request in flight
+    requests made. Unfrozen, one took about 80-110 ms, a stall for every request in flight
     (issue 14; BENCHMARKS.md, `benchmarks.gc_pause`)."""
     gc.collect()
     gc.freeze()

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from core import db, sqlite_driver
+from core import db
+from tests.support.sqlite_hand_offs import statements_handed_off
 
 # Each transaction reads the counter, then writes it back plus one. Under the driver's own
 # transactions the read ran outside the transaction and half the updates were lost.
@@ -165,16 +165,6 @@ async def test_one_processs_writers_queue_in_turn_not_in_sqlites_busy_handler(
     url = f"sqlite+aiosqlite:///{tmp_path / 'evr.sqlite3'}"
     await _setup(url)
     engine = db.create_engine(url)
-    handed_off: list[object] = []
-    real_execute = aiosqlite.Connection._execute
-
-    async def counted(
-        self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object
-    ) -> object:
-        if fn is sqlite_driver._run:
-            handed_off.append(args[1])
-        return await real_execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-
     order: list[str] = []
     first_holds, release = asyncio.Event(), asyncio.Event()
 
@@ -189,7 +179,7 @@ async def test_one_processs_writers_queue_in_turn_not_in_sqlites_busy_handler(
     try:
         async with engine.connect():
             pass  # the pool's connection exists before counting: its PRAGMAs are no writes
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        handed_off = statements_handed_off(monkeypatch)
         writers = [asyncio.create_task(write("first"))]
         await first_holds.wait()
         writers += [asyncio.create_task(write(n)) for n in ("second", "third")]

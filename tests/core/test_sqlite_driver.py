@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import db, schema, sqlite_driver
 from core.driver_sql import DriverStatement
 from core.sqlite_driver import OneHopCursor
+from tests.support.sqlite_hand_offs import statements_handed_off
 
 
 @pytest.fixture
@@ -98,16 +99,6 @@ async def test_waiting_for_the_write_lock_does_not_hold_the_loop(
 ) -> None:
     """A second writer waits for the first's lock on aiosqlite's thread (busy_timeout), while
     the loop goes on serving; then its inline statements see the first writer's commit."""
-    statements_handed_off: list[object] = []
-    real_execute = aiosqlite.Connection._execute
-
-    async def counted(
-        self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object
-    ) -> object:
-        if fn is sqlite_driver._run:
-            statements_handed_off.append(args[1])
-        return await real_execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-
     url = f"sqlite+aiosqlite:///{tmp_path / 'lock.sqlite3'}"
     first, second = db.create_engine(url), db.create_engine(url)
     try:
@@ -129,7 +120,7 @@ async def test_waiting_for_the_write_lock_does_not_hold_the_loop(
 
         holder = asyncio.create_task(hold_the_lock())
         await holding.wait()
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        handed_off = statements_handed_off(monkeypatch)
         waiter = asyncio.create_task(write_after())
         ticks = 0
         for _ in range(30):
@@ -144,8 +135,7 @@ async def test_waiting_for_the_write_lock_does_not_hold_the_loop(
         # The second writer's BEGIN IMMEDIATE found the lock taken on the loop's thread and
         # went to wait on aiosqlite's (its other hand-offs are its new connection's PRAGMAs);
         # its INSERT and SELECT then ran inline.
-        handed_off = [s for s in statements_handed_off if not str(s).startswith("PRAGMA")]
-        assert handed_off == ["BEGIN IMMEDIATE"]
+        assert [s for s in handed_off if not str(s).startswith("PRAGMA")] == ["BEGIN IMMEDIATE"]
     finally:
         await first.dispose()
         await second.dispose()
