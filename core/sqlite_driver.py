@@ -154,23 +154,18 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         adapt.committed = False
         outcome: Outcome | None = None
-        idle = not adapt._execute_mutex.locked()
-        if (adapt.writing and conn._conn.in_transaction and idle) or (
-            operation == BEGIN_READER and idle
-        ):
-            outcome = _run(conn, operation, parameters, many)
-        elif operation == BEGIN_WRITER and idle:
-            outcome = _without_waiting(conn, operation, parameters)
-            adapt.writing = outcome is not None
-        elif operation in _POINT_READS and idle:
-            outcome = _without_waiting(conn, operation, parameters)
+        if not adapt._execute_mutex.locked():
+            if (adapt.writing and conn._conn.in_transaction) or operation == BEGIN_READER:
+                outcome = _run(conn, operation, parameters, many)
+            elif operation == BEGIN_WRITER or operation in _POINT_READS:
+                outcome = _without_waiting(conn, operation, parameters)
         if outcome is None:
             async with adapt._execute_mutex:
                 outcome = await conn._execute(  # type: ignore[no-untyped-call]
                     _run, conn, operation, parameters, many
                 )
-            if operation == BEGIN_WRITER:
-                adapt.writing = True
+        if operation == BEGIN_WRITER:
+            adapt.writing = True
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
