@@ -2,7 +2,7 @@
 
 - In every language at 320 px and 200 % text it passes axe (WCAG 2.2 AA) with no horizontal
   overflow, with the officer's video playing and the statement and upload panels showing.
-- Adaptation: under 20 % random UDP loss (nftables) and under a 150 kbit/s squeeze (tc tbf)
+- Adaptation: under 35 % random UDP loss (nftables) and under a 150 kbit/s squeeze (tc tbf)
   on the SFU's link, LiveKit rates the phone's connection down, the phone steps its video
   down and says so, and the officer's console shows it; once the link recovers the phone
   steps back up and the console shows that too.
@@ -159,8 +159,11 @@ async def test_the_phone_steps_down_under_loss_and_a_squeeze_and_back_up_after(
     vid, session = await _ready_visit(api)
     officer = await _officer_console(browser, api, vid)
     phone_ctx = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    # LiveKit scores the phone's audio (Opus with RED and in-band FEC) poor only past 22.5 %
+    # loss, and NACK repairs most of its video's: at 20 % the rating fell to poor in about
+    # half the runs on a loaded machine. 35 % is poor by LiveKit's own thresholds.
     impairments: list[tuple[str, Callable[[], None]]] = [
-        ("20 % random loss", lambda: lose(testnet, percent=20)),
+        ("35 % random loss", lambda: lose(testnet, percent=35)),
         ("150 kbit/s", lambda: shape(testnet, down_kbit=150)),
     ]
     try:
