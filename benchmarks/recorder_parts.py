@@ -1,17 +1,18 @@
 """Where the recorder spends its CPU at 720p input (issue 14), and the whole recorder on
 the real SFU before and after the 720p work, side by side.
 
-    .venv/bin/python -m benchmarks.recorder_parts --presets veryfast,superfast --seconds 8
+    .venv/bin/python -m benchmarks.recorder_parts --encoders superfast/0,ultrafast/1 --seconds 8
     sudo .venv/bin/python -m benchmarks.recorder_parts --live 3 --seconds 20
 
 Writer only (no root): the CPU time of scaling one 720p frame into its 640x360 tile of the
 composite (`evidence.writer._to_i420`, libswscale), then, in interleaved rounds, for each
-x264 preset and input, one two-person statement written by `StatementWriter` (officer and
-victim showing the Go media agent's files decoded: camera-like testsrc2 with noise, the
-720p top layer at 25 fps or the 360p layer at 20 fps; 48 kHz audio each): CPU seconds per
-statement-second, the bitrate written, and the luma PSNR of the written picture against
-the composite the encoder was given (how much the encoding itself took away). The WebRTC
-receive and VP8 decode before the writer are not included there.
+x264 encoder (``PRESET/THREADS``) and input, one two-person statement written by
+`StatementWriter` (officer and victim showing the Go media agent's files decoded:
+camera-like testsrc2 with noise, the 720p top layer at 25 fps or the 360p layer at 20 fps;
+48 kHz audio each): CPU seconds per statement-second, the bitrate written, and the luma
+PSNR of the written picture against the composite the encoder was given (how much the
+encoding itself took away). The WebRTC receive and VP8 decode before the writer are not
+included there.
 
 ``--live N`` (root: it makes a network namespace) measures the whole ``evr recorder``
 process instead: one visit on the real livekit-server whose officer and victim are the Go
@@ -23,9 +24,11 @@ its own copy of the committed code (HEAD):
 
 - ``before``: the media path as it was (commit BASE below): the SFU's top layer decoded,
   scaled into the tile, the composite rebuilt for every output frame, x264 veryfast;
-- ``layer``: today's code with x264 veryfast: the 360p layer that fills the tile
-  (recorder.media.request_tile_layer), placed as it is;
-- ``after``: today's code (x264 superfast).
+- ``layer``: today's code with x264 veryfast (x264's own threads): the 360p layer that fills
+  the tile (recorder.media.request_tile_layer), placed as it is;
+- ``superfast``: today's code with x264 superfast (x264's own threads), as it was from the
+  tile-layer change until the encoder change;
+- ``after``: today's code (x264 ultrafast, one thread).
 
 For each statement: the recorder process's CPU seconds (from /proc, WebRTC receive and
 decode included) per second of statement, over --seconds from a few seconds after the
@@ -99,7 +102,15 @@ class WriterRun:
     psnr_db: float
 
 
-def writer(preset: str, frames: list[npt.NDArray[np.uint8]], fps: int, seconds: float) -> WriterRun:
+def parse_encoder(spec: str) -> tuple[str, int]:
+    """``PRESET/THREADS`` (threads 0: x264 chooses) as (preset, threads)."""
+    preset, _, threads = spec.partition("/")
+    return preset, int(threads or 0)
+
+
+def writer(
+    encoder: str, frames: list[npt.NDArray[np.uint8]], fps: int, seconds: float
+) -> WriterRun:
     """One two-person statement (both showing ``frames`` at ``fps``, 48 kHz audio each):
     CPU s per statement-s, kbit/s written, and the luma PSNR of what was written against
     the composite the encoder was given."""
@@ -118,7 +129,8 @@ def writer(preset: str, frames: list[npt.NDArray[np.uint8]], fps: int, seconds: 
         + [(i * 0.02, 2) for i in range(round(seconds * 50))]
     )
     with tempfile.TemporaryDirectory(prefix="evr-recparts-") as tmp:
-        config = WriterConfig(segment_seconds=seconds, x264_preset=preset)
+        preset, threads = parse_encoder(encoder)
+        config = WriterConfig(segment_seconds=seconds, x264_preset=preset, x264_threads=threads)
         w = StatementWriter(
             Path(tmp),
             participants=["officer", "victim"],
@@ -150,7 +162,12 @@ def writer(preset: str, frames: list[npt.NDArray[np.uint8]], fps: int, seconds: 
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "9415f9db98dace52742a524e8f0a993463708f37"  # the last commit before the 720p work
-VARIANTS = ("before", "layer", "after")
+VARIANTS = ("before", "layer", "superfast", "after")
+# The encoder settings each variant's writer is given (evidence.writer.WriterConfig's lines);
+# "after" and "before" keep their own.
+ENCODER_OF = {"layer": ("veryfast", 0), "superfast": ("superfast", 0)}
+_PRESET_LINE = '    x264_preset: str = "ultrafast"\n'
+_THREADS_LINE = "    x264_threads: int = 1\n"
 WARMUP = 4.0  # s after "secured": the SFU switches layers at a keyframe (every 2 s in the files)
 # recorder/room.py's one line that asks for the tile's layer, and the import it needs.
 _CALL = (
@@ -195,13 +212,17 @@ def make_tree(variant: str, root: Path) -> Path:
             (tree / path).write_bytes(_git("show", f"{BASE}:{path}"))
     room = tree / "recorder/room.py"
     room.write_text(_layer_request(room.read_text(), on=variant != "before"))
-    if variant == "layer":
+    if variant in ENCODER_OF:
+        preset, threads = ENCODER_OF[variant]
         writer = tree / "evidence/writer.py"
         source = writer.read_text()
-        preset = '    x264_preset: str = "superfast"\n'
-        if preset not in source:
-            raise SystemExit("evidence/writer.py's preset moved: update this benchmark")
-        writer.write_text(source.replace(preset, '    x264_preset: str = "veryfast"\n'))
+        if _PRESET_LINE not in source or _THREADS_LINE not in source:
+            raise SystemExit("evidence/writer.py's encoder settings moved: update this benchmark")
+        writer.write_text(
+            source.replace(_PRESET_LINE, f'    x264_preset: str = "{preset}"\n').replace(
+                _THREADS_LINE, f"    x264_threads: int = {threads}\n"
+            )
+        )
     return tree
 
 
@@ -414,7 +435,11 @@ def report_live(results: list[LiveRound], variants: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="veryfast,superfast")
+    parser.add_argument(
+        "--encoders",
+        default="superfast/0,ultrafast/1",
+        help="writer-only: x264 PRESET/THREADS to compare (threads 0: x264 chooses)",
+    )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3, help="writer-only rounds, interleaved")
     parser.add_argument(
@@ -432,17 +457,17 @@ def main() -> None:
     print(f"scale 1280x720 -> 640x360: {scale_ms(frames['720p'], (640, 360)):.2f} ms CPU/frame")
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     runs: dict[tuple[str, str], list[WriterRun]] = {}
-    cases = [(p, label) for p in args.presets.split(",") for label in INPUTS]
+    cases = [(e, label) for e in args.encoders.split(",") for label in INPUTS]
     for r in range(args.rounds):
-        for preset, label in cases if r % 2 == 0 else cases[::-1]:
-            run = writer(preset, frames[label], INPUTS[label][1], args.seconds)
-            runs.setdefault((preset, label), []).append(run)
+        for encoder, label in cases if r % 2 == 0 else cases[::-1]:
+            run = writer(encoder, frames[label], INPUTS[label][1], args.seconds)
+            runs.setdefault((encoder, label), []).append(run)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    print("preset     input  CPU s/s median (min-max)  kbit/s  Y PSNR dB")
-    for (preset, label), mine in runs.items():
+    print("encoder      input  CPU s/s median (min-max)  kbit/s  Y PSNR dB")
+    for (encoder, label), mine in runs.items():
         cpu = [m.cpu_per_s for m in mine]
         print(
-            f"{preset:<10} {label:<5}  {_median(cpu):.3f} ({min(cpu):.3f}-{max(cpu):.3f})"
+            f"{encoder:<12} {label:<5}  {_median(cpu):.3f} ({min(cpu):.3f}-{max(cpu):.3f})"
             f"  {mine[0].kbps:>14,.0f}  {mine[0].psnr_db:.2f}"
         )
 

@@ -12,7 +12,8 @@ import numpy.typing as npt
 from evidence.writer import SegmentInfo, StatementWriter, WriterConfig
 
 STARTED_AT = datetime(2024, 5, 1, 9, 30, 0, tzinfo=UTC)
-FAST = WriterConfig(segment_seconds=2.0, keyframe_seconds=0.5, x264_preset="ultrafast")
+# The recorder's own encoder settings, in short segments and fragments.
+FAST = WriterConfig(segment_seconds=2.0, keyframe_seconds=0.5)
 SAMPLE_RATE = 48_000
 CHUNK = 960  # 20 ms, as WebRTC delivers audio
 

@@ -74,6 +74,27 @@ def test_segments_play_in_ffprobe_and_pyav(marked: list[SegmentInfo]) -> None:
     assert abs(sum(s.duration for s in marked) - 3.0) < 0.05
 
 
+def _x264_options(path: Path) -> dict[str, str]:
+    """The settings x264 wrote into the stream's first keyframe (its SEI text)."""
+    data = path.read_bytes()
+    start = data.index(b"options: ") + len(b"options: ")
+    text = data[start : data.index(b"\x00", start)].decode("ascii", "replace")
+    return dict(item.split("=", 1) for item in text.split() if "=" in item)
+
+
+def test_the_composite_is_encoded_by_one_x264_thread_at_the_configured_quality(
+    marked: list[SegmentInfo],
+) -> None:
+    for segment in marked:
+        options = _x264_options(segment.path)
+        assert options["threads"] == "1"
+        assert options["rc"] == "crf"
+        assert float(options["crf"]) == FAST.x264_crf
+        assert options["keyint"] == str(round(FAST.keyframe_seconds * FAST.fps))
+        # ultrafast: CAVLC and one reference frame, its cheapest search.
+        assert (options["cabac"], options["ref"]) == ("0", "1")
+
+
 def test_hash_and_size_taken_while_writing_match_the_file(marked: list[SegmentInfo]) -> None:
     for segment in marked:
         digest = hash_file(segment.path)
