@@ -51,7 +51,6 @@ import tarfile
 import tempfile
 import time
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -244,18 +243,6 @@ def preset_layers_media(root: Path) -> Path:
     return media
 
 
-@contextlib.contextmanager
-def recorder_code(tree: Path) -> Iterator[None]:
-    """tests.support.recorder starts `evr recorder` from ``tree`` meanwhile."""
-    import tests.support.recorder as launcher  # noqa: PLC0415
-
-    saved, launcher.REPO_ROOT = launcher.REPO_ROOT, tree
-    try:
-        yield
-    finally:
-        launcher.REPO_ROOT = saved
-
-
 @dataclass
 class LiveRound:
     variant: str
@@ -385,10 +372,12 @@ async def live(rounds: int, seconds: float, variants: list[str], root: Path) -> 
                 vid = await _join_visit(api, agent)
                 for r in range(rounds):
                     for variant in variants if r % 2 == 0 else variants[::-1]:
-                        with recorder_code(trees[variant]):
-                            rec = start_recorder(
-                                stack, root / "recorders", name=f"rec-{variant}-{r}"
-                            )
+                        rec = start_recorder(
+                            stack,
+                            root / "recorders",
+                            name=f"rec-{variant}-{r}",
+                            source=trees[variant],
+                        )
                         try:
                             cpu, kbps, threads = await _statement(
                                 api, vid, rec.process.pid, seconds, stack.sfu.metrics_url
