@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -99,17 +99,19 @@ _APPEND = DriverStatement(
 )
 
 
-def append(
-    conn: Connection,
-    *,
-    actor: str,
-    action: AuditAction,
-    subject: str,
-    visit_id: str | None = None,
-    justification: str | None = None,
-    recipients: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+class EntryFields(TypedDict):
+    """What a caller says about an entry; the chain adds ``seq``, ``at`` and the hashes."""
+
+    actor: str
+    action: AuditAction
+    subject: str
+    visit_id: NotRequired[str | None]
+    justification: NotRequired[str | None]
+    recipients: NotRequired[str | None]
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def append(conn: Connection, **fields: Unpack[EntryFields]) -> None:
     """Append one audit entry on the caller's transaction, from synchronous code run by
     `AsyncConnection.run_sync` (one greenlet for a transaction's statements, issue 14)."""
     # Updating the head row first is the serialisation point: another transaction appending
@@ -118,13 +120,13 @@ def append(
     entry = link(
         seq=int(last_seq),
         at=datetime.now(UTC),
-        actor=actor,
-        action=action.value,
-        visit_id=visit_id,
-        subject=subject,
-        justification=justification,
-        recipients=recipients,
-        detail=detail or {},
+        actor=fields["actor"],
+        action=fields["action"].value,
+        visit_id=fields.get("visit_id"),
+        subject=fields["subject"],
+        justification=fields.get("justification"),
+        recipients=fields.get("recipients"),
+        detail=fields.get("detail") or {},
         prev_hash=str(last_hash),
     )
     _SET_HEAD_HASH.run(conn, {"head_hash": entry.hash})
@@ -146,29 +148,10 @@ def append(
     )
 
 
-async def record(
-    conn: AsyncConnection,
-    *,
-    actor: str,
-    action: AuditAction,
-    subject: str,
-    visit_id: str | None = None,
-    justification: str | None = None,
-    recipients: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def record(conn: AsyncConnection, **fields: Unpack[EntryFields]) -> None:
     """Append one audit entry. Callers pass their open transaction so both commit or neither.
     Its three statements run in one greenlet instead of one each."""
-    await conn.run_sync(
-        append,
-        actor=actor,
-        action=action,
-        subject=subject,
-        visit_id=visit_id,
-        justification=justification,
-        recipients=recipients,
-        detail=detail,
-    )
+    await conn.run_sync(append, **fields)
 
 
 def stored_entry(row: Any, *, where: str) -> AuditEntry:
