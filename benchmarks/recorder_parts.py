@@ -243,6 +243,14 @@ def preset_layers_media(root: Path) -> Path:
     return media
 
 
+def _check_runs_from(pid: int, tree: Path) -> None:
+    """A variant's recorder measured from another tree would compare a tree with itself,
+    silently (as from 4241e9f to 4f682e8)."""
+    ran_from = Path(f"/proc/{pid}/cwd").resolve()
+    if ran_from != tree.resolve():
+        raise SystemExit(f"the recorder meant to run from {tree} runs from {ran_from}")
+
+
 @dataclass
 class LiveRound:
     variant: str
@@ -379,6 +387,7 @@ async def live(rounds: int, seconds: float, variants: list[str], root: Path) -> 
                             source=trees[variant],
                         )
                         try:
+                            _check_runs_from(rec.process.pid, trees[variant])
                             cpu, kbps, threads = await _statement(
                                 api, vid, rec.process.pid, seconds, stack.sfu.metrics_url
                             )
