@@ -71,9 +71,9 @@ class WriterConfig:
     video_hold_seconds: float = 2.0
     # ultrafast, one thread (issue 14, BENCHMARKS.md "recorder at 720p"): at the same CRF
     # its picture is closer to what the recorder was given than superfast's (luma PSNR
-    # +1.7 dB) for a quarter more bytes and half the CPU. One thread per statement because
-    # a recorder host's cores are shared by many statements: x264's sliced threads spent
-    # CPU on splitting a frame that no one waits for.
+    # +1.7 dB) for a quarter more bytes and about 40 % less writer CPU. One thread per
+    # statement because a recorder host's cores are shared by many statements: x264's
+    # sliced threads spent CPU on splitting a frame that no one waits for.
     x264_preset: str = "ultrafast"
     x264_threads: int = 1
     x264_crf: int = 23
