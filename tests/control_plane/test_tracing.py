@@ -30,7 +30,7 @@ from core.telemetry import build_tracer_provider, context_from_traceparent, trac
 from core.tracing_settings import TracingSettings
 from tests.recorder.statement import consent_and_start, open_call, wait_recording
 from tests.support.otlp import otlp_receiver
-from tests.support.recorder import RunningRecorder, eventually, start_recorder, stop_recorder
+from tests.support.recorder import eventually, start_recorder, stop_recorder
 from tests.support.stack import Api
 
 
@@ -136,12 +136,6 @@ async def test_a_call_the_sfu_refuses_is_an_error_span(api: Api) -> None:
     provider.shutdown()
 
 
-async def _logged(recorder: RunningRecorder, msg: str, visit_id: str) -> bool:
-    return any(
-        line["msg"] == msg and line.get("visit_id") == visit_id for line in recorder.log_lines()
-    )
-
-
 async def test_the_recording_continues_the_trace_of_the_request_that_started_it(
     api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,11 +152,13 @@ async def test_the_recording_continues_the_trace_of_the_request_that_started_it(
                     await consent_and_start(api, call)
                 await wait_recording(api, call.visit_id, status="recording")
                 await wait_recording(api, call.visit_id, status="recording", secured=True)
+
                 # Secured can come before the first video frame (audio and the placeholder
                 # picture are enough), and the first-frame span is made only when one comes.
-                await eventually(
-                    lambda: _logged(recorder, "first frame recorded", call.visit_id), timeout=30
-                )
+                async def first_frame() -> bool:
+                    return bool(recorder.logged("first frame recorded", call.visit_id))
+
+                await eventually(first_frame, timeout=30)
                 await api.ok(
                     "POST",
                     f"/api/v1/visits/{call.visit_id}/recording/stop",
@@ -214,9 +210,5 @@ async def test_the_recording_continues_the_trace_of_the_request_that_started_it(
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
     requested = [line for line in lines if line["msg"] == "statement recording requested"]
     assert [line["trace_id"] for line in requested] == [trace_id]
-    joined = [
-        line
-        for line in recorder.log_lines()
-        if line["msg"] == "recorder joined the room" and line.get("visit_id") == call.visit_id
-    ]
+    joined = recorder.logged("recorder joined the room", call.visit_id)
     assert [line["trace_id"] for line in joined] == [trace_id]

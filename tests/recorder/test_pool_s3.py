@@ -258,10 +258,7 @@ async def test_a_stalled_holder_that_wakes_is_fenced_and_the_seal_verifies(
             try:
                 # Until the other has recovered the open segment and is recording itself.
                 async def taken_over() -> bool:
-                    return any(
-                        line.get("msg") == "recorder joined the room" and line["visit_id"] == vid
-                        for line in other.log_lines()
-                    )
+                    return bool(other.logged("recorder joined the room", vid))
 
                 await eventually(taken_over, timeout=TAKEOVER_WITHIN)
             finally:

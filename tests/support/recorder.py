@@ -47,6 +47,14 @@ class RunningRecorder:
                 continue  # a line still being written, or a library's plain-text output
         return lines
 
+    def logged(self, msg: str, visit_id: str) -> list[dict[str, Any]]:
+        """This recorder's log lines saying ``msg`` about ``visit_id``."""
+        return [
+            line
+            for line in self.log_lines()
+            if line.get("msg") == msg and line.get("visit_id") == visit_id
+        ]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
