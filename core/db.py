@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.driver_sql import DriverStatement
-from core.pg_driver import OneTripPingDbapi
+from core.pg_driver import OneTripPingDbapi, mark_returned
 from core.sqlite_driver import BEGIN_READER, BEGIN_WRITER, SQLITE_BUSY_TIMEOUT_MS, OneHopDbapi
 
 log = logging.getLogger(__name__)
@@ -167,10 +167,12 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine.pool, "close", _sqlite_roll_back_before_close)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        # The pre-ping is one round trip, not SQLAlchemy's three (core.pg_driver).
-        return create_async_engine(
+        # The pre-ping is no round trip or one, not SQLAlchemy's three (core.pg_driver).
+        pg_engine = create_async_engine(
             url, pool_pre_ping=True, hide_parameters=True, module=OneTripPingDbapi()
         )
+        event.listen(pg_engine.sync_engine.pool, "checkin", mark_returned)
+        return pg_engine
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
