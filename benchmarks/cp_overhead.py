@@ -14,9 +14,10 @@ process (so its CPU time can be read from /proc/<pid>/stat), on SQLite and on Po
 
     sudo .venv/bin/python -m benchmarks.cp_overhead --db sqlite,postgres --visits 300
 
-`--against TREE` measures another tree's control plane (a checkout with the same schema and
-a `.venv`-compatible setup, such as `git archive` of an earlier commit) side by side with
-this one's: both run at once, on their own databases and one SFU, and take turns, exchanges
+`--against TREE` measures another tree's control plane (a checkout with a `.venv`-compatible
+setup, such as `git archive` of an earlier commit, which also has this file's
+`officer_token`) side by side with this one's: both run at once, on their own databases
+(each migrated by its own tree's code) and one SFU, and take turns, exchanges
 in blocks of 25 and starts one for one; it reports each one's CPU per exchange, their ratio,
 and each one's `start` against the direct calls made between them (no setup phase, no
 floor). On a shared, noisy machine that ratio is steadier than two runs a minute apart.
@@ -54,7 +55,14 @@ from core.domain import OfficerRole, TokenRole
 from core.settings import LiveKitSettings
 from core.tokens import mint
 from tests.support.netns import TestNet, create_testnet, destroy_testnet
-from tests.support.postgres import create_database, start_postgres, stop_postgres
+from tests.support.postgres import (
+    create_database,
+    create_empty_database,
+    owner_url,
+    runtime_url,
+    start_postgres,
+    stop_postgres,
+)
 from tests.support.sfu import RunningSfu, start_sfu, stop_sfu
 from tests.support.stack import bind_socket
 
@@ -368,6 +376,31 @@ async def officer_token(db_url: str) -> str:
         await engine.dispose()
 
 
+_PREPARE = """
+import asyncio, sys
+from benchmarks.cp_overhead import officer_token
+from core import db
+if len(sys.argv) > 2:
+    asyncio.run(db.migrate_as_owner(sys.argv[1], sys.argv[2]))
+print(asyncio.run(officer_token(sys.argv[1])))
+"""
+
+
+async def officer_token_of(tree: Path, db_url: str, owner_url: str | None = None) -> str:
+    """`officer_token` run by `tree`'s own code, so each tree's database has its own schema
+    (side by side, a change of schema is measured against the tree before it). PostgreSQL's
+    empty database is migrated first by its owner role, `owner_url`."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    argv = [sys.executable, "-c", _PREPARE, db_url, *([owner_url] if owner_url else [])]
+    done = await asyncio.to_thread(
+        subprocess.run, argv,
+        cwd=tree, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"preparing {db_url} with {tree} failed:\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 async def run_database(
     name: str, db_url: str, *, net: TestNet, sfu: RunningSfu, port: int, workdir: Path,
     visits: int, profile: Path | None,
@@ -415,8 +448,10 @@ async def run_pair(
         api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
     )
     labels, trees = ("this", "against"), (TREE, against)
-    # This tree's code makes each database and its officer: the trees must share a schema.
-    tokens = [await officer_token(url) for url in urls]
+    tokens = [
+        await officer_token_of(tree, url, owner_url(url) if url.startswith("postgresql") else None)
+        for url, tree in zip(urls, trees, strict=True)
+    ]
     cps = [
         ControlPlane(workdir=workdir / label, net=net, port=port, sfu=sfu, db_url=url, tree=tree)
         for label, url, port, tree in zip(labels, urls, ports, trees, strict=True)
@@ -524,8 +559,13 @@ async def _measure(args: argparse.Namespace, net: TestNet) -> list[dict[str, Any
                     url_b = f"sqlite+aiosqlite:///{workdir / 'against.sqlite3'}"
                 elif name == "postgres":
                     pg = pg or start_postgres()
-                    url = create_database(pg, "cpover")
-                    url_b = create_database(pg, "cpover_against")
+                    if args.against:  # each tree migrates its own (officer_token_of)
+                        url, url_b = (
+                            runtime_url(create_empty_database(pg, db_name))
+                            for db_name in ("cpover", "cpover_against")
+                        )
+                    else:
+                        url = create_database(pg, "cpover")
                 else:
                     raise SystemExit(f"unknown database {name!r}")
                 if args.against:
@@ -566,7 +606,7 @@ def main() -> None:
         "--against",
         type=Path,
         default=None,
-        help="another tree (same schema) whose control plane takes turns with this one's",
+        help="another tree whose control plane takes turns with this one's",
     )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))

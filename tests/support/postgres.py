@@ -144,7 +144,7 @@ def owner_url(url: str) -> str:
     return parsed.set(username=OWNER).render_as_string(hide_password=False)
 
 
-def _runtime(url: str) -> str:
+def runtime_url(url: str) -> str:
     return make_url(url).set(username=RUNTIME).render_as_string(hide_password=False)
 
 
@@ -158,9 +158,9 @@ def create_database(pg: RunningPostgres, name: str) -> str:
         url = create_empty_database(pg, template)
         # In a thread of its own: callers may be inside a running event loop.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, db.migrate_as_owner(_runtime(url), url)).result()
+            pool.submit(asyncio.run, db.migrate_as_owner(runtime_url(url), url)).result()
         pg.migrated_template = template
-    return _runtime(create_empty_database(pg, name, template=pg.migrated_template))
+    return runtime_url(create_empty_database(pg, name, template=pg.migrated_template))
 
 
 def stop_postgres(pg: RunningPostgres) -> None:
