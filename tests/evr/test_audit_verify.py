@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import audit, db, schema
@@ -200,6 +200,41 @@ async def test_concurrent_writers_never_fork_the_chain(platform: Platform) -> No
         chain = await audit.chain(conn)
     assert [e.seq for e in chain] == list(range(1, 25))
     audit.verify_chain(chain)
+
+
+async def _head(engine: AsyncEngine) -> tuple[int, str]:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(schema.audit_chain_head))).mappings().one()
+    return int(row["seq"]), str(row["hash"])
+
+
+async def test_the_head_moves_to_each_entry_and_not_to_a_row_outside_the_chain(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The insert moves the head's hash (a trigger, revision r14a), only to the entry whose
+    seq the head handed out: a row the runtime role inserts outside the chain leaves it."""
+    for n in range(1, 4):
+        await _entries(platform.engine, 1)
+        async with platform.engine.connect() as conn:
+            last = (await audit.chain(conn))[-1]
+        assert await _head(platform.engine) == (n, last.hash)
+    async with platform.engine.begin() as conn:
+        await conn.execute(
+            insert(schema.audit_log).values(
+                at=last.at,
+                actor="intruder",
+                action="consultation",
+                subject="visit",
+                detail={},
+                seq=None,
+                prev_hash=None,
+                hash="f" * 64,
+            )
+        )
+    assert await _head(platform.engine) == (3, last.hash)
+    out = await _verify(platform, capsys)
+    assert out.startswith("exit 1\n"), out
+    assert "FAIL  audit row id 4: audit row id 4 is not in the chain" in out
 
 
 async def test_an_owner_rewriting_and_rehashing_the_audit_log_is_caught(
