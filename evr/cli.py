@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from control_plane.app import create_app
@@ -43,8 +44,10 @@ def _serve(args: argparse.Namespace) -> int:
         lifecycle.started("serve", settings, listen=f"{settings.host}:{settings.port}")
 
     app.on_startup.append(announce)
-    # run_app turns SIGTERM into a graceful shutdown that runs every cleanup context.
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    # run_app turns SIGTERM into a graceful shutdown that runs every cleanup context. uvloop's
+    # event loop and transports cost about 5 % less CPU per request than asyncio's (issue 14).
+    loop = uvloop.new_event_loop()
+    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=loop)
     lifecycle.stopped("serve")
     return 0
 

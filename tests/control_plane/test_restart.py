@@ -5,6 +5,7 @@ its officer account and token are made with the CLI.
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -140,7 +141,7 @@ async def test_visit_state_and_audit_survive_kill_9(
     assert [e["action"] for e in appended] == ["consultation", "consultation"]
 
 
-async def test_sigterm_shuts_down_cleanly(
+async def test_serve_runs_on_uvloop_and_sigterm_shuts_it_down_cleanly(
     stack: Stack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     sock = bind_socket(stack.settings.host)
@@ -169,3 +170,5 @@ async def test_sigterm_shuts_down_cleanly(
     with proc.stdout:
         out = proc.stdout.read().decode()
     assert "Traceback" not in out
+    (start,) = (json.loads(line) for line in out.splitlines() if '"serve.started"' in line)
+    assert start["event_loop"] == "uvloop"

@@ -39,5 +39,6 @@ def test_start_line_names_version_listen_database_and_sfu(
     assert start["listen"] == "0.0.0.0:8080"
     assert start["database"] == "postgresql"
     assert start["sfu_url"] == "http://sfu.internal:7880"
+    assert start["event_loop"] == "none"  # called here outside any loop
     assert "s3cret" not in json.dumps(start)
     assert stop["event"] == "serve.stopped"
