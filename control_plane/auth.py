@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
-from core import schema
+from core import db, schema
 from core.domain import OfficerRole
 from core.driver_sql import DriverStatement
 from core.settings import OidcSettings
@@ -85,7 +85,7 @@ class LocalAuthenticator:
     async def authenticate(self, token: str) -> Principal:
         """The token's officer. Looked up on every request, so a revocation or expiry takes
         effect on the next one."""
-        async with self._engine.connect() as conn:
+        async with db.one_read(self._engine) as conn:
             params = {"token_hash": hash_secret(token)}
             row = await conn.run_sync(_TOKEN_OFFICER.first, params)
         if row is None:

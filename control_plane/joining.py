@@ -41,7 +41,7 @@ from control_plane.visit_records import (
     revoke_sessions,
 )
 from control_plane.visits import Visit, VisitService, append_event, load_visit
-from core import audit, schema
+from core import audit, db, schema
 from core.domain import ROOM_STATES, TERMINAL_STATES, AuditAction, ParticipantRole, TokenRole
 from core.driver_sql import DriverStatement
 from core.settings import Settings
@@ -302,7 +302,7 @@ class Joining:
         return joined
 
     async def session(self, secret: str) -> ParticipantSession:
-        async with self._engine.connect() as conn:
+        async with db.one_read(self._engine) as conn:
             row = await conn.run_sync(_SESSION.first, {"secret_hash": hash_secret(secret)})
         if row is None:
             raise Unauthenticated("unknown participant session; open your join link again")
