@@ -380,18 +380,17 @@ _PREPARE = """
 import asyncio, sys
 from benchmarks.cp_overhead import officer_token
 from core import db
-if len(sys.argv) > 2:
-    asyncio.run(db.migrate_as_owner(sys.argv[1], sys.argv[2]))
+asyncio.run(db.migrate_as_owner(sys.argv[1], sys.argv[2]))
 print(asyncio.run(officer_token(sys.argv[1])))
 """
 
 
-async def officer_token_of(tree: Path, db_url: str, owner_url: str | None = None) -> str:
+async def officer_token_of(tree: Path, db_url: str) -> str:
     """`officer_token` run by `tree`'s own code, so each tree's database has its own schema
-    (side by side, a change of schema is measured against the tree before it). PostgreSQL's
-    empty database is migrated first by its owner role, `owner_url`."""
+    (side by side, a change of schema is measured against the tree before it). The empty
+    database is migrated first as its owner (on SQLite, the same URL)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    argv = [sys.executable, "-c", _PREPARE, db_url, *([owner_url] if owner_url else [])]
+    argv = [sys.executable, "-c", _PREPARE, db_url, owner_url(db_url)]
     done = await asyncio.to_thread(
         subprocess.run, argv,
         cwd=tree, env=env, capture_output=True, text=True, check=False,
@@ -448,10 +447,7 @@ async def run_pair(
         api_url=sfu.url, client_url=sfu.ws_url, api_key=sfu.api_key, api_secret=sfu.api_secret
     )
     labels, trees = ("this", "against"), (TREE, against)
-    tokens = [
-        await officer_token_of(tree, url, owner_url(url) if url.startswith("postgresql") else None)
-        for url, tree in zip(urls, trees, strict=True)
-    ]
+    tokens = [await officer_token_of(tree, url) for url, tree in zip(urls, trees, strict=True)]
     cps = [
         ControlPlane(workdir=workdir / label, net=net, port=port, sfu=sfu, db_url=url, tree=tree)
         for label, url, port, tree in zip(labels, urls, ports, trees, strict=True)

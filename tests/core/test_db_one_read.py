@@ -5,13 +5,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import db
-from tests.support.postgres import RunningPostgres, create_database
+from tests.support.postgres import RunningPostgres, create_database, spy_on_asyncpg
 
 
 @pytest.fixture
@@ -21,19 +20,6 @@ async def engine(postgres: RunningPostgres) -> AsyncIterator[AsyncEngine]:
         pass  # one connection in the pool, returned a moment ago: its checkout is not pinged
     yield engine
     await engine.dispose()
-
-
-def spy_on_transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each transaction asyncpg is asked to open (the real method still runs)."""
-    calls: list[str] = []
-    real = asyncpg.Connection.transaction
-
-    def transaction(self: Any, **kw: Any) -> Any:
-        calls.append("transaction")
-        return real(self, **kw)
-
-    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
-    return calls
 
 
 async def in_transaction(conn: Any) -> bool:
@@ -47,7 +33,7 @@ async def in_transaction(conn: Any) -> bool:
 async def test_a_lone_read_opens_no_transaction(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = spy_on_transactions(monkeypatch)
+    calls = spy_on_asyncpg(monkeypatch)
     async with db.one_read(engine) as conn:
         assert (await conn.execute(text("SELECT 41 + 1"))).scalar_one() == 42
         assert not await in_transaction(conn)
@@ -59,7 +45,7 @@ async def test_the_connection_is_back_in_transactions_after_a_lone_read(
 ) -> None:
     async with db.one_read(engine) as conn:
         await conn.execute(text("SELECT 1"))
-    calls = spy_on_transactions(monkeypatch)
+    calls = spy_on_asyncpg(monkeypatch)
     async with engine.connect() as conn:
         assert await in_transaction(conn)
     assert calls == ["transaction"]

@@ -4,7 +4,6 @@ rested, with one query, and still replaces a dead connection."""
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import db
 from core.pg_driver import QUIET_BEFORE_PING, OneTripPingConnection
-from tests.support.postgres import RunningPostgres, create_database
+from tests.support.postgres import RunningPostgres, create_database, spy_on_asyncpg
 from tests.support.recorder import eventually
 
 
@@ -41,30 +40,12 @@ async def pooled(engine: AsyncEngine) -> OneTripPingConnection:
     return adapter
 
 
-def spy_on_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What asyncpg is asked to run, from here on (the real methods still run)."""
-    calls: list[str] = []
-    real_fetchrow, real_transaction = asyncpg.Connection.fetchrow, asyncpg.Connection.transaction
-
-    async def fetchrow(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        calls.append(query)
-        return await real_fetchrow(self, query, *args, **kw)
-
-    def transaction(self: Any, **kw: Any) -> Any:
-        calls.append("transaction")
-        return real_transaction(self, **kw)
-
-    monkeypatch.setattr(asyncpg.Connection, "fetchrow", fetchrow)
-    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
-    return calls
-
-
 async def test_a_connection_that_rested_is_pinged_with_one_query(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     adapter = await pooled(engine)
     adapter.returned_at = time.monotonic() - QUIET_BEFORE_PING - 1
-    calls = spy_on_queries(monkeypatch)
+    calls = spy_on_asyncpg(monkeypatch)
     async with engine.connect():
         pass  # a checkout that runs nothing: only the ping
     assert calls == [";"]
@@ -75,7 +56,7 @@ async def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(
 ) -> None:
     adapter = await pooled(engine)
     assert time.monotonic() - adapter.returned_at < QUIET_BEFORE_PING
-    calls = spy_on_queries(monkeypatch)
+    calls = spy_on_asyncpg(monkeypatch)
     async with engine.connect():
         pass
     assert calls == []

@@ -19,7 +19,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import pytest
 from sqlalchemy.engine import make_url
 
 from core import db
@@ -170,3 +173,22 @@ def stop_postgres(pg: RunningPostgres) -> None:
         capture_output=True,
     )
     shutil.rmtree(pg.datadir, ignore_errors=True)
+
+
+def spy_on_asyncpg(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What asyncpg is asked to run from here on, the real methods still running: each
+    `fetchrow` query (the pool's ping) and each transaction opened."""
+    calls: list[str] = []
+    real_fetchrow, real_transaction = asyncpg.Connection.fetchrow, asyncpg.Connection.transaction
+
+    async def fetchrow(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        calls.append(query)
+        return await real_fetchrow(self, query, *args, **kw)
+
+    def transaction(self: Any, **kw: Any) -> Any:
+        calls.append("transaction")
+        return real_transaction(self, **kw)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", fetchrow)
+    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
+    return calls
