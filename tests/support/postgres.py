@@ -19,13 +19,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]
-import pytest
 from sqlalchemy.engine import make_url
 
 from core import db
+
+if TYPE_CHECKING:  # only for a type: loadtests and benchmarks import this module too
+    import pytest
 
 OWNER = "evr_owner"
 RUNTIME = "evr_runtime"
